@@ -1,0 +1,35 @@
+# Set-up and the everyday commands. Everything installs into .venv; torch 2.13.0 (CPU) goes first,
+# since a looser requirement resolved on its own may pull several GB of CUDA packages.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+GW     ?= ../shared/data/washingtondb-v1.0
+
+.PHONY: install demo test bench-gw bench-strings clean
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# The whole pipeline on the built-in data set, in a few minutes on a CPU.
+demo: install
+	$(BIN)/wordspot train --data builtin --out runs/demo --string-steps 800 --image-epochs 12 --joint-epochs 4 --seed 0
+	$(BIN)/wordspot index runs/demo --data builtin --subset test --out runs/demo/test.idx
+	$(BIN)/wordspot query runs/demo/test.idx orders -k 5
+	$(BIN)/wordspot eval runs/demo --data builtin --subset test
+
+test: install
+	$(BIN)/python -m pytest
+
+bench-gw: install
+	$(BIN)/python benchmarks/gw.py --data $(GW)
+
+bench-strings: install
+	$(BIN)/python benchmarks/strings.py --data $(GW)
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny generated data set and a model trained on it once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from wordspot import synth
+from wordspot.datasets import load_folder
+from wordspot.embedder import ModelConfig
+from wordspot.training import TrainConfig, train
+
+GW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "washingtondb-v1.0"
+TINY_WORDS = ["orders", "letter", "great", "camp", "fort", "the", "and", "virginia"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """The built-in data set goes to a temporary cache, never the user's home."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORDSPOT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    torch.set_num_threads(2)
+    yield
+    mp.undo()
+
+
+def tiny_config(**kw) -> TrainConfig:
+    model = ModelConfig(dim=32, max_len=16, string_channels=32, string_hidden=128, image_height=32,
+                        image_channels=[8, 16, 32, 32], image_blocks=[1, 1, 1, 1], image_hidden=128)
+    defaults = dict(model=model, device="cpu", string_steps=250, string_batch=128, image_epochs=60,
+                    image_batch=16, joint_epochs=10, augment=False, val_limit=200)
+    defaults.update(kw)
+    return TrainConfig(**defaults)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    return synth.generate(tmp_path_factory.mktemp("data") / "tiny", samples_per_word=10, seed=1,
+                          words=TINY_WORDS, held_out_every=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory) -> Path:
+    """A run folder holding a model trained on the tiny set (all three stages)."""
+    src = load_folder(tiny_data)
+    out = tmp_path_factory.mktemp("run")
+    train(tiny_config(), out, train_set=src.subset("train"), valid_set=src.subset("valid"))
+    return out

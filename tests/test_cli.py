@@ -1,0 +1,100 @@
+import json
+import shutil
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from wordspot.cli import app
+from wordspot.datasets import load_folder
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("cmd", [[], ["train"], ["index"], ["query"], ["eval"], ["eval", "strings"], ["eval", "spotting"]])
+def test_every_command_explains_itself(cmd):
+    r = run(*cmd, "--help")
+    assert r.exit_code == 0
+    assert "Example" in r.output or "Typical use" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["query", "/nonexistent.idx", "great"], "no such index file"),
+    (["train", "--data", "/nonexistent", "--out", "/tmp/x"], "no such file or folder"),
+    (["train", "bogus", "--data", "builtin", "--out", "/tmp/x"], "unknown stage"),
+    (["index", "/nonexistent.pt", "--data", "builtin", "--out", "/tmp/x.idx"], "no such model file"),
+    (["train", "--out", "/tmp/x", "--data", "builtin", "--device", "tpu"], "unknown device"),
+])
+def test_bad_input_is_one_clear_line(args, message):
+    r = run(*args)
+    assert r.exit_code == 1
+    assert message in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) <= 2  # rich may wrap a long path
+
+
+def test_index_query_eval_through_the_cli(tiny_run, tiny_data, tmp_path):
+    idx = tmp_path / "test.idx"
+    r = run("index", tiny_run, "--data", tiny_data, "--subset", "test", "--out", idx, "--plain")
+    assert r.exit_code == 0, r.output
+    n = len(load_folder(tiny_data).subset("test"))
+    assert f"indexed {n} crops" in r.output
+
+    r = run("query", idx, "great", "-k", "3", "--json")
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)["hits"]
+    assert [h["rank"] for h in hits] == [1, 2, 3] and all("lev" in h and "box" in h for h in hits)
+
+    queries = tmp_path / "queries.txt"
+    example = load_folder(tiny_data).subset("test")[0].path
+    queries.write_text(f"great\ncamp\n@{example}\n")
+    r = run("query", idx, "--batch", queries, "--json", "-k", "2")
+    assert r.exit_code == 0, r.output
+    answers = json.loads(r.stdout)
+    assert [a["query"] for a in answers] == ["great", "camp", f"@{example}"]
+    assert all(h["source"] != example for h in answers[2]["hits"])  # the example is not its own hit
+
+    r = run("query", idx, "great", "--sheet", tmp_path / "hits.png")
+    assert r.exit_code == 0 and (tmp_path / "hits.png").exists() and "great" in r.output
+
+    r = run("index", tiny_run, "--data", tiny_data, "--subset", "valid", "--out", idx, "--append", "--plain")
+    assert r.exit_code == 0, r.output
+    assert f"{n + len(load_folder(tiny_data).subset('valid'))} in" in r.output
+
+    r = run("eval", tiny_run, "--data", tiny_data, "--json", "--csv", tmp_path / "q.csv", "--plain")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)["splits"]["cv1"]
+    assert 0.0 <= s["qbs_map"] <= 1.0 and s["qbs_queries"] == 8
+    assert (tmp_path / "q.csv").read_text().startswith("split,query,ap")
+
+
+def test_query_refuses_index_of_another_model(tiny_run, tiny_data, tmp_path):
+    idx = tmp_path / "test.idx"
+    assert run("index", tiny_run, "--data", tiny_data, "--out", idx, "--plain").exit_code == 0
+    blob = torch.load(tiny_run / "model.pt", weights_only=False)
+    blob["image_net"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in blob["image_net"].items()}
+    torch.save(blob, tmp_path / "other.pt")
+    r = run("query", idx, "great", "--model", tmp_path / "other.pt")
+    assert r.exit_code == 1 and "built by model" in r.output
+
+
+def test_train_string_and_eval_strings_on_generated_words(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(["orders", "order", "letters", "letter", "great", "greater", "camp", "cramp",
+                                "fort", "forth", "the", "then", "them", "virginia"]))
+    r = run("train", "string", "--words", words, "--out", tmp_path / "run", "--string-steps", "150", "--plain")
+    assert r.exit_code == 0, r.output
+    r = run("eval", "strings", tmp_path / "run", "--words", words, "--json", "--plot", tmp_path / "p.png")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert set(res["methods"]) == {"LSDE", "PHOC (Euclidean)", "PHOC (cosine)", "n-gram bag"}
+    assert res["methods"]["LSDE"]["all_spearman"] > 0.5  # learned something in 150 steps
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_resume_needs_a_run(tmp_path):
+    r = run("train", "--out", tmp_path / "empty", "--resume")
+    assert r.exit_code == 1 and "last.pt" in r.output

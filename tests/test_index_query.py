@@ -1,0 +1,103 @@
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from wordspot.datasets import load_folder
+from wordspot.embedder import Embedder
+from wordspot.index import Index, IndexError_, build_index, collect_crops, dataset_crops
+from wordspot.query import by_example, by_string, contact_sheet
+
+
+@pytest.fixture(scope="module")
+def collection(tiny_data, tmp_path_factory):
+    """Word images in a folder, one page image with a boxes file, one with PAGE XML."""
+    root = tmp_path_factory.mktemp("collection")
+    test = load_folder(tiny_data).subset("test")
+    words = root / "words"
+    words.mkdir()
+    for s in test[:4]:
+        shutil.copy(s.path, words / f"{s.text}-{Path(s.path).stem}.png")
+    # a page: three test words pasted side by side
+    imgs = [cv2.imread(s.path, cv2.IMREAD_GRAYSCALE) for s in test[4:7]]
+    h = max(i.shape[0] for i in imgs) + 20
+    page = np.full((h, sum(i.shape[1] for i in imgs) + 80), 255, np.uint8)
+    boxes, x = [], 20
+    for s, im in zip(test[4:7], imgs):
+        page[10:10 + im.shape[0], x:x + im.shape[1]] = im
+        boxes.append((x, 10, x + im.shape[1], 10 + im.shape[0], s.text))
+        x += im.shape[1] + 20
+    pages = root / "pages"
+    pages.mkdir()
+    cv2.imwrite(str(pages / "p1.png"), page)
+    (pages / "p1.txt").write_text("".join(f"{a} {b} {c} {d} {t}\n" for a, b, c, d, t in boxes))
+    cv2.imwrite(str(pages / "p2.png"), page)
+    words_xml = "".join(
+        f'<Word id="w{i}"><Coords points="{a},{b} {c},{b} {c},{d} {a},{d}"/>'
+        f"<TextEquiv><Unicode>{t}</Unicode></TextEquiv></Word>" for i, (a, b, c, d, t) in enumerate(boxes))
+    (pages / "p2.xml").write_text(
+        '<?xml version="1.0"?><PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15">'
+        f'<Page imageFilename="p2.png" imageWidth="{page.shape[1]}" imageHeight="{page.shape[0]}">'
+        f'<TextRegion id="r1"><TextLine id="l1">{words_xml}</TextLine></TextRegion></Page></PcGts>')
+    return root, boxes
+
+
+def test_collect_crops_from_every_source_kind(collection, tiny_data):
+    root, boxes = collection
+    crops = collect_crops([root / "words", root / "pages"])
+    by_kind = {"word": [c for c in crops if c.box is None], "p1": [c for c in crops if c.page == "p1"],
+               "p2": [c for c in crops if c.page == "p2"]}
+    assert len(by_kind["word"]) == 4 and len(by_kind["p1"]) == 3 and len(by_kind["p2"]) == 3
+    assert [c.box + (c.text,) for c in by_kind["p1"]] == boxes == [c.box + (c.text,) for c in by_kind["p2"]]
+    assert len(dataset_crops(load_folder(tiny_data).subset("test"))) == len(load_folder(tiny_data).subset("test"))
+
+
+def test_index_save_load_append_and_query(collection, tiny_run, tmp_path):
+    root, boxes = collection
+    emb = Embedder.load(tiny_run)
+    idx, stats = build_index(emb, collect_crops([root / "words", root / "pages"]), str(tiny_run))
+    assert stats["crops"] == 10 and stats["skipped"] == 0
+    idx.save(tmp_path / "a.idx")
+    loaded = Index.load(tmp_path / "a.idx")
+    assert loaded.model_id == emb.model_id() and loaded.crops == idx.crops
+    np.testing.assert_array_equal(loaded.vectors, idx.vectors)
+    assert not list(tmp_path.glob("*.tmp"))  # written through a temporary file, then renamed
+
+    # QbE with a box on page p1: the same word cut from page p2 (identical pixels) ranks first
+    x1, y1, x2, y2, text = boxes[1]
+    hits = by_example(emb, loaded, root / "pages" / "p1.png", (x1, y1, x2, y2), k=3)
+    assert hits[0].crop.page == "p2" and hits[0].crop.box == (x1, y1, x2, y2)
+    assert hits[0].distance < 1e-3 and hits[0].lev == 0
+    assert all(h.crop.page != "p1" or h.crop.box != (x1, y1, x2, y2) for h in hits)  # itself left out
+
+    # QbS returns k hits in increasing distance with edit distances to the query
+    hits = by_string(emb, loaded, text, k=5)
+    assert len(hits) == 5 and [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert all(a.distance <= b.distance for a, b in zip(hits, hits[1:]))
+    contact_sheet(hits, tmp_path / "sheet.png")
+    assert cv2.imread(str(tmp_path / "sheet.png")).shape[0] > 5 * 64
+
+    more, _ = build_index(emb, collect_crops([root / "words"]), str(tiny_run))
+    assert len(loaded.extend(more)) == 14
+
+
+def test_qbs_finds_the_word_on_the_tiny_model(tiny_data, tiny_run):
+    emb = Embedder.load(tiny_run)
+    idx, _ = build_index(emb, dataset_crops(load_folder(tiny_data).subset("test")))
+    top1 = [by_string(emb, idx, w, k=1)[0].crop.text == w for w in sorted({c.text for c in idx.crops})]
+    assert np.mean(top1) >= 0.5  # far better than the 1/8 of chance
+
+
+def test_index_from_another_model_is_refused(tiny_run, tiny_data, tmp_path):
+    emb = Embedder.load(tiny_run)
+    idx, _ = build_index(emb, dataset_crops(load_folder(tiny_data).subset("test")[:3]))
+    other = Embedder.load(tiny_run)
+    with __import__("torch").no_grad():
+        next(other.image_net.parameters()).add_(0.01)
+    with pytest.raises(IndexError_, match="built by model"):
+        by_string(other, idx, "great")
+    with pytest.raises(IndexError_, match="not a readable"):
+        (tmp_path / "x.idx").write_bytes(b"junk")
+        Index.load(tmp_path / "x.idx")

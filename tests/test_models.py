@@ -1,0 +1,35 @@
+import numpy as np
+import torch
+
+from wordspot.embedder import Embedder, ModelConfig
+from wordspot.models import ImageCNN, StringCNN
+from wordspot.text import Alphabet
+
+
+def test_string_cnn_shapes():
+    net = StringCNN(alphabet_size=5, max_len=10, dim=16, channels=8, hidden=32)
+    assert net(torch.zeros(3, 5, 10)).shape == (3, 16)
+
+
+def test_image_embedding_does_not_depend_on_batch_padding():
+    torch.manual_seed(0)
+    net = ImageCNN(dim=8, channels=(4, 8, 8, 8), blocks=(1, 1, 1, 1), hidden=16).eval()
+    rng = np.random.default_rng(0)
+    small = torch.from_numpy(rng.random((1, 1, 32, 40), dtype=np.float32))
+    wide = torch.zeros(2, 1, 32, 120)
+    wide[0, :, :, :40] = small[0]
+    wide[1] = torch.from_numpy(rng.random((1, 32, 120), dtype=np.float32))
+    with torch.no_grad():
+        alone = net(small, torch.tensor([40]))
+        batched = net(wide, torch.tensor([40, 120]))
+    torch.testing.assert_close(alone[0], batched[0], atol=1e-5, rtol=1e-4)
+
+
+def test_embedder_orders_image_results_like_its_input():
+    emb = Embedder(ModelConfig(dim=8, image_height=16, image_channels=[4, 4, 4, 4], image_blocks=[1, 1, 1, 1],
+                               image_hidden=16, string_channels=8, string_hidden=16), Alphabet("ab"))
+    rng = np.random.default_rng(1)
+    imgs = [rng.random((16, w), dtype=np.float32) for w in (50, 10, 30)]
+    together = emb.embed_images(imgs, batch_size=2)
+    for im, row in zip(imgs, together):
+        np.testing.assert_allclose(emb.embed_images([im])[0], row, atol=1e-5)

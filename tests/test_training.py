@@ -1,0 +1,94 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from wordspot.datasets import load_folder, load_labels
+from wordspot.embedder import Embedder, ModelError
+from wordspot.progress import Reporter
+from wordspot.training import TrainingInterrupted, train
+from conftest import TINY_WORDS, tiny_config
+
+
+class InterruptAt(Reporter):
+    """Simulates Ctrl-C once `n` steps have run."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.done, self.logs = n, 0, []
+
+    def advance(self, n: int = 1, **metrics) -> None:
+        self.done += n
+        if self.n and self.done >= self.n:
+            raise KeyboardInterrupt
+
+    def log(self, message: str) -> None:
+        self.logs.append(message)
+
+
+def test_tiny_run_writes_self_contained_model(tiny_run):
+    for name in ("string.pt", "image.pt", "joint.pt", "model.pt", "last.pt", "config.json", "log.jsonl"):
+        assert (tiny_run / name).exists(), name
+    emb = Embedder.load(tiny_run)  # a run folder means its model.pt
+    assert emb.image_net is not None and emb.alphabet.symbols == sorted(set("".join(TINY_WORDS)))
+    blob = torch.load(tiny_run / "model.pt", weights_only=False)
+    assert blob["model_id"] == emb.model_id()
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    assert cfg["model"]["dim"] == 32 and cfg["seed"] == 0
+    stages = {json.loads(line)["stage"] for line in (tiny_run / "log.jsonl").read_text().splitlines()}
+    assert stages == {"string", "image", "joint"}
+
+
+def test_checkpoint_round_trip_gives_same_embeddings(tiny_run, tmp_path):
+    emb = Embedder.load(tiny_run / "model.pt")
+    emb.save(tmp_path / "copy.pt")
+    again = Embedder.load(tmp_path / "copy.pt")
+    assert again.model_id() == emb.model_id()
+    np.testing.assert_array_equal(again.embed_strings(["great", "camp"]), emb.embed_strings(["great", "camp"]))
+
+
+def test_newer_format_version_is_refused(tiny_run, tmp_path):
+    blob = torch.load(tiny_run / "model.pt", weights_only=False)
+    blob["format_version"] = 99
+    torch.save(blob, tmp_path / "future.pt")
+    with pytest.raises(ModelError, match="newer"):
+        Embedder.load(tmp_path / "future.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ModelError, match="not a readable"):
+        Embedder.load(tmp_path / "junk.pt")
+
+
+def test_resume_continues_from_saved_step_and_matches_uninterrupted(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    cfg = tiny_config(string_steps=20, val_every=5)
+    full = train(cfg, tmp_path / "full", train_set=src.subset("train"), stages=("string",))
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, tmp_path / "cut", train_set=src.subset("train"), stages=("string",), reporter=InterruptAt(12))
+    saved = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    assert saved["step"] == 12 and not saved["done"]
+    resumed = train(cfg, tmp_path / "cut", train_set=src.subset("train"), stages=("string",), resume=True)
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["step"] == 20
+    assert resumed.model_id() == full.model_id()  # the same weights as a run never interrupted
+
+
+def test_corrupt_image_is_skipped_and_reported(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    (tmp_path / "train.tsv").write_text(
+        (tiny_data / "train.tsv").read_text().replace("images/", f"{tiny_data}/images/") + f"{bad}\tgreat\n")
+    rep = InterruptAt(0)
+    train(tiny_config(string_steps=10, image_epochs=1), tmp_path / "run",
+          train_set=load_labels(tmp_path / "train.tsv"), valid_set=src.subset("valid"),
+          stages=("string", "image"), reporter=rep)
+    assert any("skipped 1 unreadable image" in m and "bad.png" in m for m in rep.logs)
+
+
+def test_long_words_embed_without_truncation(tiny_run):
+    emb = Embedder.load(tiny_run)
+    long_word = "campfortgreat"  # 13 of the model's 16 positions
+    v = emb.embed_strings([long_word, long_word + "and"])
+    assert np.isfinite(v).all() and not np.allclose(v[0], v[1])
+    with pytest.raises(ValueError, match="at most 16"):
+        emb.embed_strings(["a" * 17])

@@ -1,0 +1,369 @@
+"""The `wordspot` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from . import __version__
+from .datasets import open_source
+from .embedder import Embedder, ModelConfig, resolve_device
+from .errors import WordspotError
+from .evaluate import evaluate_spotting, evaluate_strings, plot_strings
+from .index import Index, build_index, collect_crops, dataset_crops
+from .progress import PlainReporter, Reporter, RichReporter
+from .query import Hit, by_example, by_string, contact_sheet
+from .training import STAGES, TrainConfig, TrainingInterrupted, train as run_training
+
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    help="Handwritten word spotting: find a word in scanned pages by typing it or by showing one example.\n\n"
+         "Typical use: wordspot train --data builtin --out runs/demo; "
+         "wordspot index runs/demo --data builtin --subset test --out demo.idx; "
+         "wordspot query demo.idx great",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@contextmanager
+def cli_errors():
+    """Bad input becomes one line on stderr and exit code 1; Ctrl-C in training exits 130."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        err.print(f"[yellow]warning:[/] {message}", highlight=False)
+    warnings.showwarning = show
+    try:
+        yield
+    except TrainingInterrupted as e:
+        err.print(f"[yellow]{e}[/]; continue with --resume", highlight=False)
+        raise typer.Exit(130)
+    except (WordspotError, ValueError, OSError) as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _reporter(plain: bool) -> Reporter:
+    return PlainReporter() if plain or not err.is_terminal else RichReporter(err)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"wordspot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """Handwritten word spotting with a Levenshtein-space embedding (LSDE)."""
+
+
+# ---- train ---------------------------------------------------------------------------------------
+@app.command()
+def train(
+    stage_arg: Optional[str] = typer.Argument(None, metavar="[STAGE]", help="all (default), string, image or joint."),
+    stage: Optional[str] = typer.Option(None, "--stage", help="Same as STAGE."),
+    data: Optional[str] = typer.Option(None, help="'builtin', an FKI IAM-HistDB folder, or a folder of train/valid/test .tsv files."),
+    split: str = typer.Option("cv1", help="Split of an FKI database (a folder under --sets-dir)."),
+    sets_dir: str = typer.Option("sets", help="Folder of splits in an FKI database."),
+    words: Optional[Path] = typer.Option(None, help="Word list (one per line) for the string stage instead of the training transcriptions."),
+    out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoints, config.json, log.jsonl."),
+    seed: int = typer.Option(0, help="Random seed."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    string_steps: int = typer.Option(3000, help="Stage 1 budget in steps."),
+    image_epochs: int = typer.Option(30, help="Stage 2 budget in epochs."),
+    image_minutes: float = typer.Option(0.0, help="Stage 2 budget in minutes (0: none); whichever ends first."),
+    joint_epochs: int = typer.Option(10, help="Stage 3 budget in epochs."),
+    joint_minutes: float = typer.Option(0.0, help="Stage 3 budget in minutes (0: none)."),
+    image_loss: str = typer.Option("euclidean", help="Stage 2 loss: euclidean or bce (sigmoid cross-entropy)."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Random affine, stroke and noise augmentation."),
+    dim: int = typer.Option(128, help="Embedding dimension."),
+    max_len: int = typer.Option(32, help="Longest word the string CNN embeds (raised to fit the training words)."),
+    height: int = typer.Option(48, help="Image height the image CNN sees."),
+    val_every: int = typer.Option(0, help="Steps between validations (0: once an epoch)."),
+    resume: bool = typer.Option(False, help="Continue from OUT/last.pt: its stage and step, optimizer and schedule."),
+    string_model: Optional[Path] = typer.Option(None, help="Start the image stage from this model instead of OUT/string.pt."),
+    plain: bool = typer.Option(False, help="Log lines instead of a progress bar (for non-interactive runs)."),
+) -> None:
+    """Train a model: string CNN, then image CNN, then both jointly.
+
+    Example: wordspot train --data builtin --out runs/demo --string-steps 600 --image-epochs 8
+    """
+    with cli_errors():
+        chosen = stage or stage_arg or "all"
+        if chosen not in ("all", *STAGES):
+            raise WordspotError(f"unknown stage {chosen!r} (use all, string, image or joint)")
+        stages = STAGES if chosen == "all" else (chosen,)
+        resolve_device(device)
+        if data is None and not (chosen == "string" and words) and not resume:
+            raise WordspotError("--data is required (or --words with the string stage)")
+        src = open_source(data, split, sets_dir) if data else None
+        word_list = None
+        if words:
+            word_list = [w.strip() for w in words.read_text(encoding="utf-8").split() if w.strip()]
+        if src is not None and "train" not in src.subsets:
+            raise WordspotError(f"{data}: no training subset")
+        cfg = TrainConfig(
+            model=ModelConfig(dim=dim, max_len=max_len, image_height=height), seed=seed, device=device,
+            string_steps=string_steps, image_epochs=image_epochs, image_minutes=image_minutes,
+            joint_epochs=joint_epochs, joint_minutes=joint_minutes, image_loss=image_loss,
+            augment=augment, val_every=val_every)
+        if image_loss not in ("euclidean", "bce"):
+            raise WordspotError(f"unknown --image-loss {image_loss!r} (use euclidean or bce)")
+        run_training(cfg, out_dir, train_set=src.subset("train") if src else None,
+                     valid_set=src.subsets.get("valid") if src else None, words=word_list, stages=stages,
+                     resume=resume, string_model=string_model, reporter=_reporter(plain))
+        err.print(f"model: {out_dir / 'model.pt'}")
+
+
+# ---- index ---------------------------------------------------------------------------------------
+@app.command()
+def index(
+    model: Path = typer.Argument(..., help="Model file, or a run folder (its model.pt)."),
+    sources: Optional[list[Path]] = typer.Argument(None, help="Word images, folders, page images' box .txt files, PAGE .xml files."),
+    data: Optional[str] = typer.Option(None, help="Index a data set instead: 'builtin' or a data set folder."),
+    split: str = typer.Option("cv1", help="Split of an FKI database."),
+    sets_dir: str = typer.Option("sets", help="Folder of splits in an FKI database."),
+    subset: str = typer.Option("test", help="train, valid, test or all."),
+    out_path: Path = typer.Option(..., "--out", help="Index file to write."),
+    append: bool = typer.Option(False, help="Add to an existing index (same model) instead of replacing it."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    plain: bool = typer.Option(False, help="Log lines instead of a progress bar."),
+) -> None:
+    """Embed word crops with a model's image CNN and save them as a searchable index.
+
+    A folder may hold word images, page images each with a .txt of boxes (x1 y1 x2 y2 [text] per
+    line) or PAGE XML files. Example: wordspot index runs/demo pages/ --out pages.idx
+    """
+    with cli_errors():
+        if not sources and not data:
+            raise WordspotError("give SOURCES or --data")
+        emb = Embedder.load(model, resolve_device(device))
+        crops = collect_crops(sources) if sources else []
+        if data:
+            crops += dataset_crops(open_source(data, split, sets_dir).subset(subset))
+        previous = Index.load(out_path) if append and out_path.exists() else None
+        if previous is not None:
+            previous.check_model(emb)
+        idx, stats = build_index(emb, crops, str(Path(model).resolve()), _reporter(plain))
+        if previous is not None:
+            idx = previous.extend(idx)
+        idx.save(out_path)
+        err.print(f"indexed {stats['crops']} crops in {stats['seconds']:.1f}s ({stats['per_second']:.0f}/s); "
+                  f"{len(idx)} in {out_path}")
+        if stats["skipped"]:
+            first = next(iter(stats["bad"].values()))
+            err.print(f"[yellow]skipped {stats['skipped']} unreadable crop(s)[/], e.g. {first}", highlight=False)
+
+
+# ---- query ---------------------------------------------------------------------------------------
+def _parse_box(box: Optional[str]) -> Optional[tuple[int, int, int, int]]:
+    if not box:
+        return None
+    try:
+        x1, y1, x2, y2 = (int(v) for v in box.split(","))
+    except ValueError:
+        raise WordspotError(f"--box takes x1,y1,x2,y2 in pixels, got {box!r}") from None
+    return (x1, y1, x2, y2)
+
+
+def _hits_table(title: str, hits: list[Hit]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in ("rank", "distance", "page", "box", "transcription", "lev"):
+        t.add_column(col, justify="right" if col in ("rank", "distance", "lev") else "left")
+    for h in hits:
+        t.add_row(str(h.rank), f"{h.distance:.3f}", h.crop.page,
+                  ",".join(map(str, h.crop.box)) if h.crop.box else "", h.crop.text,
+                  "" if h.lev is None else str(h.lev))
+    return t
+
+
+@app.command()
+def query(
+    index_path: Path = typer.Argument(..., metavar="INDEX", help="Index file made by 'wordspot index'."),
+    word: Optional[str] = typer.Argument(None, help="Word to find (query by string)."),
+    image: Optional[Path] = typer.Option(None, help="Example word image (query by example)."),
+    box: Optional[str] = typer.Option(None, help="With --image: the word's box x1,y1,x2,y2 on that page image."),
+    batch: Optional[Path] = typer.Option(None, help="File of queries, one a line: a word, or @IMAGE for an example."),
+    model: Optional[Path] = typer.Option(None, help="Model (default: the one that built the index)."),
+    k: int = typer.Option(10, "-k", "--top", help="How many hits."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    sheet: Optional[Path] = typer.Option(None, help="Draw the hit crops into this PNG (one query only)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+) -> None:
+    """Search an index by typing a word or by showing an example image.
+
+    Examples: wordspot query demo.idx great;  wordspot query demo.idx --image crop.png -k 5 --json
+    """
+    with cli_errors():
+        asked = [x for x in (word, image, batch) if x is not None]
+        if len(asked) != 1:
+            raise WordspotError("give exactly one of WORD, --image or --batch")
+        if k < 1:
+            raise WordspotError("-k must be at least 1")
+        idx = Index.load(index_path)
+        model_path = model or idx.model_path
+        if not model_path:
+            raise WordspotError("this index does not say which model built it: give --model")
+        emb = Embedder.load(model_path, resolve_device(device))
+        if batch is not None:
+            lines = [ln.strip() for ln in batch.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            queries = [(ln, None) if not ln.startswith("@") else (None, Path(ln[1:])) for ln in lines]
+        else:
+            queries = [(word, None)] if word is not None else [(None, image)]
+        results = []
+        for w, img in queries:
+            hits = by_string(emb, idx, w, k) if w is not None else by_example(emb, idx, img, _parse_box(box), k)
+            results.append((w if w is not None else f"@{img}", hits))
+        if sheet is not None:
+            contact_sheet(results[0][1], sheet)
+        if as_json:
+            payload = [{"query": q, "hits": [h.as_dict() for h in hits]} for q, hits in results]
+            out.print_json(json.dumps(payload if batch is not None else payload[0]))
+        else:
+            for q, hits in results:
+                out.print(_hits_table(f"{q}  ({len(idx)} crops)", hits))
+
+
+# ---- eval ----------------------------------------------------------------------------------------
+class _EvalGroup(TyperGroup):
+    """`wordspot eval MODEL ...` means `wordspot eval spotting MODEL ...`."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args.insert(0, "spotting")
+        return super().resolve_command(ctx, args)
+
+
+eval_app = typer.Typer(cls=_EvalGroup, no_args_is_help=True, help=(
+    "Measure a model: word spotting mAP (default) or how its string space tracks Levenshtein.\n\n"
+    "Examples: wordspot eval runs/gw --data ../shared/data/washingtondb-v1.0 --split cv1;  "
+    "wordspot eval strings runs/gw --words words.txt --plot strings.png"))
+app.add_typer(eval_app, name="eval")
+
+
+def _fmt(v: float, pct: bool = True) -> str:
+    return "nan" if v != v else (f"{100 * v:.2f}" if pct else f"{v:.3f}")
+
+
+@eval_app.command("spotting")
+def eval_spotting(
+    models: list[Path] = typer.Argument(..., help="Model(s). With --split all: one per fold, or one path containing {split}."),
+    data: str = typer.Option("builtin", help="'builtin', an FKI IAM-HistDB folder, or a folder of .tsv files."),
+    split: str = typer.Option("cv1", help="Split of an FKI database, or 'all' for every split (mean and std)."),
+    sets_dir: str = typer.Option("sets", help="Folder of splits in an FKI database."),
+    subset: str = typer.Option("test", help="Subset to evaluate on."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    per_query: Optional[Path] = typer.Option(None, "--csv", help="Write per-query QbS results to this CSV."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    plain: bool = typer.Option(False, help="Log lines instead of a progress bar."),
+) -> None:
+    """QbS and QbE mean average precision, P@1, and edit distance of the top hits.
+
+    Protocol: transcriptions lower-cased to letters and digits; QbS queries are the distinct test
+    words, QbE queries the test images whose word occurs twice or more (each left out of its own
+    ranking). Example: wordspot eval runs/gw-{split} --data washingtondb-v1.0 --split all
+    """
+    with cli_errors():
+        dev = resolve_device(device)
+        if split == "all":
+            sets_root = Path(data) / sets_dir
+            folds = sorted(p.name for p in sets_root.iterdir() if p.is_dir()) if sets_root.is_dir() else []
+            if not folds:
+                raise WordspotError(f"--split all needs an FKI database with splits in {sets_root}")
+            if len(models) == 1 and "{split}" in str(models[0]):
+                models = [Path(str(models[0]).format(split=f)) for f in folds]
+            if len(models) != len(folds):
+                raise WordspotError(f"--split all: give {len(folds)} models ({', '.join(folds)}) or one path with {{split}}")
+        else:
+            folds = [split]
+            if len(models) != 1:
+                raise WordspotError("give one model (several only with --split all)")
+        rows = {}
+        for fold, m in zip(folds, models):
+            src = open_source(data, fold, sets_dir)
+            rows[fold] = evaluate_spotting(Embedder.load(m, dev), src.subset(subset), _reporter(plain))
+        keys = ["qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10"]
+        summary = {key: {"mean": float(np.mean([r[key] for r in rows.values()])),
+                         "std": float(np.std([r[key] for r in rows.values()]))} for key in keys}
+        if per_query is not None:
+            with open(per_query, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["split", "query", "ap", "top1", "lev_top1"])
+                for fold, r in rows.items():
+                    for q in r["per_query"]:
+                        w.writerow([fold, q["query"], f"{q['ap']:.6f}", q["top1"], q["lev_top1"]])
+        if as_json:
+            out.print_json(json.dumps({"splits": {f: {k: v for k, v in r.items() if k != "per_query"}
+                                                  for f, r in rows.items()}, "summary": summary}))
+            return
+        t = Table(title=f"word spotting on {data} ({subset})", title_justify="left")
+        for col in ("split", "images", "QbS mAP", "QbE mAP", "QbS P@1", "lev@1", "lev@5", "lev@10", "queries (dropped)"):
+            t.add_column(col, justify="right")
+        for fold, r in rows.items():
+            t.add_row(fold, str(r["images"]), _fmt(r["qbs_map"]), _fmt(r["qbe_map"]), _fmt(r["qbs_p_at_1"]),
+                      _fmt(r["qbs_lev_top1"], False), _fmt(r.get("qbs_lev_top5", float("nan")), False),
+                      _fmt(r.get("qbs_lev_top10", float("nan")), False),
+                      f"QbS {r['qbs_queries']} ({r['qbs_dropped']}), QbE {r['qbe_queries']}")
+        if len(rows) > 1:
+            s = summary
+            t.add_row("mean ± std", "", *(f"{_fmt(s[k]['mean'], p)} ± {_fmt(s[k]['std'], p)}" for k, p in
+                                          zip(keys, (True, True, True, False, False, False))), "")
+        out.print(t)
+
+
+@eval_app.command("strings")
+def eval_strings(
+    model: Path = typer.Argument(..., help="Model file or run folder."),
+    words: Optional[Path] = typer.Option(None, help="Word list, one per line (or whitespace separated)."),
+    data: Optional[str] = typer.Option(None, help="Take the words from a data set's transcriptions instead."),
+    split: str = typer.Option("cv1", help="Split of an FKI database."),
+    sets_dir: str = typer.Option("sets", help="Folder of splits in an FKI database."),
+    subset: str = typer.Option("test", help="Subset whose transcriptions are the words."),
+    pairs: int = typer.Option(300_000, help="Pairs at most (all pairs of distinct words when fewer)."),
+    close: int = typer.Option(3, help="Levenshtein distance up to which a pair counts as close."),
+    seed: int = typer.Option(0, help="Seed for sampling pairs."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    plot: Optional[Path] = typer.Option(None, help="Save embedding vs Levenshtein distance scatter plots (PNG)."),
+) -> None:
+    """Correlation of embedding distance with Levenshtein distance: LSDE, PHOC, n-gram bag.
+
+    Example: wordspot eval strings runs/gw --data ../shared/data/washingtondb-v1.0 --split cv1
+    """
+    with cli_errors():
+        if (words is None) == (data is None):
+            raise WordspotError("give --words or --data")
+        if words is not None:
+            word_list = words.read_text(encoding="utf-8").split()
+        else:
+            word_list = [s.text for s in open_source(data, split, sets_dir).subset(subset)]
+        emb = Embedder.load(model)
+        res = evaluate_strings(emb, word_list, max_pairs=pairs, close=close, seed=seed)
+        if plot is not None:
+            plot_strings(res, plot)
+        clean = {k: v for k, v in res.items() if not k.startswith("_")}
+        clean["methods"] = {m: {k: v for k, v in r.items() if not k.startswith("_")} for m, r in res["methods"].items()}
+        if as_json:
+            out.print_json(json.dumps(clean))
+            return
+        t = Table(title=f"{res['words']} words, {res['pairs']} pairs, {res['close_pairs']} close (lev <= {close})",
+                  title_justify="left")
+        for col in ("method", "Pearson all", "Spearman all", "Pearson close", "Spearman close"):
+            t.add_column(col, justify="left" if col == "method" else "right")
+        for m, r in clean["methods"].items():
+            t.add_row(m, *(_fmt(r[k], False) for k in ("all_pearson", "all_spearman", "close_pearson", "close_spearman")))
+        out.print(t)
+
+
+if __name__ == "__main__":
+    app()

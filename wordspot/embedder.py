@@ -1,0 +1,183 @@
+"""A trained model: both networks, the alphabet and the preprocessing, saved as one file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .imaging import collate
+from .models import ImageCNN, StringCNN
+from .text import Alphabet, TextNorm
+from .errors import WordspotError
+
+FORMAT_VERSION = 1
+
+
+class ModelError(WordspotError):
+    """A model file that cannot be used: the message says why."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for, but PyTorch sees no CUDA device")
+    if device not in ("cpu", "cuda"):
+        raise ModelError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return torch.device(device)
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the networks and prepare their inputs."""
+
+    dim: int = 128
+    max_len: int = 32
+    string_channels: int = 64
+    string_hidden: int = 512
+    string_layers: int = 2
+    image_height: int = 48
+    image_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    image_blocks: list[int] = field(default_factory=lambda: [2, 2, 3, 3])
+    image_hidden: int = 1024
+    lowercase: bool = True
+    alnum_only: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def atomic_save(obj: object, path: str | Path) -> None:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_file(path: str | Path, kind: str) -> dict:
+    """Read a wordspot file, checking what it is and its format version."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a damaged file
+        raise ModelError(f"{path}: not a readable wordspot file ({type(e).__name__})") from None
+    if not isinstance(blob, dict) or blob.get("kind") != kind:
+        raise ModelError(f"{path}: not a wordspot {kind} file")
+    version = blob.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelError(f"{path}: format version {version} is newer than this wordspot reads "
+                         f"({FORMAT_VERSION}); upgrade wordspot")
+    return blob
+
+
+class Embedder:
+    """Maps words and word images into the shared Levenshtein space."""
+
+    def __init__(self, config: ModelConfig, alphabet: Alphabet, with_image: bool = True,
+                 device: str | torch.device = "cpu") -> None:
+        self.config = config
+        self.alphabet = alphabet
+        self.norm = TextNorm(config.lowercase, config.alnum_only)
+        self.string_net = StringCNN(len(alphabet), config.max_len, config.dim,
+                                    config.string_channels, config.string_hidden, config.string_layers)
+        self.image_net = ImageCNN(config.dim, tuple(config.image_channels), tuple(config.image_blocks),
+                                  hidden=config.image_hidden) if with_image else None
+        self.to(device)
+
+    def to(self, device: str | torch.device) -> "Embedder":
+        self.device = torch.device(device)
+        for net in self.nets():
+            net.to(self.device)
+        return self
+
+    def nets(self) -> list[torch.nn.Module]:
+        return [n for n in (self.string_net, self.image_net) if n is not None]
+
+    def encode(self, words: list[str], warn: bool = True) -> torch.Tensor:
+        """Normalised words -> (N, alphabet, max_len) one-hot tensor on the model's device."""
+        return torch.from_numpy(self.alphabet.onehot(words, self.config.max_len, warn)).to(self.device)
+
+    @torch.no_grad()
+    def embed_strings(self, words: list[str], batch_size: int = 1024) -> np.ndarray:
+        """Words (normalised here) -> (N, dim) float32."""
+        self.string_net.eval()
+        words = [self.norm(w) for w in words]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = [self.string_net(self.encode(words[i:i + batch_size])).cpu().numpy()
+                   for i in range(0, len(words), batch_size)]
+        for w in {str(c.message): c for c in caught}.values():  # one warning per distinct message
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
+
+    @torch.no_grad()
+    def embed_images(self, images: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """Normalised images (see imaging.normalise) -> (N, dim) float32, in input order."""
+        if self.image_net is None:
+            raise ModelError("this model has no image network yet (only stage 1 was trained)")
+        self.image_net.eval()
+        out = np.zeros((len(images), self.config.dim), np.float32)
+        order = np.argsort([im.shape[1] for im in images], kind="stable")  # similar widths pad less
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            batch, widths = collate([images[j] for j in idx])
+            out[idx] = self.image_net(batch.to(self.device), widths).cpu().numpy()
+        return out
+
+    def model_id(self) -> str:
+        """A hash of the weights: an index remembers which model made it."""
+        h = hashlib.sha256()
+        for net in self.nets():
+            for k, v in sorted(net.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def state(self) -> dict:
+        return {
+            "kind": "model", "format_version": FORMAT_VERSION, "config": asdict(self.config),
+            "alphabet": self.alphabet.symbols, "model_id": self.model_id(),
+            "string_net": self.string_net.state_dict(),
+            "image_net": self.image_net.state_dict() if self.image_net is not None else None,
+        }
+
+    def save(self, path: str | Path) -> None:
+        atomic_save(self.state(), path)
+
+    @classmethod
+    def from_state(cls, blob: dict, device: str | torch.device = "cpu") -> "Embedder":
+        emb = cls(ModelConfig.from_dict(blob["config"]), Alphabet(blob["alphabet"]),
+                  with_image=blob["image_net"] is not None)
+        emb.string_net.load_state_dict(blob["string_net"])
+        if emb.image_net is not None:
+            emb.image_net.load_state_dict(blob["image_net"])
+        return emb.to(device)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Embedder":
+        """Load a model file, or the model.pt of a run folder."""
+        blob = load_file(path, "model")
+        try:
+            return cls.from_state(blob, device)
+        except (KeyError, RuntimeError, TypeError) as e:
+            raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {str(e)[:80]})") from None

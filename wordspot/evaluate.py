@@ -1,0 +1,128 @@
+"""Evaluation: word spotting mAP on a labelled set, and how well a string space tracks Levenshtein."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import Levenshtein
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+
+from .datasets import WordSample
+from .embedder import Embedder
+from .errors import WordspotError
+from .index import build_index, dataset_crops
+from .metrics import distances, ranking, spotting_scores
+from .phoc import PHOC, NgramBag
+from .progress import Reporter
+
+
+def evaluate_spotting(emb: Embedder, samples: list[WordSample], reporter: Reporter | None = None) -> dict:
+    """QbS/QbE mAP, P@1 and the mean edit distance of the top 1/5/10 QbS hits, on one labelled set.
+
+    Images whose normalised transcription is empty (punctuation alone) are left out of the
+    collection, since no query can name them.
+    """
+    labelled = [s for s in samples if emb.norm(s.text)]
+    if not labelled:
+        raise WordspotError("no test image has a transcription left after normalisation")
+    index, stats = build_index(emb, dataset_crops(labelled), reporter=reporter)
+    texts = [emb.norm(c.text) for c in index.crops]
+    queries = sorted(set(texts))
+    qvecs = emb.embed_strings(queries)
+    scores = spotting_scores(index.vectors, texts, qvecs, queries)
+    # what a user sees: how far from the query are the top hits
+    order = ranking(distances(qvecs, index.vectors))
+    lev = np.array([[Levenshtein.distance(q, texts[j]) for j in row[:10]] for q, row in zip(queries, order)])
+    out = {
+        "images": len(texts), "skipped_images": stats["skipped"],
+        "qbs_map": scores["qbs_map"], "qbs_queries": scores["qbs_queries"], "qbs_dropped": scores["qbs_dropped"],
+        "qbe_map": scores["qbe_map"], "qbe_queries": scores["qbe_queries"],
+        "qbs_p_at_1": float(np.mean(lev[:, 0] == 0)),
+        **{f"qbs_lev_top{k}": float(lev[:, :k].mean()) for k in (1, 5, 10) if lev.shape[1] >= k},
+        "per_query": [{"query": q, "ap": float(a), "top1": texts[row[0]], "lev_top1": int(lv[0])}
+                      for q, a, row, lv in zip(queries, scores["qbs_ap"], order, lev)],
+    }
+    return out
+
+
+# ---- string spaces -----------------------------------------------------------------------------
+def _pairs(words: list[str], max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs of distinct words when there are at most `max_pairs`, else a random sample."""
+    n = len(words)
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        i, j = np.triu_indices(n, 1)
+        return i, j
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(n, size=(2, int(max_pairs * 1.1)))
+    keep = i != j
+    return i[keep][:max_pairs], j[keep][:max_pairs]
+
+
+def _pair_dist(vecs: np.ndarray, i: np.ndarray, j: np.ndarray, metric: str) -> np.ndarray:
+    a, b = vecs[i], vecs[j]
+    if metric == "cosine":
+        na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+        return 1.0 - (a * b).sum(1) / np.maximum(na * nb, 1e-12)
+    return np.linalg.norm(a - b, axis=1)
+
+
+def evaluate_strings(emb: Embedder, words: list[str], max_pairs: int = 300_000, close: int = 3,
+                     seed: int = 0) -> dict:
+    """Pearson and Spearman correlation of embedding distance with Levenshtein distance.
+
+    Methods: LSDE (this model), PHOC (Euclidean and cosine), a bag of character n-grams. Reported
+    over all pairs of distinct words and over close pairs (distance <= `close`). Words with symbols
+    outside the model's alphabet are left out, so every method sees the same words.
+    """
+    words = sorted({w for w in map(emb.norm, words) if w and len(w) <= emb.config.max_len
+                    and not emb.alphabet.unknown(w)})
+    if len(words) < 3:
+        raise WordspotError(f"need at least 3 distinct words the model can embed, got {len(words)}")
+    i, j = _pairs(words, max_pairs, seed)
+    lev = np.array([Levenshtein.distance(words[a], words[b]) for a, b in zip(i, j)], dtype=np.float64)
+    phoc = PHOC.from_words(words)
+    vecs = {"LSDE": (emb.embed_strings(words), "euclidean"),
+            "PHOC (Euclidean)": (phoc.encode(words), "euclidean"),
+            "PHOC (cosine)": (phoc.encode(words), "cosine"),
+            "n-gram bag": (NgramBag(words).encode(words), "euclidean")}
+    near = lev <= close
+    methods = {}
+    for name, (v, metric) in vecs.items():
+        d = _pair_dist(v, i, j, metric)
+        row = {}
+        for part, mask in (("all", slice(None)), ("close", near)):
+            dd, ll = d[mask], lev[mask]
+            ok = len(ll) > 2 and ll.std() > 0 and dd.std() > 0
+            row[f"{part}_pearson"] = float(pearsonr(dd, ll)[0]) if ok else float("nan")
+            row[f"{part}_spearman"] = float(spearmanr(dd, ll)[0]) if ok else float("nan")
+        methods[name] = row
+        methods[name]["_dist"] = d
+    return {"words": len(words), "pairs": int(len(lev)), "close_pairs": int(near.sum()), "close": close,
+            "methods": methods, "_lev": lev}
+
+
+def plot_strings(result: dict, path: str | Path) -> None:
+    """Embedding distance against Levenshtein distance, one panel per method."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lev = result["_lev"]
+    methods = result["methods"]
+    fig, axes = plt.subplots(1, len(methods), figsize=(4 * len(methods), 3.6))
+    rng = np.random.default_rng(0)
+    show = rng.permutation(len(lev))[:20000]
+    for ax, (name, row) in zip(np.atleast_1d(axes), methods.items()):
+        d = row["_dist"]
+        ax.scatter(lev[show] + rng.uniform(-0.25, 0.25, len(show)), d[show], s=2, alpha=0.15)
+        means = [d[lev == k].mean() for k in range(int(lev.max()) + 1) if (lev == k).any()]
+        ax.plot([k for k in range(int(lev.max()) + 1) if (lev == k).any()], means, "r-", lw=1.5)
+        ax.set_title(f"{name}\nSpearman all {row['all_spearman']:.3f}, close {row['close_spearman']:.3f}", fontsize=9)
+        ax.set_xlabel("Levenshtein distance")
+    np.atleast_1d(axes)[0].set_ylabel("embedding distance")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,94 @@
+"""String baselines: PHOC (Almazan et al. 2014) and a bag of character n-grams."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+
+def _occupied(start: float, end: float, level: int) -> list[int]:
+    """Regions of a level that hold at least half of the interval [start, end)."""
+    size = end - start
+    regions = []
+    for r in range(level):
+        lo, hi = r / level, (r + 1) / level
+        if (min(end, hi) - max(start, lo)) / size >= 0.5:
+            regions.append(r)
+    return regions
+
+
+class PHOC:
+    """Pyramidal histogram of characters: unigrams at `levels`, the top bigrams at `bigram_level`."""
+
+    def __init__(self, unigrams: str | list[str], bigrams: list[str] = (),
+                 levels: tuple[int, ...] = (2, 3, 4, 5), bigram_level: int = 2) -> None:
+        self.unigrams = sorted(set(unigrams))
+        self.bigrams = list(bigrams)
+        self.levels = tuple(levels)
+        self.bigram_level = bigram_level
+        self._uni = {c: i for i, c in enumerate(self.unigrams)}
+        self._bi = {b: i for i, b in enumerate(self.bigrams)}
+        self.dim = len(self.unigrams) * sum(self.levels) + len(self.bigrams) * (bigram_level if bigrams else 0)
+
+    @classmethod
+    def from_words(cls, words: list[str], n_bigrams: int = 50, **kw) -> "PHOC":
+        counts = Counter(w[i:i + 2] for w in words for i in range(len(w) - 1))
+        return cls("".join(words), [b for b, _ in counts.most_common(n_bigrams)], **kw)
+
+    def __call__(self, word: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        n, A = len(word), len(self.unigrams)
+        offset = 0
+        for level in self.levels:
+            for pos, ch in enumerate(word):
+                i = self._uni.get(ch)
+                if i is None:
+                    continue
+                for r in _occupied(pos / n, (pos + 1) / n, level):
+                    vec[offset + r * A + i] = 1.0
+            offset += level * A
+        if self.bigrams:
+            B = len(self.bigrams)
+            for pos in range(n - 1):
+                i = self._bi.get(word[pos:pos + 2])
+                if i is None:
+                    continue
+                for r in _occupied(pos / n, (pos + 2) / n, self.bigram_level):
+                    vec[offset + r * B + i] = 1.0
+        return vec
+
+    def encode(self, words: list[str]) -> np.ndarray:
+        """(N, dim) float32."""
+        return np.stack([self(w) for w in words]) if words else np.zeros((0, self.dim), np.float32)
+
+    def config(self) -> dict:
+        return {"unigrams": self.unigrams, "bigrams": self.bigrams, "levels": list(self.levels),
+                "bigram_level": self.bigram_level}
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "PHOC":
+        return cls(cfg["unigrams"], cfg["bigrams"], tuple(cfg["levels"]), cfg["bigram_level"])
+
+
+class NgramBag:
+    """Counts of character 1..n-grams, with word boundaries marked, over a fixed vocabulary."""
+
+    def __init__(self, words: list[str], n: int = 3) -> None:
+        self.n = n
+        vocab = sorted({g for w in words for g in self._grams(w)})
+        self._index = {g: i for i, g in enumerate(vocab)}
+        self.dim = len(vocab)
+
+    def _grams(self, word: str) -> list[str]:
+        padded = f"<{word}>"
+        return [padded[i:i + k] for k in range(1, self.n + 1) for i in range(len(padded) - k + 1)]
+
+    def encode(self, words: list[str]) -> np.ndarray:
+        out = np.zeros((len(words), self.dim), dtype=np.float32)
+        for row, w in enumerate(words):
+            for g in self._grams(w):
+                i = self._index.get(g)
+                if i is not None:
+                    out[row, i] += 1.0
+        return out

@@ -1,0 +1,369 @@
+"""The three LSDE training stages: string CNN, image CNN, joint fine-tuning; with resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import pearsonr
+
+from .datasets import ImageCache, WordSample
+from .embedder import FORMAT_VERSION, Embedder, ModelConfig, atomic_save, load_file, resolve_device
+from .imaging import augment, collate
+from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
+from .metrics import spotting_scores
+from .pairs import PairSampler
+from .progress import Reporter
+from .text import Alphabet, TextNorm
+
+STAGES = ("string", "image", "joint")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; saved as config.json beside the checkpoints."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    seed: int = 0
+    device: str = "auto"
+    string_steps: int = 3000
+    string_batch: int = 256
+    string_lr: float = 1e-3
+    image_epochs: int = 30
+    image_minutes: float = 0.0  # 0: no time limit
+    image_batch: int = 32
+    image_lr: float = 1e-3
+    image_loss: str = "euclidean"  # or "bce", the sigmoid cross-entropy of the seed method
+    joint_epochs: int = 10
+    joint_minutes: float = 0.0
+    joint_lr: float = 3e-4
+    joint_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # ss, is, ii
+    joint_string_pairs: int = 64
+    augment: bool = True
+    val_every: int = 0  # steps between validations; 0: once an epoch
+    val_limit: int = 1500  # validation images at most, to keep validation cheap
+    weight_decay: float = 1e-5
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["model"] = ModelConfig.from_dict(d.get("model", {}))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training; the state was saved to last.pt."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def lr_at(base: float, progress: float) -> float:
+    """Short linear warm-up, then cosine decay to 5% of the base rate."""
+    if progress < 0.02:
+        return base * (0.1 + 0.9 * progress / 0.02)
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _texts(samples: list[WordSample], emb: Embedder) -> list[str]:
+    return [emb.norm(s.text) for s in samples]
+
+
+class Trainer:
+    """Runs the stages into one run folder: string.pt, image.pt, joint.pt, model.pt, last.pt."""
+
+    def __init__(self, cfg: TrainConfig, out: str | Path, reporter: Reporter | None = None) -> None:
+        self.cfg = cfg
+        self.out = Path(out)
+        self.rep = reporter or Reporter()
+        self.device = resolve_device(cfg.device)
+        self.cache = ImageCache(cfg.model.image_height)
+        self.history: list[dict] = []
+
+    # ---- data -------------------------------------------------------------------------------
+    def _images(self, samples: list[WordSample], emb: Embedder, what: str) -> tuple[list[np.ndarray], list[str]]:
+        """Readable images with a non-empty normalised transcription, and those transcriptions."""
+        kept, images = self.cache.load(samples)
+        texts = _texts(kept, emb)
+        pairs = [(im, t) for im, t in zip(images, texts) if t and len(t) <= emb.config.max_len]
+        if not pairs:
+            raise ValueError(f"no usable {what} images (none readable with a non-empty transcription)")
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def _save_last(self, stage: str, step: int, elapsed: float, best: float, emb: Embedder,
+                   opt: torch.optim.Optimizer, sampler: PairSampler | None, done: bool) -> None:
+        atomic_save({
+            "kind": "train-state", "format_version": FORMAT_VERSION, "stage": stage, "step": step,
+            "elapsed": elapsed, "best": best, "done": done, "model": emb.state(), "optimizer": opt.state_dict(),
+            "torch_rng": torch.get_rng_state(), "sampler": sampler.state() if sampler else None,
+            "config": asdict(self.cfg), "history": self.history,
+        }, self.out / "last.pt")
+
+    def _log(self, stage: str, step: int, metrics: dict) -> None:
+        row = {"stage": stage, "step": step, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}
+        self.history.append(row)
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    # ---- the shared loop ---------------------------------------------------------------------
+    def _loop(self, stage: str, emb: Embedder, opt: torch.optim.Optimizer, base_lr: float, total: int,
+              minutes: float, step_fn, validate, val_every: int, resume: dict | None,
+              sampler: PairSampler | None = None) -> None:
+        """Step until `total` steps or `minutes` pass; validate, keep the best, save on Ctrl-C."""
+        step, elapsed, best = 0, 0.0, -math.inf
+        if resume:
+            step, elapsed, best = resume["step"], resume["elapsed"], resume["best"]
+            opt.load_state_dict(resume["optimizer"])
+            torch.set_rng_state(resume["torch_rng"])
+            if sampler and resume["sampler"]:
+                sampler.set_state(resume["sampler"])
+        budget = minutes * 60.0 if minutes > 0 else math.inf
+        t0 = time.time() - elapsed
+        self.rep.start(stage, total)
+        self.rep.advance(step)
+        metrics: dict = {}
+        try:
+            while step < total and time.time() - t0 < budget:
+                progress = max(step / total, (time.time() - t0) / budget)
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(base_lr, progress)
+                loss = step_fn(step)
+                step += 1
+                metrics["loss"] = loss
+                last = step >= total or time.time() - t0 >= budget
+                if step % val_every == 0 or last:
+                    scores = validate()
+                    metrics.update({k: v for k, v in scores.items() if k != "score"})
+                    self._log(stage, step, {"loss": loss, **scores, "minutes": (time.time() - t0) / 60})
+                    if scores["score"] > best:
+                        best = scores["score"]
+                        emb.save(self.out / f"{stage}.pt")
+                    self._save_last(stage, step, time.time() - t0, best, emb, opt, sampler, done=False)
+                self.rep.advance(1, **metrics)
+        except KeyboardInterrupt:
+            self._save_last(stage, step, time.time() - t0, best, emb, opt, sampler, done=False)
+            self.rep.stop()
+            raise TrainingInterrupted(f"interrupted at {stage} step {step}; state saved to {self.out / 'last.pt'}")
+        self.rep.stop()
+        self._save_last(stage, step, time.time() - t0, best, emb, opt, sampler, done=True)
+        shutil.copyfile(self.out / f"{stage}.pt", self.out / "model.pt.tmp")
+        (self.out / "model.pt.tmp").replace(self.out / "model.pt")
+        self.rep.log(f"{stage}: {step} steps in {(time.time() - t0) / 60:.1f} min; "
+                     f"best validation score {best:.4f}; model saved to {self.out / 'model.pt'}")
+
+    # ---- stage 1 ----------------------------------------------------------------------------
+    def train_string(self, words: list[str], valid_words: list[str] | None = None,
+                     resume: dict | None = None) -> Embedder:
+        cfg, mcfg = self.cfg, self.cfg.model
+        norm = TextNorm(mcfg.lowercase, mcfg.alnum_only)
+        lexicon = [w for w in map(norm, words) if w]
+        if not lexicon:
+            raise ValueError("no training words left after normalisation")
+        if resume:
+            emb = Embedder.from_state(resume["model"], self.device)
+        else:
+            longest = max(map(len, lexicon))
+            if longest > mcfg.max_len:
+                self.rep.log(f"longest training word has {longest} symbols: max_len raised from {mcfg.max_len}")
+                mcfg.max_len = longest + 8
+            emb = Embedder(mcfg, Alphabet.from_words(lexicon), with_image=False, device=self.device)
+        sampler = PairSampler(lexicon, emb.alphabet.symbols, emb.config.max_len, seed=cfg.seed)
+        # fixed validation pairs: held-out words when given, else more samples of the same kind
+        val_lex = [w for w in (emb.norm(w) for w in (valid_words or [])) if w and not emb.alphabet.unknown(w)]
+        val_sampler = PairSampler(val_lex or lexicon, emb.alphabet.symbols, emb.config.max_len, seed=cfg.seed + 1)
+        va, vb = val_sampler.sample(2000)
+        vlev = levenshtein_pairs(va, vb).numpy()
+        net, loss_fn = emb.string_net, PairLoss()
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.string_lr)
+
+        def step_fn(step: int) -> float:
+            net.train()
+            a, b = sampler.sample(cfg.string_batch)
+            lev = levenshtein_pairs(a, b).to(self.device)
+            fa, fb = net(emb.encode(a + b)).split(len(a))  # one pass for both sides of the siamese pair
+            loss = loss_fn(fa, fb, lev)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        def validate() -> dict:
+            fa, fb = emb.embed_strings(va), emb.embed_strings(vb)
+            d = np.linalg.norm(fa - fb, axis=1)
+            rmse = float(np.sqrt(np.mean((d - vlev) ** 2)))
+            return {"val_rmse": rmse, "val_pearson": float(pearsonr(d, vlev)[0]), "score": -rmse}
+
+        val_every = cfg.val_every or max(1, cfg.string_steps // 10)
+        self._loop("string", emb, opt, cfg.string_lr, cfg.string_steps, 0.0, step_fn, validate, val_every,
+                   resume, sampler)
+        return Embedder.load(self.out / "string.pt", self.device)
+
+    # ---- stages 2 and 3 ---------------------------------------------------------------------
+    def _spotting_validator(self, emb: Embedder, valid: list[WordSample] | None):
+        if not valid:
+            return lambda: {"score": 0.0}  # no validation set: the last checkpoint is kept
+        images, texts = self._images(valid[: self.cfg.val_limit], emb, "validation")
+        queries = sorted(set(texts))
+
+        def validate() -> dict:
+            s = spotting_scores(emb.embed_images(images), texts, emb.embed_strings(queries), queries)
+            return {"val_qbs": s["qbs_map"], "val_qbe": s["qbe_map"],
+                    "score": np.nanmean([s["qbs_map"], s["qbe_map"]])}
+        return validate
+
+    def _batches(self, n: int, step: int, steps_per_epoch: int) -> np.ndarray:
+        """The sample indices of a step: a fresh permutation per epoch, a function of (seed, epoch)."""
+        epoch, k = divmod(step, steps_per_epoch)
+        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)
+        b = self.cfg.image_batch
+        return perm[k * b:(k + 1) * b]
+
+    def _image_batch(self, images: list[np.ndarray], idx: np.ndarray, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cfg.augment:
+            rng = np.random.default_rng([self.cfg.seed, step, 7])
+            batch = [augment(images[i], rng) for i in idx]
+        else:
+            batch = [images[i] for i in idx]
+        x, w = collate(batch)
+        return x.to(self.device), w
+
+    def train_image(self, emb: Embedder, train: list[WordSample], valid: list[WordSample] | None,
+                    resume: dict | None = None) -> Embedder:
+        cfg = self.cfg
+        if resume:
+            emb = Embedder.from_state(resume["model"], self.device)
+        elif emb.image_net is None:
+            blob = emb.state()
+            emb = Embedder(emb.config, emb.alphabet, with_image=True, device=self.device)
+            emb.string_net.load_state_dict(blob["string_net"])
+        images, texts = self._images(train, emb, "training")
+        self._report_bad()
+        targets = torch.from_numpy(emb.embed_strings(texts)).to(self.device)  # frozen string space
+        net = emb.image_net
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
+        spe = math.ceil(len(images) / cfg.image_batch)
+        bce = torch.nn.BCEWithLogitsLoss()
+
+        def step_fn(step: int) -> float:
+            net.train()
+            idx = self._batches(len(images), step, spe)
+            x, w = self._image_batch(images, idx, step)
+            out, tgt = net(x, w), targets[idx]
+            if cfg.image_loss == "bce":
+                loss = bce(out, torch.sigmoid(tgt))
+            else:
+                loss = (out - tgt).pow(2).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        self._loop("image", emb, opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, step_fn,
+                   self._spotting_validator(emb, valid), cfg.val_every or spe, resume)
+        return Embedder.load(self.out / "image.pt", self.device)
+
+    def train_joint(self, emb: Embedder, train: list[WordSample], valid: list[WordSample] | None,
+                    words: list[str], resume: dict | None = None) -> Embedder:
+        cfg = self.cfg
+        if resume:
+            emb = Embedder.from_state(resume["model"], self.device)
+        if emb.image_net is None:
+            raise ValueError("joint training needs a model with an image network: run --stage image first")
+        images, texts = self._images(train, emb, "training")
+        self._report_bad()
+        lexicon = [w for w in (emb.norm(w) for w in words) if w and not emb.alphabet.unknown(w)] or texts
+        sampler = PairSampler(lexicon, emb.alphabet.symbols, emb.config.max_len, seed=cfg.seed + 2)
+        params = list(emb.string_net.parameters()) + list(emb.image_net.parameters())
+        opt = torch.optim.AdamW(params, lr=cfg.joint_lr, weight_decay=cfg.weight_decay)
+        joint, pair_loss = JointLoss(*cfg.joint_weights), PairLoss()
+        spe = math.ceil(len(images) / cfg.image_batch)
+
+        def step_fn(step: int) -> float:
+            emb.string_net.train()
+            emb.image_net.train()
+            idx = self._batches(len(images), step, spe)
+            x, w = self._image_batch(images, idx, step)
+            words_b = [texts[i] for i in idx]
+            lev = levenshtein_matrix(words_b, words_b).to(self.device)
+            parts = joint(emb.image_net(x, w), emb.string_net(emb.encode(words_b)), lev)
+            loss = parts["total"]
+            if cfg.joint_string_pairs:
+                # keep the string space calibrated beyond the batch's words (close pairs, long strings)
+                a, b = sampler.sample(cfg.joint_string_pairs)
+                plev = levenshtein_pairs(a, b).to(self.device)
+                loss = loss + cfg.joint_weights[0] * pair_loss(emb.string_net(emb.encode(a)),
+                                                               emb.string_net(emb.encode(b)), plev)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        self._loop("joint", emb, opt, cfg.joint_lr, cfg.joint_epochs * spe, cfg.joint_minutes, step_fn,
+                   self._spotting_validator(emb, valid), cfg.val_every or spe, resume, sampler)
+        return Embedder.load(self.out / "joint.pt", self.device)
+
+    def _report_bad(self) -> None:
+        if self.cache.bad:
+            first = next(iter(self.cache.bad.values()))
+            self.rep.log(f"skipped {len(self.cache.bad)} unreadable image(s), e.g. {first}")
+
+
+def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | None = None,
+          valid_set: list[WordSample] | None = None, words: list[str] | None = None,
+          stages: tuple[str, ...] = STAGES, resume: bool = False, string_model: str | Path | None = None,
+          reporter: Reporter | None = None) -> Embedder:
+    """Run `stages` in order into the run folder `out`; returns the final model.
+
+    `words` is the string stage's lexicon (default: the training transcriptions). With `resume`,
+    continue from out/last.pt: its stage from the saved step, then the stages after it.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = None
+    if resume:
+        state = load_file(out / "last.pt", "train-state")
+        cfg = TrainConfig.from_dict(state["config"])
+        done_through = STAGES.index(state["stage"]) + (1 if state["done"] else 0)
+        stages = tuple(s for s in stages if STAGES.index(s) >= STAGES.index(state["stage"]))
+        if state["done"]:
+            stages = tuple(s for s in stages if STAGES.index(s) >= done_through)
+            state = None
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    seed_everything(cfg.seed)
+    trainer = Trainer(cfg, out, reporter)
+    if state:
+        trainer.history = state.get("history", [])
+    words = list(words) if words else [s.text for s in (train_set or []) + (valid_set or [])]
+    emb: Embedder | None = None
+
+    def resume_for(stage: str) -> dict | None:
+        return state if state and state["stage"] == stage else None
+
+    for stage in stages:
+        if stage == "string":
+            emb = trainer.train_string(words, [s.text for s in valid_set or []], resume_for("string"))
+        else:
+            if not train_set:
+                raise ValueError(f"the {stage} stage needs training images (--data)")
+            if emb is None and not resume_for(stage):
+                src = string_model or (out / ("string.pt" if stage == "image" else "image.pt"))
+                emb = Embedder.load(src, trainer.device)
+            if stage == "image":
+                emb = trainer.train_image(emb, train_set, valid_set, resume_for("image"))
+            else:
+                emb = trainer.train_joint(emb, train_set, valid_set, words, resume_for("joint"))
+    if emb is None:
+        raise ValueError("nothing to do: every stage asked for is already done (see last.pt)")
+    return emb
