@@ -98,3 +98,33 @@ def test_train_string_and_eval_strings_on_generated_words(tmp_path):
 def test_resume_needs_a_run(tmp_path):
     r = run("train", "--out", tmp_path / "empty", "--resume")
     assert r.exit_code == 1 and "last.pt" in r.output
+
+
+def test_eval_split_all_over_fki_folds(tiny_run, tiny_data, tmp_path):
+    """Two folds of a small FKI-layout database, one model per fold given by a {split} path."""
+    import cv2
+
+    root = tmp_path / "db"
+    (root / "data" / "word_images_normalized").mkdir(parents=True)
+    (root / "ground_truth").mkdir()
+    labels = []
+    for n, s in enumerate(load_folder(tiny_data).subset("test")):
+        wid = f"300-{n // 4 + 1:02d}-{n % 4 + 1:02d}"
+        cv2.imwrite(str(root / "data" / "word_images_normalized" / f"{wid}.png"), cv2.imread(s.path))
+        labels.append(f"{wid} {'-'.join(s.text)}")
+    (root / "ground_truth" / "word_labels.txt").write_text("\n".join(labels) + "\n")
+    lines = sorted({lab.split()[0].rsplit("-", 1)[0] for lab in labels})
+    for fold, test in (("cv1", lines[: len(lines) // 2]), ("cv2", lines[len(lines) // 2:])):
+        (root / "sets" / fold).mkdir(parents=True)
+        (root / "sets" / fold / "test.txt").write_text("\n".join(test) + "\n")
+        (root / "sets" / fold / "train.txt").write_text("\n".join(x for x in lines if x not in test) + "\n")
+        (root / "sets" / fold / "valid.txt").write_text("")
+        shutil.copytree(tiny_run, tmp_path / f"run-{fold}")
+    r = run("eval", tmp_path / "run-{split}", "--data", root, "--split", "all", "--json", "--plain")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert set(res["splits"]) == {"cv1", "cv2"}
+    maps = [res["splits"][f]["qbs_map"] for f in ("cv1", "cv2")]
+    assert res["summary"]["qbs_map"]["mean"] == pytest.approx(sum(maps) / 2)
+    r = run("eval", tmp_path / "run-cv1", "--data", root, "--split", "all")
+    assert r.exit_code == 1 and "give 2 models" in r.output

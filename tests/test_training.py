@@ -92,3 +92,17 @@ def test_long_words_embed_without_truncation(tiny_run):
     assert np.isfinite(v).all() and not np.allclose(v[0], v[1])
     with pytest.raises(ValueError, match="at most 16"):
         emb.embed_strings(["a" * 17])
+
+
+def test_phoc_baseline_trains_and_embeds(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    cfg = tiny_config(image_epochs=2)
+    cfg.model.method = "phoc"
+    emb = train(cfg, tmp_path / "phoc", train_set=src.subset("train"), valid_set=src.subset("valid"))
+    assert emb.string_net is None and emb.phoc is not None
+    assert not (tmp_path / "phoc" / "string.pt").exists() and (tmp_path / "phoc" / "image.pt").exists()
+    v = emb.embed_strings(["great", "camp"])
+    assert v.shape == (2, emb.phoc.dim)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    again = Embedder.load(tmp_path / "phoc")
+    np.testing.assert_array_equal(again.embed_strings(["great"]), emb.embed_strings(["great"]))

@@ -90,6 +90,9 @@ def train(
     dim: int = typer.Option(128, help="Embedding dimension."),
     max_len: int = typer.Option(32, help="Longest word the string CNN embeds (raised to fit the training words)."),
     height: int = typer.Option(48, help="Image height the image CNN sees."),
+    method: str = typer.Option("lsde", help="lsde, or phoc for the PHOC baseline (image CNN predicting PHOC attributes; image stage only)."),
+    keep_case: bool = typer.Option(False, help="Compare words case-sensitively (default: lower-case, as in the GW protocol)."),
+    keep_punctuation: bool = typer.Option(False, help="Keep punctuation and symbols (default: letters and digits only)."),
     val_every: int = typer.Option(0, help="Steps between validations (0: once an epoch)."),
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt: its stage and step, optimizer and schedule."),
     string_model: Optional[Path] = typer.Option(None, help="Start the image stage from this model instead of OUT/string.pt."),
@@ -114,10 +117,15 @@ def train(
         if src is not None and "train" not in src.subsets:
             raise WordspotError(f"{data}: no training subset")
         cfg = TrainConfig(
-            model=ModelConfig(dim=dim, max_len=max_len, image_height=height), seed=seed, device=device,
+            model=ModelConfig(dim=dim, max_len=max_len, image_height=height, lowercase=not keep_case,
+                              alnum_only=not keep_punctuation, method=method), seed=seed, device=device,
             string_steps=string_steps, image_epochs=image_epochs, image_minutes=image_minutes,
             joint_epochs=joint_epochs, joint_minutes=joint_minutes, image_loss=image_loss,
             augment=augment, val_every=val_every)
+        if method not in ("lsde", "phoc"):
+            raise WordspotError(f"unknown --method {method!r} (use lsde or phoc)")
+        if method == "phoc" and chosen not in ("all", "image"):
+            raise WordspotError("the phoc method trains only the image stage")
         if image_loss not in ("euclidean", "bce"):
             raise WordspotError(f"unknown --image-loss {image_loss!r} (use euclidean or bce)")
         run_training(cfg, out_dir, train_set=src.subset("train") if src else None,
@@ -312,8 +320,7 @@ def eval_spotting(
             t.add_column(col, justify="right")
         for fold, r in rows.items():
             t.add_row(fold, str(r["images"]), _fmt(r["qbs_map"]), _fmt(r["qbe_map"]), _fmt(r["qbs_p_at_1"]),
-                      _fmt(r["qbs_lev_top1"], False), _fmt(r.get("qbs_lev_top5", float("nan")), False),
-                      _fmt(r.get("qbs_lev_top10", float("nan")), False),
+                      *(_fmt(r[f"qbs_lev_top{k}"], False) for k in (1, 5, 10)),
                       f"QbS {r['qbs_queries']} ({r['qbs_dropped']}), QbE {r['qbe_queries']}")
         if len(rows) > 1:
             s = summary

@@ -14,6 +14,7 @@ import torch
 
 from .imaging import collate
 from .models import ImageCNN, StringCNN
+from .phoc import PHOC
 from .text import Alphabet, TextNorm
 from .errors import WordspotError
 
@@ -49,6 +50,8 @@ class ModelConfig:
     image_hidden: int = 1024
     lowercase: bool = True
     alnum_only: bool = True
+    method: str = "lsde"  # or "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
+    phoc_bigrams: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -90,6 +93,10 @@ def load_file(path: str | Path, kind: str) -> dict:
     return blob
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 class Embedder:
     """Maps words and word images into the shared Levenshtein space."""
 
@@ -98,9 +105,20 @@ class Embedder:
         self.config = config
         self.alphabet = alphabet
         self.norm = TextNorm(config.lowercase, config.alnum_only)
-        self.string_net = StringCNN(len(alphabet), config.max_len, config.dim,
-                                    config.string_channels, config.string_hidden, config.string_layers)
-        self.image_net = ImageCNN(config.dim, tuple(config.image_channels), tuple(config.image_blocks),
+        self.phoc: PHOC | None = None
+        self.string_net: StringCNN | None = None
+        if config.method == "phoc":
+            # the string side is the fixed PHOC of the word; the image CNN predicts its attributes
+            self.phoc = PHOC(alphabet.symbols, config.phoc_bigrams)
+            out_dim = self.phoc.dim
+        elif config.method == "lsde":
+            self.string_net = StringCNN(len(alphabet), config.max_len, config.dim, config.string_channels,
+                                        config.string_hidden, config.string_layers)
+            out_dim = config.dim
+        else:
+            raise ModelError(f"unknown method {config.method!r} (lsde or phoc)")
+        self.dim = out_dim
+        self.image_net = ImageCNN(out_dim, tuple(config.image_channels), tuple(config.image_blocks),
                                   hidden=config.image_hidden) if with_image else None
         self.to(device)
 
@@ -120,15 +138,17 @@ class Embedder:
     @torch.no_grad()
     def embed_strings(self, words: list[str], batch_size: int = 1024) -> np.ndarray:
         """Words (normalised here) -> (N, dim) float32."""
-        self.string_net.eval()
         words = [self.norm(w) for w in words]
+        if self.phoc is not None:
+            return _unit(self.phoc.encode(words))
+        self.string_net.eval()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = [self.string_net(self.encode(words[i:i + batch_size])).cpu().numpy()
                    for i in range(0, len(words), batch_size)]
         for w in {str(c.message): c for c in caught}.values():  # one warning per distinct message
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     @torch.no_grad()
     def embed_images(self, images: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
@@ -136,12 +156,15 @@ class Embedder:
         if self.image_net is None:
             raise ModelError("this model has no image network yet (only stage 1 was trained)")
         self.image_net.eval()
-        out = np.zeros((len(images), self.config.dim), np.float32)
+        out = np.zeros((len(images), self.dim), np.float32)
         order = np.argsort([im.shape[1] for im in images], kind="stable")  # similar widths pad less
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             batch, widths = collate([images[j] for j in idx])
             out[idx] = self.image_net(batch.to(self.device), widths).cpu().numpy()
+        if self.phoc is not None:
+            # attribute probabilities, unit length: Euclidean ranking then equals cosine ranking
+            out = _unit(1.0 / (1.0 + np.exp(-out)))
         return out
 
     def model_id(self) -> str:
@@ -157,7 +180,7 @@ class Embedder:
         return {
             "kind": "model", "format_version": FORMAT_VERSION, "config": asdict(self.config),
             "alphabet": self.alphabet.symbols, "model_id": self.model_id(),
-            "string_net": self.string_net.state_dict(),
+            "string_net": self.string_net.state_dict() if self.string_net is not None else None,
             "image_net": self.image_net.state_dict() if self.image_net is not None else None,
         }
 
@@ -168,7 +191,8 @@ class Embedder:
     def from_state(cls, blob: dict, device: str | torch.device = "cpu") -> "Embedder":
         emb = cls(ModelConfig.from_dict(blob["config"]), Alphabet(blob["alphabet"]),
                   with_image=blob["image_net"] is not None)
-        emb.string_net.load_state_dict(blob["string_net"])
+        if emb.string_net is not None:
+            emb.string_net.load_state_dict(blob["string_net"])
         if emb.image_net is not None:
             emb.image_net.load_state_dict(blob["image_net"])
         return emb.to(device)

@@ -39,7 +39,8 @@ def evaluate_spotting(emb: Embedder, samples: list[WordSample], reporter: Report
         "qbs_map": scores["qbs_map"], "qbs_queries": scores["qbs_queries"], "qbs_dropped": scores["qbs_dropped"],
         "qbe_map": scores["qbe_map"], "qbe_queries": scores["qbe_queries"],
         "qbs_p_at_1": float(np.mean(lev[:, 0] == 0)),
-        **{f"qbs_lev_top{k}": float(lev[:, :k].mean()) for k in (1, 5, 10) if lev.shape[1] >= k},
+        # over all hits when the collection has fewer than k images
+        **{f"qbs_lev_top{k}": float(lev[:, :k].mean()) for k in (1, 5, 10)},
         "per_query": [{"query": q, "ap": float(a), "top1": texts[row[0]], "lev_top1": int(lv[0])}
                       for q, a, row, lv in zip(queries, scores["qbs_ap"], order, lev)],
     }

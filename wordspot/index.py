@@ -239,7 +239,7 @@ def build_index(emb: Embedder, crops: list[Crop], model_path: str = "",
         rep.advance(len(part))
     rep.stop()
     seconds = time.time() - t0
-    vecs = np.concatenate(vectors) if vectors else np.zeros((0, emb.config.dim), np.float32)
+    vecs = np.concatenate(vectors) if vectors else np.zeros((0, emb.dim), np.float32)
     index = Index(vecs, [crops[i] for i in kept_all], emb.model_id(), model_path)
     stats = {"crops": len(kept_all), "skipped": len(bad_all), "bad": bad_all, "seconds": seconds,
              "per_second": len(kept_all) / seconds if seconds > 0 else float("inf")}

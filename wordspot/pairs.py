@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import Levenshtein
 import numpy as np
 
 
@@ -36,6 +37,14 @@ class PairSampler:
         self.symbols = list(symbols)
         self.max_len = max_len
         self.rng = np.random.default_rng(seed)
+        self.neighbours = self._neighbours(self.lexicon)
+
+    @staticmethod
+    def _neighbours(lexicon: list[str], within: int = 4, limit: int = 3000) -> list[tuple[str, str]]:
+        """Pairs of real words at most `within` edits apart: the pairs retrieval must order right."""
+        words = lexicon[:limit]
+        return [(a, b) for i, a in enumerate(words) for b in words[i + 1:]
+                if abs(len(a) - len(b)) <= within and Levenshtein.distance(a, b, score_cutoff=within) <= within]
 
     def word(self) -> str:
         return self.lexicon[self.rng.integers(len(self.lexicon))]
@@ -49,18 +58,25 @@ class PairSampler:
             word = random_edit(word, self.symbols, self.rng, self.max_len)
         return word
 
+    # shares of: real neighbour words, word vs its edit, two edits of a word, two words,
+    # word vs random string, random string vs its edit or another random string
+    MIX = (0.15, 0.25, 0.15, 0.2, 0.1, 0.15)
+
     def pair(self) -> tuple[str, str]:
-        r = self.rng.random()
+        kind = int(np.searchsorted(np.cumsum(self.MIX), self.rng.random() * sum(self.MIX), side="right"))
         k = int(self.rng.integers(1, 5))
-        if r < 0.35:
+        if kind == 0 and self.neighbours:
+            a, b = self.neighbours[self.rng.integers(len(self.neighbours))]
+            return (a, b) if self.rng.random() < 0.5 else (b, a)
+        if kind <= 1:
             a = self.word()
             return a, self.edit(a, k)
-        if r < 0.5:
+        if kind == 2:
             a = self.word()
             return self.edit(a, k), self.edit(a, int(self.rng.integers(1, 5)))
-        if r < 0.75:
+        if kind == 3:
             return self.word(), self.word()
-        if r < 0.85:
+        if kind == 4:
             return self.word(), self.random_string()
         a = self.random_string()
         return a, (self.edit(a, k) if self.rng.random() < 0.6 else self.random_string())

@@ -20,6 +20,7 @@ from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
 from .metrics import spotting_scores
 from .pairs import PairSampler
+from .phoc import PHOC
 from .progress import Reporter
 from .text import Alphabet, TextNorm
 
@@ -250,7 +251,10 @@ class Trainer:
             emb.string_net.load_state_dict(blob["string_net"])
         images, texts = self._images(train, emb, "training")
         self._report_bad()
-        targets = torch.from_numpy(emb.embed_strings(texts)).to(self.device)  # frozen string space
+        if emb.phoc is not None:
+            targets = torch.from_numpy(emb.phoc.encode(texts)).to(self.device)
+        else:
+            targets = torch.from_numpy(emb.embed_strings(texts)).to(self.device)  # frozen string space
         net = emb.image_net
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
         spe = math.ceil(len(images) / cfg.image_batch)
@@ -261,7 +265,9 @@ class Trainer:
             idx = self._batches(len(images), step, spe)
             x, w = self._image_batch(images, idx, step)
             out, tgt = net(x, w), targets[idx]
-            if cfg.image_loss == "bce":
+            if emb.phoc is not None:
+                loss = bce(out, tgt)  # PHOC attributes
+            elif cfg.image_loss == "bce":
                 loss = bce(out, torch.sigmoid(tgt))
             else:
                 loss = (out - tgt).pow(2).sum(1).mean()
@@ -316,8 +322,10 @@ class Trainer:
 
     def _report_bad(self) -> None:
         if self.cache.bad:
+            (self.out / "skipped_images.txt").write_text("\n".join(self.cache.bad.values()) + "\n")
             first = next(iter(self.cache.bad.values()))
-            self.rep.log(f"skipped {len(self.cache.bad)} unreadable image(s), e.g. {first}")
+            self.rep.log(f"skipped {len(self.cache.bad)} unreadable image(s), e.g. {first}; "
+                         f"all listed in {self.out / 'skipped_images.txt'}")
 
 
 def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | None = None,
@@ -351,6 +359,18 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
     def resume_for(stage: str) -> dict | None:
         return state if state and state["stage"] == stage else None
 
+    if cfg.model.method == "phoc":
+        # the PHOC baseline has no string network: only the image stage, from scratch
+        if stages != ("image",) and "image" not in stages:
+            raise ValueError("the PHOC method trains only the image stage")
+        stages = ("image",)
+        if not resume_for("image"):
+            texts = [w for w in (TextNorm(cfg.model.lowercase, cfg.model.alnum_only)(s.text)
+                                 for s in train_set or []) if w]
+            if not texts:
+                raise ValueError("the PHOC method needs training images with transcriptions (--data)")
+            cfg.model.phoc_bigrams = PHOC.from_words(texts).bigrams
+            emb = Embedder(cfg.model, Alphabet.from_words(texts), device=trainer.device)
     for stage in stages:
         if stage == "string":
             emb = trainer.train_string(words, [s.text for s in valid_set or []], resume_for("string"))
