@@ -7,7 +7,7 @@ import pytest
 
 from wordspot.datasets import load_folder
 from wordspot.embedder import Embedder
-from wordspot.index import Index, IndexError_, build_index, collect_crops, dataset_crops
+from wordspot.index import Index, IndexFileError, build_index, collect_crops, dataset_crops
 from wordspot.query import by_example, by_string, contact_sheet
 
 
@@ -96,8 +96,8 @@ def test_index_from_another_model_is_refused(tiny_run, tiny_data, tmp_path):
     other = Embedder.load(tiny_run)
     with __import__("torch").no_grad():
         next(other.image_net.parameters()).add_(0.01)
-    with pytest.raises(IndexError_, match="built by model"):
+    with pytest.raises(IndexFileError, match="built by model"):
         by_string(other, idx, "great")
-    with pytest.raises(IndexError_, match="not a readable"):
+    with pytest.raises(IndexFileError, match="not a readable"):
         (tmp_path / "x.idx").write_bytes(b"junk")
         Index.load(tmp_path / "x.idx")

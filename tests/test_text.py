@@ -57,3 +57,11 @@ def test_too_long_word_is_refused_not_truncated():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.array_equal(al.onehot(["abab"], 4).sum(), 4.0)
+
+
+def test_onehot_both_ends_aligns_the_word_right_too():
+    al = Alphabet("abc")
+    x = al.onehot(["ab"], max_len=4, both_ends=True)
+    assert x.shape == (1, 6, 4)
+    assert x[0, :3].argmax(0)[:2].tolist() == [0, 1] and x[0, :3, 2:].sum() == 0  # left-aligned block
+    assert x[0, 3:, :2].sum() == 0 and x[0, 3:].argmax(0)[2:].tolist() == [0, 1]  # right-aligned block

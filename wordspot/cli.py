@@ -40,7 +40,7 @@ app = typer.Typer(
 def cli_errors():
     """Bad input becomes one line on stderr and exit code 1; Ctrl-C in training exits 130."""
     def show(message, category, filename, lineno, file=None, line=None):
-        err.print(f"[yellow]warning:[/] {message}", highlight=False)
+        err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
     warnings.showwarning = show
     try:
         yield
@@ -48,7 +48,7 @@ def cli_errors():
         err.print(f"[yellow]{e}[/]; continue with --resume", highlight=False)
         raise typer.Exit(130)
     except (WordspotError, ValueError, OSError) as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -95,6 +95,7 @@ def train(
     keep_punctuation: bool = typer.Option(False, help="Keep punctuation and symbols (default: letters and digits only)."),
     val_every: int = typer.Option(0, help="Steps between validations (0: once an epoch)."),
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt: its stage and step, optimizer and schedule."),
+    overwrite: bool = typer.Option(False, help="Train a stage again although OUT already holds its checkpoint."),
     string_model: Optional[Path] = typer.Option(None, help="Start the image stage from this model instead of OUT/string.pt."),
     plain: bool = typer.Option(False, help="Log lines instead of a progress bar (for non-interactive runs)."),
 ) -> None:
@@ -130,7 +131,7 @@ def train(
             raise WordspotError(f"unknown --image-loss {image_loss!r} (use euclidean or bce)")
         run_training(cfg, out_dir, train_set=src.subset("train") if src else None,
                      valid_set=src.subsets.get("valid") if src else None, words=word_list, stages=stages,
-                     resume=resume, string_model=string_model, reporter=_reporter(plain))
+                     resume=resume, overwrite=overwrite, string_model=string_model, reporter=_reporter(plain))
         err.print(f"model: {out_dir / 'model.pt'}")
 
 

@@ -44,6 +44,7 @@ class ModelConfig:
     string_channels: int = 64
     string_hidden: int = 512
     string_layers: int = 2
+    string_both_ends: bool = False  # one-hot aligned at both ends of the word
     image_height: int = 48
     image_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     image_blocks: list[int] = field(default_factory=lambda: [2, 2, 3, 3])
@@ -112,7 +113,8 @@ class Embedder:
             self.phoc = PHOC(alphabet.symbols, config.phoc_bigrams)
             out_dim = self.phoc.dim
         elif config.method == "lsde":
-            self.string_net = StringCNN(len(alphabet), config.max_len, config.dim, config.string_channels,
+            rows = len(alphabet) * (2 if config.string_both_ends else 1)
+            self.string_net = StringCNN(rows, config.max_len, config.dim, config.string_channels,
                                         config.string_hidden, config.string_layers)
             out_dim = config.dim
         else:
@@ -133,7 +135,8 @@ class Embedder:
 
     def encode(self, words: list[str], warn: bool = True) -> torch.Tensor:
         """Normalised words -> (N, alphabet, max_len) one-hot tensor on the model's device."""
-        return torch.from_numpy(self.alphabet.onehot(words, self.config.max_len, warn)).to(self.device)
+        x = self.alphabet.onehot(words, self.config.max_len, warn, self.config.string_both_ends)
+        return torch.from_numpy(x).to(self.device)
 
     @torch.no_grad()
     def embed_strings(self, words: list[str], batch_size: int = 1024) -> np.ndarray:

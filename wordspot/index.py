@@ -23,7 +23,7 @@ INDEX_FORMAT = 1
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
-class IndexError_(WordspotError):
+class IndexFileError(WordspotError):
     """An index that cannot be used as asked (missing, damaged, or made by another model)."""
 
 
@@ -196,27 +196,27 @@ class Index:
     def load(cls, path: str | Path) -> "Index":
         path = Path(path)
         if not path.is_file():
-            raise IndexError_(f"{path}: no such index file")
+            raise IndexFileError(f"{path}: no such index file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 vectors, meta = z["vectors"], json.loads(str(z["meta"]))
         except Exception as e:
-            raise IndexError_(f"{path}: not a readable wordspot index ({type(e).__name__})") from None
+            raise IndexFileError(f"{path}: not a readable wordspot index ({type(e).__name__})") from None
         if meta.get("kind") != "wordspot-index":
-            raise IndexError_(f"{path}: not a wordspot index")
+            raise IndexFileError(f"{path}: not a wordspot index")
         if meta.get("format", 0) > INDEX_FORMAT:
-            raise IndexError_(f"{path}: index format {meta['format']} is newer than this wordspot reads")
+            raise IndexFileError(f"{path}: index format {meta['format']} is newer than this wordspot reads")
         crops = [Crop(c["source"], c["page"], tuple(c["box"]) if c["box"] else None, c["text"]) for c in meta["crops"]]
         return cls(vectors, crops, meta["model_id"], meta.get("model_path", ""))
 
     def check_model(self, emb: Embedder) -> None:
         if emb.model_id() != self.model_id:
-            raise IndexError_(f"this index was built by model {self.model_id}, not by the given model "
+            raise IndexFileError(f"this index was built by model {self.model_id}, not by the given model "
                               f"{emb.model_id()}: re-index with this model or query with the one that built it")
 
     def extend(self, other: "Index") -> "Index":
         if other.model_id != self.model_id:
-            raise IndexError_(f"cannot append: the index was built by model {self.model_id}, "
+            raise IndexFileError(f"cannot append: the index was built by model {self.model_id}, "
                               f"the new crops by {other.model_id}")
         return Index(np.concatenate([self.vectors, other.vectors]), self.crops + other.crops,
                      self.model_id, self.model_path)

@@ -60,7 +60,7 @@ class PairSampler:
 
     # shares of: real neighbour words, word vs its edit, two edits of a word, two words,
     # word vs random string, random string vs its edit or another random string
-    MIX = (0.15, 0.25, 0.15, 0.2, 0.1, 0.15)
+    MIX = (0.25, 0.35, 0.15, 0.1, 0.05, 0.1)
 
     def pair(self) -> tuple[str, str]:
         kind = int(np.searchsorted(np.cumsum(self.MIX), self.rng.random() * sum(self.MIX), side="right"))

@@ -79,13 +79,16 @@ class Alphabet:
     def unknown(self, word: str) -> set[str]:
         return {ch for ch in word if ch not in self.index}
 
-    def onehot(self, words: list[str], max_len: int, warn: bool = True) -> np.ndarray:
+    def onehot(self, words: list[str], max_len: int, warn: bool = True, both_ends: bool = False) -> np.ndarray:
         """(N, len(alphabet), max_len) float32. Unknown symbols leave an all-zero column.
 
         An unknown symbol still takes its position, so the rest of the word stays aligned;
         it just contributes nothing. Words longer than `max_len` are refused, never truncated.
+        With `both_ends`, a second block of rows holds the word aligned to the right end, so that
+        suffixes line up too: (N, 2 * len(alphabet), max_len).
         """
-        out = np.zeros((len(words), len(self.symbols), max_len), dtype=np.float32)
+        A = len(self.symbols)
+        out = np.zeros((len(words), 2 * A if both_ends else A, max_len), dtype=np.float32)
         unknown: set[str] = set()
         for n, word in enumerate(words):
             if len(word) > max_len:
@@ -97,6 +100,8 @@ class Alphabet:
                     unknown.add(ch)
                 else:
                     out[n, i, pos] = 1.0
+                    if both_ends:
+                        out[n, A + i, max_len - len(word) + pos] = 1.0
         if unknown and warn:
             warnings.warn(f"symbols not in the model's alphabet, ignored: {''.join(sorted(unknown))!r}",
                           UnknownSymbolWarning, stacklevel=2)

@@ -15,6 +15,7 @@ import torch
 from scipy.stats import pearsonr
 
 from .datasets import ImageCache, WordSample
+from .errors import WordspotError
 from .embedder import FORMAT_VERSION, Embedder, ModelConfig, atomic_save, load_file, resolve_device
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
@@ -330,14 +331,20 @@ class Trainer:
 
 def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | None = None,
           valid_set: list[WordSample] | None = None, words: list[str] | None = None,
-          stages: tuple[str, ...] = STAGES, resume: bool = False, string_model: str | Path | None = None,
-          reporter: Reporter | None = None) -> Embedder:
+          stages: tuple[str, ...] = STAGES, resume: bool = False, overwrite: bool = False,
+          string_model: str | Path | None = None, reporter: Reporter | None = None) -> Embedder:
     """Run `stages` in order into the run folder `out`; returns the final model.
 
     `words` is the string stage's lexicon (default: the training transcriptions). With `resume`,
-    continue from out/last.pt: its stage from the saved step, then the stages after it.
+    continue from out/last.pt: its stage from the saved step, then the stages after it. A stage
+    whose checkpoint is already in `out` is not trained again unless `overwrite`.
     """
     out = Path(out)
+    if not resume and not overwrite:
+        done = [s for s in stages if (out / f"{s}.pt").exists()]
+        if done:
+            raise WordspotError(f"{out} already holds a trained {done[0]} stage: continue it with --resume, "
+                                f"or train it again with --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     state = None
     if resume:
