@@ -44,7 +44,7 @@ class ModelConfig:
     string_channels: int = 64
     string_hidden: int = 512
     string_layers: int = 2
-    string_both_ends: bool = False  # one-hot aligned at both ends of the word
+    string_both_ends: bool = True  # one-hot aligned at both ends of the word
     image_height: int = 48
     image_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     image_blocks: list[int] = field(default_factory=lambda: [2, 2, 3, 3])
