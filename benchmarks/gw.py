@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, write_json
+from common import RESULTS, machine, md_table, write_json
 
 from wordspot.datasets import load_fki
-from wordspot.embedder import ModelConfig
+from wordspot.embedder import Embedder, ModelConfig
 from wordspot.evaluate import evaluate_spotting
 from wordspot.progress import PlainReporter
 from wordspot.training import TrainConfig, train
@@ -27,13 +27,15 @@ from wordspot.training import TrainConfig, train
 
 def run_fold(args, fold: str) -> dict:
     src = load_fki(args.data, fold)
-    run = Path(args.runs) / f"gw-{fold}"
+    run = Path(args.runs) / f"gw-{args.method}-{fold}"
     t0 = time.time()
-    cfg = TrainConfig(model=ModelConfig(dim=args.dim, image_height=args.height), seed=args.seed,
+    model = ModelConfig(dim=args.dim, image_height=args.height, method=args.method)
+    cfg = TrainConfig(model=model, seed=args.seed,
                       string_steps=args.string_steps, image_epochs=1000, joint_epochs=1000,
                       image_minutes=args.image_minutes, joint_minutes=args.joint_minutes,
                       val_every=args.val_every)
-    train(cfg, run, train_set=src.subset("train"), valid_set=src.subset("valid"), reporter=PlainReporter(120))
+    train(cfg, run, train_set=src.subset("train"), valid_set=src.subset("valid"), overwrite=True,
+          reporter=PlainReporter(120))
     minutes = (time.time() - t0) / 60
     # the curve: validation mAP against training minutes, stage by stage
     curve, offset, last_stage, last_min = [], 0.0, None, 0.0
@@ -45,34 +47,32 @@ def run_fold(args, fold: str) -> dict:
         if "val_qbs" in row:
             curve.append({"stage": row["stage"], "minutes": round(offset + last_min, 2),
                           "val_qbs": row["val_qbs"], "val_qbe": row["val_qbe"]})
-    from wordspot.embedder import Embedder
     res = evaluate_spotting(Embedder.load(run / "model.pt"), src.subset("test"))
-    out = {"fold": fold, "method": "LSDE", "train_minutes": round(minutes, 1),
+    out = {"fold": fold, "method": args.method.upper(), "train_minutes": round(minutes, 1),
            **{k: v for k, v in res.items() if k != "per_query"},
            "config": {"string_steps": args.string_steps, "image_minutes": args.image_minutes,
                       "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim},
            "curve": curve, "machine": machine()}
-    write_json(RESULTS / f"gw-{fold}.json", out)
-    print(f"{fold}: QbS mAP {100 * res['qbs_map']:.2f}  QbE mAP {100 * res['qbe_map']:.2f}  "
+    write_json(RESULTS / f"gw-{args.method}-{fold}.json", out)
+    print(f"{fold} {args.method}: QbS mAP {100 * res['qbs_map']:.2f}  QbE mAP {100 * res['qbe_map']:.2f}  "
           f"({minutes:.1f} min)", flush=True)
     return out
 
 
 def merge() -> str:
-    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("gw-cv*.json"))]
+    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("gw-*cv*.json"))]
     if not rows:
         raise SystemExit("no fold results yet in benchmarks/results/")
-    lines = ["| fold | method | QbS mAP | QbE mAP | QbS P@1 | train minutes | machine | commit |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        m = r["machine"]
-        lines.append(f"| {r['fold']} | {r['method']} | {100 * r['qbs_map']:.2f} | {100 * r['qbe_map']:.2f} | "
-                     f"{100 * r['qbs_p_at_1']:.2f} | {r['train_minutes']} | {m['cores']} cores, {m['device']} | "
-                     f"{m['commit']} |")
-    if len(rows) > 1:
-        q, e = [100 * r["qbs_map"] for r in rows], [100 * r["qbe_map"] for r in rows]
-        lines.append(f"| mean ({len(rows)} folds) | LSDE | {np.mean(q):.2f} ± {np.std(q):.2f} | "
-                     f"{np.mean(e):.2f} ± {np.std(e):.2f} | | | | |")
+    body = [[r["fold"], r["method"], f"{100 * r['qbs_map']:.2f}", f"{100 * r['qbe_map']:.2f}",
+             f"{100 * r['qbs_p_at_1']:.2f}", r["train_minutes"],
+             f"{r['machine']['cores']} cores, {r['machine']['device']}", r["machine"]["commit"]] for r in rows]
+    for method in sorted({r["method"] for r in rows}):
+        mine = [r for r in rows if r["method"] == method]
+        if len(mine) > 1:
+            q, e = [100 * r["qbs_map"] for r in mine], [100 * r["qbe_map"] for r in mine]
+            body.append([f"mean ({len(mine)} folds)", method, f"{np.mean(q):.2f} ± {np.std(q):.2f}",
+                         f"{np.mean(e):.2f} ± {np.std(e):.2f}", "", "", "", ""])
+    lines = md_table(["fold", "method", "QbS mAP", "QbE mAP", "QbS P@1", "train minutes", "machine", "commit"], body)
     table = "\n".join(lines) + "\n"
     (RESULTS / "gw.md").write_text(table)
     return table
@@ -82,6 +82,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/washingtondb-v1.0")
     ap.add_argument("--folds", nargs="+", default=["cv1"])
+    ap.add_argument("--method", choices=["lsde", "phoc"], default="lsde",
+                    help="LSDE, or the PHOC baseline (same image trunk, PHOC head, binary cross-entropy)")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per fold")
     ap.add_argument("--string-steps", type=int, default=4000)
     ap.add_argument("--height", type=int, default=48)
@@ -95,6 +97,8 @@ def main() -> None:
         # the string stage is counted in steps; roughly 6 minutes of the budget on two cores
         rest = max(1.0, args.minutes - 6.0)
         args.image_minutes, args.joint_minutes = 0.7 * rest, 0.3 * rest
+        if args.method == "phoc":  # no string or joint stage: the whole budget to the image CNN
+            args.image_minutes, args.joint_minutes = max(1.0, args.minutes - 1.0), 0.0
         for fold in args.folds:
             run_fold(args, fold)
     print(merge())

@@ -12,7 +12,7 @@ import argparse
 import time
 
 import torch
-from common import RESULTS, machine, write_json
+from common import RESULTS, machine, md_table, write_json
 
 from wordspot.models import ImageCNN
 
@@ -57,11 +57,10 @@ def main() -> None:
     rows = {name: {"height": h, "channels": list(c), **measure(h, c, b, args.steps)} for name, h, c, b in CANDIDATES}
     mach = machine()
     write_json(RESULTS / "speed.json", {"candidates": rows, "machine": mach})
-    lines = [f"Image CNN, batch 32, {mach['cores']} cores ({mach['torch_threads']} torch threads), {mach['device']}:", "",
-             "| config | height | channels | parameters | train img/s | inference img/s |", "|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        lines.append(f"| {name} | {r['height']} | {'-'.join(map(str, r['channels']))} | {r['params'] / 1e6:.2f} M | "
-                     f"{r['train_img_s']} | {r['infer_img_s']} |")
+    lines = [f"Image CNN, batch 32, {mach['cores']} cores ({mach['torch_threads']} torch threads), {mach['device']}:", ""]
+    lines += md_table(["config", "height", "channels", "parameters", "train img/s", "inference img/s"],
+                      [[name, r["height"], "-".join(map(str, r["channels"])), f"{r['params'] / 1e6:.2f} M",
+                        r["train_img_s"], r["infer_img_s"]] for name, r in rows.items()])
     (RESULTS / "speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from common import RESULTS, machine, write_json
+from common import RESULTS, machine, md_table, write_json
 
 from wordspot.datasets import load_fki
 from wordspot.embedder import ModelConfig
@@ -44,11 +43,10 @@ def main() -> None:
     write_json(RESULTS / "strings.json", out)
     lines = [f"George Washington {args.split}: {res['words']} distinct test words, {res['pairs']} pairs, "
              f"{res['close_pairs']} close (Levenshtein <= 3). LSDE trained {args.steps} steps "
-             f"({minutes:.1f} min, {out['machine']['cores']} cores, {out['machine']['device']}).", "",
-             "| method | Pearson all | Spearman all | Pearson close | Spearman close |", "|---|---|---|---|---|"]
-    for m, r in methods.items():
-        lines.append(f"| {m} | {r['all_pearson']:.3f} | {r['all_spearman']:.3f} | "
-                     f"{r['close_pearson']:.3f} | {r['close_spearman']:.3f} |")
+             f"({minutes:.1f} min, {out['machine']['cores']} cores, {out['machine']['device']}).", ""]
+    lines += md_table(["method", "Pearson all", "Spearman all", "Pearson close", "Spearman close"],
+                      [[m] + [f"{r[k]:.3f}" for k in ("all_pearson", "all_spearman", "close_pearson", "close_spearman")]
+                       for m, r in methods.items()])
     (RESULTS / "strings.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -3,9 +3,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import GW
 
 from wordspot.datasets import DataError, ImageCache, load_fki, load_labels, open_source
-from conftest import GW
 
 
 def make_fki(root: Path, sets_dir: str = "sets") -> Path:

@@ -1,15 +1,14 @@
 import json
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_WORDS, tiny_config
 
 from wordspot.datasets import load_folder, load_labels
 from wordspot.embedder import Embedder, ModelError
 from wordspot.progress import Reporter
 from wordspot.training import TrainingInterrupted, train
-from conftest import TINY_WORDS, tiny_config
 
 
 class InterruptAt(Reporter):

@@ -23,7 +23,8 @@ from .evaluate import evaluate_spotting, evaluate_strings, plot_strings
 from .index import Index, build_index, collect_crops, dataset_crops
 from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, by_example, by_string, contact_sheet
-from .training import STAGES, TrainConfig, TrainingInterrupted, train as run_training
+from .training import STAGES, TrainConfig, TrainingInterrupted
+from .training import train as run_training
 
 out = Console()
 err = Console(stderr=True)

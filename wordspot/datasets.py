@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from . import synth
+from .errors import WordspotError
 from .imaging import ImageError, load_image
 from .text import TextNorm, decode_fki
-from .errors import WordspotError
 
 SUBSETS = ("train", "valid", "test")
 

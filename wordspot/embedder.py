@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import WordspotError
 from .imaging import collate
 from .models import ImageCNN, StringCNN
 from .phoc import PHOC
 from .text import Alphabet, TextNorm
-from .errors import WordspotError
 
 FORMAT_VERSION = 1
 

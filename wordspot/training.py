@@ -15,8 +15,8 @@ import torch
 from scipy.stats import pearsonr
 
 from .datasets import ImageCache, WordSample
-from .errors import WordspotError
 from .embedder import FORMAT_VERSION, Embedder, ModelConfig, atomic_save, load_file, resolve_device
+from .errors import WordspotError
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
 from .metrics import spotting_scores
