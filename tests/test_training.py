@@ -105,3 +105,19 @@ def test_phoc_baseline_trains_and_embeds(tiny_data, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
     again = Embedder.load(tmp_path / "phoc")
     np.testing.assert_array_equal(again.embed_strings(["great"]), emb.embed_strings(["great"]))
+
+
+def test_width_bucketed_batches_cover_each_image_once_per_epoch(tmp_path):
+    from wordspot.training import Trainer
+
+    trainer = Trainer(tiny_config(image_batch=8), tmp_path)
+    widths = np.random.default_rng(0).integers(10, 300, 200)
+    epoch0 = [trainer._batches(widths, s) for s in range(25)]
+    assert sorted(np.concatenate(epoch0).tolist()) == list(range(200))
+    spread = np.mean([np.ptp(widths[b]) for b in epoch0])
+    assert spread < 0.5 * np.ptp(widths)  # similar widths share a batch
+    epoch1 = [trainer._batches(widths, s) for s in range(25, 50)]
+    assert sorted(np.concatenate(epoch1).tolist()) == list(range(200))
+    assert any(not np.array_equal(a, b) for a, b in zip(epoch0, epoch1))  # a new order each epoch
+    again = Trainer(tiny_config(image_batch=8), tmp_path)
+    assert all(np.array_equal(again._batches(widths, s), epoch0[s]) for s in range(25))  # seeded

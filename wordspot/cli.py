@@ -221,6 +221,8 @@ def query(
             raise WordspotError("give exactly one of WORD, --image or --batch")
         if k < 1:
             raise WordspotError("-k must be at least 1")
+        if box is not None and image is None:
+            raise WordspotError("--box goes with --image (the page image the box is on)")
         idx = Index.load(index_path)
         model_path = model or idx.model_path
         if not model_path:

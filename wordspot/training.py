@@ -92,6 +92,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.cache = ImageCache(cfg.model.image_height)
         self.history: list[dict] = []
+        self._epoch, self._epoch_batches = None, []
 
     # ---- data -------------------------------------------------------------------------------
     def _images(self, samples: list[WordSample], emb: Embedder, what: str) -> tuple[list[np.ndarray], list[str]]:
@@ -100,7 +101,7 @@ class Trainer:
         texts = _texts(kept, emb)
         pairs = [(im, t) for im, t in zip(images, texts) if t and len(t) <= emb.config.max_len]
         if not pairs:
-            raise ValueError(f"no usable {what} images (none readable with a non-empty transcription)")
+            raise WordspotError(f"no usable {what} images (none readable with a non-empty transcription)")
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     # ---- checkpoints ------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class Trainer:
                     scores = validate()
                     metrics.update({k: v for k, v in scores.items() if k != "score"})
                     self._log(stage, step, {"loss": loss, **scores, "minutes": (time.time() - t0) / 60})
-                    if scores["score"] > best:
+                    if scores["score"] > best or not math.isfinite(best):  # NaN scores: keep the latest
                         best = scores["score"]
                         emb.save(self.out / f"{stage}.pt")
                     self._save_last(stage, step, time.time() - t0, best, emb, opt, sampler, done=False)
@@ -225,12 +226,23 @@ class Trainer:
                     "score": np.nanmean([s["qbs_map"], s["qbe_map"]])}
         return validate
 
-    def _batches(self, n: int, step: int, steps_per_epoch: int) -> np.ndarray:
-        """The sample indices of a step: a fresh permutation per epoch, a function of (seed, epoch)."""
-        epoch, k = divmod(step, steps_per_epoch)
-        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)
+    def _batches(self, widths: np.ndarray, step: int) -> np.ndarray:
+        """The sample indices of a step; the batches of an epoch are a function of (seed, epoch).
+
+        Each epoch shuffles, sorts runs of 16 batches by width and shuffles the batches, so that a
+        batch holds words of similar width: padding, which costs as much as ink, drops about 4x.
+        """
         b = self.cfg.image_batch
-        return perm[k * b:(k + 1) * b]
+        spe = math.ceil(len(widths) / b)
+        epoch, k = divmod(step, spe)
+        if self._epoch != epoch:
+            rng = np.random.default_rng([self.cfg.seed, epoch])
+            perm = rng.permutation(len(widths))
+            chunks = [perm[i:i + 16 * b] for i in range(0, len(perm), 16 * b)]
+            ordered = np.concatenate([c[np.argsort(widths[c], kind="stable")] for c in chunks])
+            batches = [ordered[i:i + b] for i in range(0, len(ordered), b)]
+            self._epoch, self._epoch_batches = epoch, [batches[i] for i in rng.permutation(len(batches))]
+        return self._epoch_batches[k]
 
     def _image_batch(self, images: list[np.ndarray], idx: np.ndarray, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cfg.augment:
@@ -259,11 +271,12 @@ class Trainer:
         net = emb.image_net
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
         spe = math.ceil(len(images) / cfg.image_batch)
+        widths = np.array([im.shape[1] for im in images])
         bce = torch.nn.BCEWithLogitsLoss()
 
         def step_fn(step: int) -> float:
             net.train()
-            idx = self._batches(len(images), step, spe)
+            idx = self._batches(widths, step)
             x, w = self._image_batch(images, idx, step)
             out, tgt = net(x, w), targets[idx]
             if emb.phoc is not None:
@@ -296,11 +309,12 @@ class Trainer:
         opt = torch.optim.AdamW(params, lr=cfg.joint_lr, weight_decay=cfg.weight_decay)
         joint, pair_loss = JointLoss(*cfg.joint_weights), PairLoss()
         spe = math.ceil(len(images) / cfg.image_batch)
+        widths = np.array([im.shape[1] for im in images])
 
         def step_fn(step: int) -> float:
             emb.string_net.train()
             emb.image_net.train()
-            idx = self._batches(len(images), step, spe)
+            idx = self._batches(widths, step)
             x, w = self._image_batch(images, idx, step)
             words_b = [texts[i] for i in idx]
             lev = levenshtein_matrix(words_b, words_b).to(self.device)
@@ -346,6 +360,8 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
             raise WordspotError(f"{out} already holds a trained {done[0]} stage: continue it with --resume, "
                                 f"or train it again with --overwrite")
     out.mkdir(parents=True, exist_ok=True)
+    if overwrite and not resume:
+        (out / "log.jsonl").unlink(missing_ok=True)  # a new run, a new log
     state = None
     if resume:
         state = load_file(out / "last.pt", "train-state")
