@@ -66,7 +66,7 @@ def test_index_query_eval_through_the_cli(tiny_run, tiny_data, tmp_path):
 
     r = run("eval", tiny_run, "--data", tiny_data, "--json", "--csv", tmp_path / "q.csv", "--plain")
     assert r.exit_code == 0, r.output
-    s = json.loads(r.stdout)["splits"]["cv1"]
+    (s,) = json.loads(r.stdout)["splits"].values()
     assert 0.0 <= s["qbs_map"] <= 1.0 and s["qbs_queries"] == 8
     assert (tmp_path / "q.csv").read_text().startswith("split,query,ap")
 
@@ -125,8 +125,8 @@ def test_eval_split_all_over_fki_folds(tiny_run, tiny_data, tmp_path):
     r = run("eval", tmp_path / "run-{split}", "--data", root, "--split", "all", "--json", "--plain")
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
-    assert set(res["splits"]) == {"cv1", "cv2"}
-    maps = [res["splits"][f]["qbs_map"] for f in ("cv1", "cv2")]
+    assert set(res["splits"]) == {"db/cv1", "db/cv2"}
+    maps = [res["splits"][f]["qbs_map"] for f in ("db/cv1", "db/cv2")]
     assert res["summary"]["qbs_map"]["mean"] == pytest.approx(sum(maps) / 2)
     r = run("eval", tmp_path / "run-cv1", "--data", root, "--split", "all")
     assert r.exit_code == 1 and "give 2 models" in r.output

@@ -304,7 +304,7 @@ def eval_spotting(
         rows = {}
         for fold, m in zip(folds, models):
             src = open_source(data, fold, sets_dir)
-            rows[fold] = evaluate_spotting(Embedder.load(m, dev), src.subset(subset), _reporter(plain))
+            rows[src.name] = evaluate_spotting(Embedder.load(m, dev), src.subset(subset), _reporter(plain))
         keys = ["qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10"]
         summary = {key: {"mean": float(np.mean([r[key] for r in rows.values()])),
                          "std": float(np.std([r[key] for r in rows.values()]))} for key in keys}
@@ -319,17 +319,18 @@ def eval_spotting(
             out.print_json(json.dumps({"splits": {f: {k: v for k, v in r.items() if k != "per_query"}
                                                   for f, r in rows.items()}, "summary": summary}))
             return
-        t = Table(title=f"word spotting on {data} ({subset})", title_justify="left")
-        for col in ("split", "images", "QbS mAP", "QbE mAP", "QbS P@1", "lev@1", "lev@5", "lev@10", "queries (dropped)"):
-            t.add_column(col, justify="right")
-        for fold, r in rows.items():
-            t.add_row(fold, str(r["images"]), _fmt(r["qbs_map"]), _fmt(r["qbe_map"]), _fmt(r["qbs_p_at_1"]),
-                      *(_fmt(r[f"qbs_lev_top{k}"], False) for k in (1, 5, 10)),
-                      f"QbS {r['qbs_queries']} ({r['qbs_dropped']}), QbE {r['qbe_queries']}")
+        t = Table(title=f"word spotting, {subset} set", title_justify="left", caption_justify="left",
+                  caption="; ".join(f"{name}: QbS queries {r['qbs_queries']} ({r['qbs_dropped']} dropped, no "
+                                    f"relevant image), QbE queries {r['qbe_queries']}" for name, r in rows.items()))
+        for col in ("data", "images", "QbS mAP", "QbE mAP", "QbS P@1", "lev@1", "lev@5", "lev@10"):
+            t.add_column(col, justify="left" if col == "data" else "right")
+        for name, r in rows.items():
+            t.add_row(name, str(r["images"]), _fmt(r["qbs_map"]), _fmt(r["qbe_map"]), _fmt(r["qbs_p_at_1"]),
+                      *(_fmt(r[f"qbs_lev_top{k}"], False) for k in (1, 5, 10)))
         if len(rows) > 1:
             s = summary
             t.add_row("mean ± std", "", *(f"{_fmt(s[k]['mean'], p)} ± {_fmt(s[k]['std'], p)}" for k, p in
-                                          zip(keys, (True, True, True, False, False, False))), "")
+                                          zip(keys, (True, True, True, False, False, False))))
         out.print(t)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.stats import pearsonr
 
 from .datasets import ImageCache, WordSample
@@ -42,7 +43,7 @@ class TrainConfig:
     image_minutes: float = 0.0  # 0: no time limit
     image_batch: int = 32
     image_lr: float = 1e-3
-    image_loss: str = "euclidean"  # or "bce", the sigmoid cross-entropy of the seed method
+    image_loss: str = "euclidean"  # or "bce" (sigmoid cross-entropy of the seed method), or "softmax"
     joint_epochs: int = 10
     joint_minutes: float = 0.0
     joint_lr: float = 3e-4
@@ -268,6 +269,10 @@ class Trainer:
             targets = torch.from_numpy(emb.phoc.encode(texts)).to(self.device)
         else:
             targets = torch.from_numpy(emb.embed_strings(texts)).to(self.device)  # frozen string space
+        # for the "softmax" loss: every training word's vector, and each image's word among them
+        lexicon = sorted(set(texts))
+        anchors = torch.from_numpy(emb.embed_strings(lexicon)).to(self.device) if emb.string_net else None
+        word_of = torch.tensor([lexicon.index(t) for t in texts], device=self.device)
         net = emb.image_net
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
         spe = math.ceil(len(images) / cfg.image_batch)
@@ -285,6 +290,10 @@ class Trainer:
                 loss = bce(out, torch.sigmoid(tgt))
             else:
                 loss = (out - tgt).pow(2).sum(1).mean()
+                if cfg.image_loss == "softmax":
+                    # also make the image's own word the nearest of all training words
+                    logits = -torch.cdist(out, anchors).pow(2)  # (B, words)
+                    loss = loss + F.cross_entropy(logits, word_of[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
