@@ -17,9 +17,9 @@ $(BIN)/.installed: pyproject.toml
 
 # The whole pipeline on the built-in data set, in a few minutes on a CPU.
 demo: install
-	$(BIN)/wordspot train --data builtin --out runs/demo --string-steps 800 --image-epochs 12 --joint-epochs 4 --seed 0 --overwrite
+	$(BIN)/wordspot train --data builtin --out runs/demo --string-steps 800 --image-epochs 25 --joint-epochs 5 --seed 0 --overwrite
 	$(BIN)/wordspot index runs/demo --data builtin --subset test --out runs/demo/test.idx
-	$(BIN)/wordspot query runs/demo/test.idx orders -k 5
+	$(BIN)/wordspot query runs/demo/test.idx quarters -k 5
 	$(BIN)/wordspot eval runs/demo --data builtin --subset test
 
 test: install

@@ -121,3 +121,9 @@ def test_width_bucketed_batches_cover_each_image_once_per_epoch(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(epoch0, epoch1))  # a new order each epoch
     again = Trainer(tiny_config(image_batch=8), tmp_path)
     assert all(np.array_equal(again._batches(widths, s), epoch0[s]) for s in range(25))  # seeded
+
+
+def test_model_pt_is_the_best_of_image_and_joint(tiny_run):
+    info = {s: torch.load(tiny_run / f"{s}.pt", weights_only=False)["info"] for s in ("image", "joint", "model")}
+    assert info["model"]["stage"] in ("image", "joint")
+    assert info["model"]["val_score"] == max(info["image"]["val_score"], info["joint"]["val_score"])

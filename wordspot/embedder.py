@@ -187,8 +187,9 @@ class Embedder:
             "image_net": self.image_net.state_dict() if self.image_net is not None else None,
         }
 
-    def save(self, path: str | Path) -> None:
-        atomic_save(self.state(), path)
+    def save(self, path: str | Path, **info: object) -> None:
+        """Save atomically; `info` (e.g. the stage and its validation score) is kept beside the weights."""
+        atomic_save({**self.state(), "info": info}, path)
 
     @classmethod
     def from_state(cls, blob: dict, device: str | torch.device = "cpu") -> "Embedder":

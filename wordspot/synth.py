@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-VERSION = 1
+VERSION = 2
 
 # A vocabulary in the register of 18th-century letters, with a few long words so that
 # length-related behaviour is exercised.
@@ -106,11 +106,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("WORDSPOT_CACHE", Path.home() / ".cache" / "wordspot"))
 
 
+# 80 words, 14 images each (10 train, 2 valid, 2 test): small enough that a few CPU minutes of
+# training show real retrieval in `make demo` (measured: validation QbE about 50% after 25 epochs).
+BUILTIN_WORDS = sorted(set(WORDS))[::2][:80]
+
+
 def builtin(root: str | Path | None = None) -> Path:
     """Path of the built-in data set, generated on first use."""
     root = Path(root) if root else cache_dir() / f"builtin-v{VERSION}"
     if not (root / "test.tsv").exists():
         if root.exists():  # an earlier generation was interrupted
             shutil.rmtree(root)
-        generate(root)
+        generate(root, samples_per_word=14, words=BUILTIN_WORDS, held_out_every=0)
     return root

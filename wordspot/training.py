@@ -153,7 +153,7 @@ class Trainer:
                     self._log(stage, step, {"loss": loss, **scores, "minutes": (time.time() - t0) / 60})
                     if scores["score"] > best or not math.isfinite(best):  # NaN scores: keep the latest
                         best = scores["score"]
-                        emb.save(self.out / f"{stage}.pt")
+                        emb.save(self.out / f"{stage}.pt", stage=stage, val_score=float(best))
                     self._save_last(stage, step, time.time() - t0, best, emb, opt, sampler, done=False)
                 self.rep.advance(1, **metrics)
         except KeyboardInterrupt:
@@ -162,10 +162,20 @@ class Trainer:
             raise TrainingInterrupted(f"interrupted at {stage} step {step}; state saved to {self.out / 'last.pt'}")
         self.rep.stop()
         self._save_last(stage, step, time.time() - t0, best, emb, opt, sampler, done=True)
+        summary = f"{stage}: {step} steps in {(time.time() - t0) / 60:.1f} min; best validation score {best:.4f}"
+        previous = self._model_info()
+        if stage != "string" and previous.get("stage") in ("image", "joint") and previous["val_score"] > best:
+            # spotting mAP is comparable across the image and joint stages: keep the better model
+            self.rep.log(f"{summary}; the {previous['stage']} stage's model scored higher "
+                         f"({previous['val_score']:.4f}) and stays in {self.out / 'model.pt'}")
+            return
         shutil.copyfile(self.out / f"{stage}.pt", self.out / "model.pt.tmp")
         (self.out / "model.pt.tmp").replace(self.out / "model.pt")
-        self.rep.log(f"{stage}: {step} steps in {(time.time() - t0) / 60:.1f} min; "
-                     f"best validation score {best:.4f}; model saved to {self.out / 'model.pt'}")
+        self.rep.log(f"{summary}; model saved to {self.out / 'model.pt'}")
+
+    def _model_info(self) -> dict:
+        path = self.out / "model.pt"
+        return load_file(path, "model").get("info", {}) if path.exists() else {}
 
     # ---- stage 1 ----------------------------------------------------------------------------
     def train_string(self, words: list[str], valid_words: list[str] | None = None,
@@ -370,7 +380,8 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
                                 f"or train it again with --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     if overwrite and not resume:
-        (out / "log.jsonl").unlink(missing_ok=True)  # a new run, a new log
+        for stale in ("log.jsonl", "model.pt"):  # a new run: a new log, and no old model to beat
+            (out / stale).unlink(missing_ok=True)
     state = None
     if resume:
         state = load_file(out / "last.pt", "train-state")
