@@ -27,6 +27,7 @@ from wordspot.training import TrainConfig, train
 
 def run_fold(args, fold: str) -> dict:
     src = load_fki(args.data, fold)
+    mach = machine()  # at the start: the commit that trained, not the one checked out at the end
     run = Path(args.runs) / f"gw-{args.method}-{fold}"
     t0 = time.time()
     model = ModelConfig(dim=args.dim, image_height=args.height, method=args.method)
@@ -52,7 +53,7 @@ def run_fold(args, fold: str) -> dict:
            **{k: v for k, v in res.items() if k != "per_query"},
            "config": {"string_steps": args.string_steps, "image_minutes": args.image_minutes,
                       "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim},
-           "curve": curve, "machine": machine()}
+           "curve": curve, "machine": mach}
     write_json(RESULTS / f"gw-{args.method}-{fold}.json", out)
     print(f"{fold} {args.method}: QbS mAP {100 * res['qbs_map']:.2f}  QbE mAP {100 * res['qbe_map']:.2f}  "
           f"({minutes:.1f} min)", flush=True)
