@@ -60,6 +60,27 @@ def run_fold(args, fold: str) -> dict:
     return out
 
 
+def plot_curves(rows: list[dict]) -> None:
+    """Validation mAP against training minutes, one line per fold, method and query kind."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in rows:
+        t = [c["minutes"] for c in r["curve"]]
+        for key, style in (("val_qbs", "-"), ("val_qbe", "--")):
+            ax.plot(t, [100 * c[key] for c in r["curve"]], style,
+                    label=f"{r['method']} {r['fold']} {key[4:].upper()}")
+    ax.set_xlabel("training minutes (all stages)")
+    ax.set_ylabel("validation mAP (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "gw-curves.png", dpi=100)
+    plt.close(fig)
+
+
 def merge() -> str:
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("gw-*cv*.json"))]
     if not rows:
@@ -74,6 +95,7 @@ def merge() -> str:
             body.append([f"mean ({len(mine)} folds)", method, f"{np.mean(q):.2f} ± {np.std(q):.2f}",
                          f"{np.mean(e):.2f} ± {np.std(e):.2f}", "", "", "", ""])
     lines = md_table(["fold", "method", "QbS mAP", "QbE mAP", "QbS P@1", "train minutes", "machine", "commit"], body)
+    plot_curves(rows)
     table = "\n".join(lines) + "\n"
     (RESULTS / "gw.md").write_text(table)
     return table
