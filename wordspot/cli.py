@@ -86,7 +86,7 @@ def train(
     image_minutes: float = typer.Option(0.0, help="Stage 2 budget in minutes (0: none); whichever ends first."),
     joint_epochs: int = typer.Option(10, help="Stage 3 budget in epochs."),
     joint_minutes: float = typer.Option(0.0, help="Stage 3 budget in minutes (0: none)."),
-    image_loss: str = typer.Option("euclidean", help="Stage 2 loss: euclidean or bce (sigmoid cross-entropy)."),
+    image_loss: str = typer.Option("euclidean", help="Stage 2 loss: euclidean, bce (sigmoid cross-entropy) or softmax (euclidean + nearest-word cross-entropy)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random affine, stroke and noise augmentation."),
     dim: int = typer.Option(128, help="Embedding dimension."),
     max_len: int = typer.Option(32, help="Longest word the string CNN embeds (raised to fit the training words)."),
@@ -95,7 +95,7 @@ def train(
     keep_case: bool = typer.Option(False, help="Compare words case-sensitively (default: lower-case, as in the GW protocol)."),
     keep_punctuation: bool = typer.Option(False, help="Keep punctuation and symbols (default: letters and digits only)."),
     val_every: int = typer.Option(0, help="Steps between validations (0: once an epoch)."),
-    resume: bool = typer.Option(False, help="Continue from OUT/last.pt: its stage and step, optimizer and schedule."),
+    resume: bool = typer.Option(False, help="Continue from OUT/last.pt: its stage, step, optimizer and schedule (give the same --data)."),
     overwrite: bool = typer.Option(False, help="Train a stage again although OUT already holds its checkpoint."),
     string_model: Optional[Path] = typer.Option(None, help="Start the image stage from this model instead of OUT/string.pt."),
     plain: bool = typer.Option(False, help="Log lines instead of a progress bar (for non-interactive runs)."),
@@ -128,8 +128,8 @@ def train(
             raise WordspotError(f"unknown --method {method!r} (use lsde or phoc)")
         if method == "phoc" and chosen not in ("all", "image"):
             raise WordspotError("the phoc method trains only the image stage")
-        if image_loss not in ("euclidean", "bce"):
-            raise WordspotError(f"unknown --image-loss {image_loss!r} (use euclidean or bce)")
+        if image_loss not in ("euclidean", "bce", "softmax"):
+            raise WordspotError(f"unknown --image-loss {image_loss!r} (use euclidean, bce or softmax)")
         run_training(cfg, out_dir, train_set=src.subset("train") if src else None,
                      valid_set=src.subsets.get("valid") if src else None, words=word_list, stages=stages,
                      resume=resume, overwrite=overwrite, string_model=string_model, reporter=_reporter(plain))

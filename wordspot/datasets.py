@@ -10,7 +10,7 @@ import numpy as np
 from . import synth
 from .errors import WordspotError
 from .imaging import ImageError, load_image
-from .text import TextNorm, decode_fki
+from .text import decode_fki
 
 SUBSETS = ("train", "valid", "test")
 
@@ -150,7 +150,3 @@ class ImageCache:
                 kept.append(s)
                 images.append(img)
         return kept, images
-
-
-def normalised_texts(samples: list[WordSample], norm: TextNorm) -> list[str]:
-    return [norm(s.text) for s in samples]
