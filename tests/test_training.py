@@ -127,3 +127,17 @@ def test_model_pt_is_the_best_of_image_and_joint(tiny_run):
     info = {s: torch.load(tiny_run / f"{s}.pt", weights_only=False)["info"] for s in ("image", "joint", "model")}
     assert info["model"]["stage"] in ("image", "joint")
     assert info["model"]["val_score"] == max(info["image"]["val_score"], info["joint"]["val_score"])
+
+
+def test_auxiliary_phoc_head_trains_beside_the_lsde_vector(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    cfg = tiny_config(string_steps=20, image_epochs=1)
+    cfg.model.aux_phoc = 1.0
+    emb = train(cfg, tmp_path / "aux", train_set=src.subset("train"), valid_set=src.subset("valid"),
+                stages=("string", "image"))
+    assert emb.image_net.aux is not None and emb.aux_phoc is not None and emb.phoc is None
+    assert emb.image_net.aux.out_features == emb.aux_phoc.dim
+    again = Embedder.load(tmp_path / "aux")
+    assert again.model_id() == emb.model_id()
+    img = np.zeros((32, 40), np.float32)
+    assert emb.embed_images([img]).shape == (1, 32)  # search uses the LSDE vector, not the PHOC head

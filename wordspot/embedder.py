@@ -53,6 +53,7 @@ class ModelConfig:
     alnum_only: bool = True
     method: str = "lsde"  # or "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
     phoc_bigrams: list[str] = field(default_factory=list)
+    aux_phoc: float = 0.0  # LSDE: weight of an auxiliary PHOC head trained beside the image CNN's vector
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -120,8 +121,11 @@ class Embedder:
         else:
             raise ModelError(f"unknown method {config.method!r} (lsde or phoc)")
         self.dim = out_dim
+        # the auxiliary PHOC of an LSDE model: a training signal only, never used for search
+        self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if config.aux_phoc > 0 and not self.phoc else None
         self.image_net = ImageCNN(out_dim, tuple(config.image_channels), tuple(config.image_blocks),
-                                  hidden=config.image_hidden) if with_image else None
+                                  hidden=config.image_hidden,
+                                  aux_dim=self.aux_phoc.dim if self.aux_phoc else 0) if with_image else None
         self.to(device)
 
     def to(self, device: str | torch.device) -> "Embedder":

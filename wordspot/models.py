@@ -46,7 +46,7 @@ class ImageCNN(nn.Module):
 
     def __init__(self, dim: int = 128, channels: tuple[int, ...] = (32, 64, 128, 256),
                  blocks: tuple[int, ...] = (2, 2, 3, 3), levels: tuple[int, ...] = (1, 2, 4),
-                 hidden: int = 1024, dropout: float = 0.2) -> None:
+                 hidden: int = 1024, dropout: float = 0.2, aux_dim: int = 0) -> None:
         super().__init__()
         self.stages = nn.ModuleList()
         cin = 1
@@ -61,6 +61,8 @@ class ImageCNN(nn.Module):
             nn.Linear(cin * sum(levels), hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden, dim),
         )
+        # optional auxiliary head on the same hidden layer (PHOC attributes as a training signal)
+        self.aux = nn.Linear(hidden, aux_dim) if aux_dim else None
 
     def features(self, x: torch.Tensor, widths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 1, H, W) -> (B, C, H / 2^k, ceil(W / 2^k)) features and each image's feature width."""
@@ -83,8 +85,12 @@ class ImageCNN(nn.Module):
             out.append(torch.cat([F.adaptive_max_pool1d(valid, n).flatten(1) for n in self.levels], 1))
         return torch.cat(out, 0)
 
-    def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 1, H, W) padded batch and (B,) true widths -> (B, dim)."""
+    def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None, aux: bool = False):
+        """(B, 1, H, W) padded batch and (B,) true widths -> (B, dim); with `aux`, also (B, aux_dim)."""
         if widths is None:
             widths = torch.full((images.shape[0],), images.shape[3])
-        return self.head(self.pool(*self.features(images, widths)))
+        pooled = self.pool(*self.features(images, widths))
+        if not aux:
+            return self.head(pooled)
+        hidden = self.head[:-1](pooled)
+        return self.head[-1](hidden), self.aux(hidden)

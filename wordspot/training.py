@@ -194,7 +194,7 @@ class Trainer:
                 mcfg.max_len = longest + 8
             emb = Embedder(mcfg, Alphabet.from_words(lexicon), with_image=False, device=self.device)
         sampler = PairSampler(lexicon, emb.alphabet.symbols, emb.config.max_len, seed=cfg.seed)
-        # fixed validation pairs: held-out words when given, else more samples of the same kind
+        # fixed validation pairs, from the validation words when given (the same every step: comparable)
         val_lex = [w for w in (emb.norm(w) for w in (valid_words or [])) if w and not emb.alphabet.unknown(w)]
         val_sampler = PairSampler(val_lex or lexicon, emb.alphabet.symbols, emb.config.max_len, seed=cfg.seed + 1)
         va, vb = val_sampler.sample(2000)
@@ -271,6 +271,9 @@ class Trainer:
             emb = Embedder.from_state(resume["model"], self.device)
         elif emb.image_net is None:
             blob = emb.state()
+            emb.config.aux_phoc = cfg.model.aux_phoc
+            if emb.config.aux_phoc > 0:
+                emb.config.phoc_bigrams = PHOC.from_words(_texts(train, emb)).bigrams
             emb = Embedder(emb.config, emb.alphabet, with_image=True, device=self.device)
             emb.string_net.load_state_dict(blob["string_net"])
         images, texts = self._images(train, emb, "training")
@@ -283,6 +286,7 @@ class Trainer:
         lexicon = sorted(set(texts))
         anchors = torch.from_numpy(emb.embed_strings(lexicon)).to(self.device) if emb.string_net else None
         word_of = torch.tensor([lexicon.index(t) for t in texts], device=self.device)
+        aux_targets = torch.from_numpy(emb.aux_phoc.encode(texts)).to(self.device) if emb.aux_phoc else None
         net = emb.image_net
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
         spe = math.ceil(len(images) / cfg.image_batch)
@@ -293,7 +297,13 @@ class Trainer:
             net.train()
             idx = self._batches(widths, step)
             x, w = self._image_batch(images, idx, step)
-            out, tgt = net(x, w), targets[idx]
+            tgt = targets[idx]
+            aux_loss = 0.0
+            if aux_targets is not None:
+                out, aux_out = net(x, w, aux=True)
+                aux_loss = emb.config.aux_phoc * bce(aux_out, aux_targets[idx])
+            else:
+                out = net(x, w)
             if emb.phoc is not None:
                 loss = bce(out, tgt)  # PHOC attributes
             elif cfg.image_loss == "bce":
@@ -304,6 +314,7 @@ class Trainer:
                     # also make the image's own word the nearest of all training words
                     logits = -torch.cdist(out, anchors).pow(2)  # (B, words)
                     loss = loss + F.cross_entropy(logits, word_of[idx])
+            loss = loss + aux_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -404,7 +415,7 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
 
     if cfg.model.method == "phoc":
         # the PHOC baseline has no string network: only the image stage, from scratch
-        if stages != ("image",) and "image" not in stages:
+        if "image" not in stages:
             raise ValueError("the PHOC method trains only the image stage")
         stages = ("image",)
         if not resume_for("image"):
