@@ -141,3 +141,10 @@ def test_auxiliary_phoc_head_trains_beside_the_lsde_vector(tiny_data, tmp_path):
     assert again.model_id() == emb.model_id()
     img = np.zeros((32, 40), np.float32)
     assert emb.embed_images([img]).shape == (1, 32)  # search uses the LSDE vector, not the PHOC head
+
+
+def test_softmax_stage_two_loss_trains(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    emb = train(tiny_config(string_steps=10, image_epochs=1, image_loss="softmax"), tmp_path / "sm",
+                train_set=src.subset("train"), valid_set=src.subset("valid"), stages=("string", "image"))
+    assert np.isfinite(emb.embed_images([np.zeros((32, 40), np.float32)])).all()

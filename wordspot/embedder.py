@@ -122,7 +122,8 @@ class Embedder:
             raise ModelError(f"unknown method {config.method!r} (lsde or phoc)")
         self.dim = out_dim
         # the auxiliary PHOC of an LSDE model: a training signal only, never used for search
-        self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if config.aux_phoc > 0 and not self.phoc else None
+        use_aux = config.aux_phoc > 0 and self.phoc is None
+        self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if use_aux else None
         self.image_net = ImageCNN(out_dim, tuple(config.image_channels), tuple(config.image_blocks),
                                   hidden=config.image_hidden,
                                   aux_dim=self.aux_phoc.dim if self.aux_phoc else 0) if with_image else None

@@ -282,10 +282,11 @@ class Trainer:
             targets = torch.from_numpy(emb.phoc.encode(texts)).to(self.device)
         else:
             targets = torch.from_numpy(emb.embed_strings(texts)).to(self.device)  # frozen string space
-        # for the "softmax" loss: every training word's vector, and each image's word among them
-        lexicon = sorted(set(texts))
-        anchors = torch.from_numpy(emb.embed_strings(lexicon)).to(self.device) if emb.string_net else None
-        word_of = torch.tensor([lexicon.index(t) for t in texts], device=self.device)
+        if cfg.image_loss == "softmax" and emb.string_net is not None:
+            # every training word's vector, and each image's word among them
+            lexicon = {t: i for i, t in enumerate(sorted(set(texts)))}
+            anchors = torch.from_numpy(emb.embed_strings(list(lexicon))).to(self.device)
+            word_of = torch.tensor([lexicon[t] for t in texts], device=self.device)
         aux_targets = torch.from_numpy(emb.aux_phoc.encode(texts)).to(self.device) if emb.aux_phoc else None
         net = emb.image_net
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
@@ -310,7 +311,7 @@ class Trainer:
                 loss = bce(out, torch.sigmoid(tgt))
             else:
                 loss = (out - tgt).pow(2).sum(1).mean()
-                if cfg.image_loss == "softmax":
+                if cfg.image_loss == "softmax" and emb.string_net is not None:
                     # also make the image's own word the nearest of all training words
                     logits = -torch.cdist(out, anchors).pow(2)  # (B, words)
                     loss = loss + F.cross_entropy(logits, word_of[idx])
