@@ -35,8 +35,11 @@ def run_fold(args, fold: str) -> dict:
                       string_steps=args.string_steps, image_epochs=1000, joint_epochs=1000,
                       image_minutes=args.image_minutes, joint_minutes=args.joint_minutes,
                       val_every=args.val_every)
-    train(cfg, run, train_set=src.subset("train"), valid_set=src.subset("valid"), overwrite=True,
-          reporter=PlainReporter(120))
+    train_set, valid_set = src.subset("train"), src.subset("valid")
+    if args.holdout >= 0:  # train on valid too, but for its last `holdout` images (the curve, the best checkpoint)
+        cut = len(valid_set) - min(args.holdout, len(valid_set))
+        train_set, valid_set = train_set + valid_set[:cut], valid_set[cut:]
+    train(cfg, run, train_set=train_set, valid_set=valid_set, overwrite=True, reporter=PlainReporter(120))
     minutes = (time.time() - t0) / 60
     # the curve: validation mAP against training minutes, stage by stage
     curve, offset, last_stage, last_min = [], 0.0, None, 0.0
@@ -52,7 +55,8 @@ def run_fold(args, fold: str) -> dict:
     out = {"fold": fold, "method": args.method.upper(), "train_minutes": round(minutes, 1),
            **{k: v for k, v in res.items() if k != "per_query"},
            "config": {"string_steps": args.string_steps, "image_minutes": args.image_minutes,
-                      "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim},
+                      "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim,
+                      "train_images": len(train_set), "valid_images": len(valid_set)},
            "curve": curve, "machine": mach}
     write_json(RESULTS / f"gw-{args.method}-{fold}.json", out)
     print(f"{fold} {args.method}: QbS mAP {100 * res['qbs_map']:.2f}  QbE mAP {100 * res['qbe_map']:.2f}  "
@@ -112,6 +116,8 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=48)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--val-every", type=int, default=0)
+    ap.add_argument("--holdout", type=int, default=-1,
+                    help="train on the valid images as well, all but the last N (kept for validation); -1: do not")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--merge", action="store_true", help="only rebuild the table from saved fold results")

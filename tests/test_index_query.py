@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 
@@ -101,3 +102,12 @@ def test_index_from_another_model_is_refused(tiny_run, tiny_data, tmp_path):
     with pytest.raises(IndexFileError, match="not a readable"):
         (tmp_path / "x.idx").write_bytes(b"junk")
         Index.load(tmp_path / "x.idx")
+    # an index in another format (PHOC vectors changed meaning in format 2) must be rebuilt, not misread
+    idx.save(tmp_path / "old.idx")
+    with np.load(tmp_path / "old.idx") as z:
+        meta = json.loads(str(z["meta"]))
+        vectors = z["vectors"]
+    meta["format"] = 1
+    np.savez(tmp_path / "old.npz", vectors=vectors, meta=np.array(json.dumps(meta)))
+    with pytest.raises(IndexFileError, match="build it again"):
+        Index.load(tmp_path / "old.npz")

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from wordspot.metrics import average_precisions, spotting_scores
+from wordspot.metrics import average_precisions, cosine_distances, spotting_scores
 
 
 def naive_ap(dist_row, rel_row):
@@ -52,3 +52,22 @@ def test_spotting_scores_protocol():
     assert s["qbs_map"] == 1.0
     assert s["qbe_queries"] == 4  # "c" occurs once: not a QbE query
     assert s["qbe_map"] == 1.0
+
+
+def test_cosine_distances_match_a_naive_loop():
+    rng = np.random.default_rng(1)
+    q, x = rng.normal(size=(3, 5)), rng.normal(size=(4, 5))
+    got = cosine_distances(q, x)
+    for i in range(3):
+        for j in range(4):
+            want = 1 - q[i] @ x[j] / (np.linalg.norm(q[i]) * np.linalg.norm(x[j]))
+            assert got[i, j] == pytest.approx(want)
+    assert cosine_distances(q, 3 * q).diagonal() == pytest.approx(0.0, abs=1e-12)  # scale does not matter
+
+
+def test_spotting_scores_use_the_given_distances():
+    vecs = np.array([[1.0, 0.0], [5.0, 0.0], [0.0, 1.0]])
+    texts = ["a", "a", "b"]
+    # [1, 0] is nearer [0, 1] than [5, 0] by Euclidean distance, but not by angle
+    assert spotting_scores(vecs, texts, vecs[:1], ["a"])["qbe_map"] < 1.0
+    assert spotting_scores(vecs, texts, vecs[:1], ["a"], image_distances=cosine_distances)["qbe_map"] == 1.0

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from wordspot.phoc import PHOC, NgramBag
+from wordspot.phoc import PHOC, NgramBag, prm_distances
 
 
 def test_phoc_vector_by_hand():
@@ -31,3 +32,20 @@ def test_ngram_bag_counts():
     # grams of "<aa>": unigrams < a a >, bigrams <a aa a>
     assert v.sum() == 7
     assert v[bag._index["a"]] == 2
+
+
+def test_prm_distances_match_a_naive_loop():
+    rng = np.random.default_rng(0)
+    phocs = (rng.random((4, 7)) < 0.4).astype(np.float32)
+    logits = rng.normal(0, 30, (5, 7))  # large logits: probabilities of exactly 0 or 1 in float
+    got = prm_distances(phocs, logits)
+    for q in range(4):
+        for n in range(5):
+            nll = 0.0
+            for a, z in zip(phocs[q], logits[n]):
+                # -log p(a | z) with p = sigmoid(z), in a form that stays finite
+                nll += np.log1p(np.exp(-abs(z))) + max(0.0, -z if a else z)
+            assert got[q, n] == pytest.approx(nll, rel=1e-9)
+    # the most likely image for a PHOC is the one whose logits agree with it in sign
+    agree = np.where(phocs[:1] > 0, 5.0, -5.0)
+    assert prm_distances(phocs[:1], np.vstack([agree, -agree])).argmin() == 0

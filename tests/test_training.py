@@ -102,9 +102,15 @@ def test_phoc_baseline_trains_and_embeds(tiny_data, tmp_path):
     assert not (tmp_path / "phoc" / "string.pt").exists() and (tmp_path / "phoc" / "image.pt").exists()
     v = emb.embed_strings(["great", "camp"])
     assert v.shape == (2, emb.phoc.dim)
-    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(v, emb.phoc.encode(["great", "camp"]))  # the binary PHOC itself
     again = Embedder.load(tmp_path / "phoc")
     np.testing.assert_array_equal(again.embed_strings(["great"]), emb.embed_strings(["great"]))
+    # QbS ranks by the attribute likelihood of the logits, QbE by the angle of the probabilities
+    imgs = emb.embed_images([np.zeros((32, 40), np.float32), np.ones((32, 60), np.float32)])
+    d = emb.string_distances(v, imgs)
+    assert d.shape == (2, 2) and (d > 0).all()
+    e = emb.image_distances(imgs, imgs)
+    np.testing.assert_allclose(np.diag(e), 0.0, atol=1e-9)
 
 
 def test_width_bucketed_batches_cover_each_image_once_per_epoch(tmp_path):

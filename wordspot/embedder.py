@@ -14,8 +14,9 @@ import torch
 
 from .errors import WordspotError
 from .imaging import collate
+from .metrics import cosine_distances, distances
 from .models import ImageCNN, StringCNN
-from .phoc import PHOC
+from .phoc import PHOC, prm_distances
 from .text import Alphabet, TextNorm
 
 FORMAT_VERSION = 1
@@ -95,12 +96,17 @@ def load_file(path: str | Path, kind: str) -> dict:
     return blob
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, np.float64)))  # no overflow warning for large |z|
 
 
 class Embedder:
-    """Maps words and word images into the shared Levenshtein space."""
+    """Maps words and word images into one space, and measures distances in it.
+
+    LSDE: both sides are vectors whose Euclidean distance tracks Levenshtein distance. PHOC: a word
+    is its binary PHOC and an image the logits of its predicted attributes; compare them with
+    `string_distances` and `image_distances`, which know the method.
+    """
 
     def __init__(self, config: ModelConfig, alphabet: Alphabet, with_image: bool = True,
                  device: str | torch.device = "cpu") -> None:
@@ -148,7 +154,7 @@ class Embedder:
         """Words (normalised here) -> (N, dim) float32."""
         words = [self.norm(w) for w in words]
         if self.phoc is not None:
-            return _unit(self.phoc.encode(words))
+            return self.phoc.encode(words).astype(np.float32)
         self.string_net.eval()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -170,10 +176,19 @@ class Embedder:
             idx = order[i:i + batch_size]
             batch, widths = collate([images[j] for j in idx])
             out[idx] = self.image_net(batch.to(self.device), widths).cpu().numpy()
-        if self.phoc is not None:
-            # attribute probabilities, unit length: Euclidean ranking then equals cosine ranking
-            out = _unit(1.0 / (1.0 + np.exp(-out)))
         return out
+
+    def string_distances(self, words: np.ndarray, images: np.ndarray) -> np.ndarray:
+        """(Q, dim) string vectors, (N, dim) image vectors -> (Q, N) distances (QbS ranking)."""
+        if self.phoc is not None:
+            return prm_distances(words, images)
+        return distances(words, images)
+
+    def image_distances(self, queries: np.ndarray, images: np.ndarray) -> np.ndarray:
+        """(Q, dim), (N, dim) image vectors -> (Q, N) distances (QbE ranking)."""
+        if self.phoc is not None:  # attribute probabilities, compared by angle as in PHOCNet
+            return cosine_distances(_sigmoid(queries), _sigmoid(images))
+        return distances(queries, images)
 
     def model_id(self) -> str:
         """A hash of the weights: an index remembers which model made it."""

@@ -12,7 +12,7 @@ from .datasets import WordSample
 from .embedder import Embedder
 from .errors import WordspotError
 from .index import build_index, dataset_crops
-from .metrics import distances, ranking, spotting_scores
+from .metrics import ranking, spotting_scores
 from .phoc import PHOC, NgramBag
 from .progress import Reporter
 
@@ -30,9 +30,9 @@ def evaluate_spotting(emb: Embedder, samples: list[WordSample], reporter: Report
     texts = [emb.norm(c.text) for c in index.crops]
     queries = sorted(set(texts))
     qvecs = emb.embed_strings(queries)
-    scores = spotting_scores(index.vectors, texts, qvecs, queries)
+    scores = spotting_scores(index.vectors, texts, qvecs, queries, emb.string_distances, emb.image_distances)
     # what a user sees: how far from the query are the top hits
-    order = ranking(distances(qvecs, index.vectors))
+    order = ranking(emb.string_distances(qvecs, index.vectors))
     lev = np.array([[Levenshtein.distance(q, texts[j]) for j in row[:10]] for q, row in zip(queries, order)])
     out = {
         "images": len(texts), "skipped_images": stats["skipped"],

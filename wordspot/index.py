@@ -19,7 +19,7 @@ from .errors import WordspotError
 from .imaging import ImageError, normalise, read_grey
 from .progress import Reporter
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: PHOC models store attribute logits (1 held unit probabilities)
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
@@ -204,8 +204,9 @@ class Index:
             raise IndexFileError(f"{path}: not a readable wordspot index ({type(e).__name__})") from None
         if meta.get("kind") != "wordspot-index":
             raise IndexFileError(f"{path}: not a wordspot index")
-        if meta.get("format", 0) > INDEX_FORMAT:
-            raise IndexFileError(f"{path}: index format {meta['format']} is newer than this wordspot reads")
+        if meta.get("format", 0) != INDEX_FORMAT:
+            raise IndexFileError(f"{path}: index format {meta.get('format')}, this wordspot reads {INDEX_FORMAT}: "
+                                 f"build it again with `wordspot index`")
         crops = [Crop(c["source"], c["page"], tuple(c["box"]) if c["box"] else None, c["text"]) for c in meta["crops"]]
         return cls(vectors, crops, meta["model_id"], meta.get("model_path", ""))
 

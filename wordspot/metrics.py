@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Callable
 
 import numpy as np
+
+Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (Q, D), (N, D) -> (Q, N)
 
 
 def distances(q: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -12,6 +15,14 @@ def distances(q: np.ndarray, x: np.ndarray) -> np.ndarray:
     q, x = np.asarray(q, np.float64), np.asarray(x, np.float64)
     sq = (q * q).sum(1)[:, None] + (x * x).sum(1)[None, :] - 2.0 * q @ x.T
     return np.sqrt(np.maximum(sq, 0.0))
+
+
+def cosine_distances(q: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(Q, D), (N, D) -> (Q, N) one minus cosine similarity."""
+    q, x = np.asarray(q, np.float64), np.asarray(x, np.float64)
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return 1.0 - q @ x.T
 
 
 def ranking(dist: np.ndarray) -> np.ndarray:
@@ -40,7 +51,8 @@ def average_precisions(dist: np.ndarray, relevant: np.ndarray, exclude: np.ndarr
 
 
 def spotting_scores(image_vecs: np.ndarray, image_texts: list[str],
-                    query_vecs: np.ndarray, query_texts: list[str]) -> dict:
+                    query_vecs: np.ndarray, query_texts: list[str],
+                    string_distances: Distance = distances, image_distances: Distance = distances) -> dict:
     """QbS and QbE mean average precision by the George Washington protocol.
 
     QbS: one query per distinct text in `query_texts`, against all images.
@@ -51,7 +63,7 @@ def spotting_scores(image_vecs: np.ndarray, image_texts: list[str],
     out: dict = {}
     if len(query_texts):
         rel = np.array(query_texts, dtype=object)[:, None] == texts[None, :]
-        ap = average_precisions(distances(query_vecs, image_vecs), rel)
+        ap = average_precisions(string_distances(query_vecs, image_vecs), rel)
         out["qbs_map"] = float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
         out["qbs_queries"] = int(np.isfinite(ap).sum())
         out["qbs_dropped"] = int(np.isnan(ap).sum())
@@ -62,7 +74,7 @@ def spotting_scores(image_vecs: np.ndarray, image_texts: list[str],
         rel = texts[qi][:, None] == texts[None, :]
         exclude = np.zeros_like(rel)
         exclude[np.arange(len(qi)), qi] = True
-        ap = average_precisions(distances(image_vecs[qi], image_vecs), rel, exclude)
+        ap = average_precisions(image_distances(image_vecs[qi], image_vecs), rel, exclude)
         out["qbe_map"] = float(np.nanmean(ap))
         out["qbe_queries"] = int(len(qi))
     else:

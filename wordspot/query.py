@@ -13,7 +13,7 @@ from .embedder import Embedder
 from .errors import WordspotError
 from .imaging import load_image, read_grey
 from .index import Crop, Index, crop_image
-from .metrics import distances, ranking
+from .metrics import Distance, distances, ranking
 
 
 @dataclass
@@ -30,11 +30,12 @@ class Hit:
                 "text": self.crop.text, "lev": self.lev}
 
 
-def nearest(index: Index, vector: np.ndarray, k: int = 10, skip: int | None = None) -> list[Hit]:
+def nearest(index: Index, vector: np.ndarray, k: int = 10, skip: int | None = None,
+            distance: Distance = distances) -> list[Hit]:
     """The k crops closest to `vector`; `skip` leaves one index row out (the example itself)."""
     if len(index) == 0:
         return []
-    dist = distances(vector[None, :], index.vectors)[0]
+    dist = distance(vector[None, :], index.vectors)[0]
     if skip is not None:
         dist[skip] = np.inf
     order = ranking(dist)[: min(k, len(index) - (skip is not None))]
@@ -55,7 +56,7 @@ def by_string(emb: Embedder, index: Index, word: str, k: int = 10) -> list[Hit]:
                             f"{'lower-case ' if emb.config.lowercase else ''}"
                             f"{'letters and digits' if emb.config.alnum_only else 'text'})")
     index.check_model(emb)
-    return _with_lev(nearest(index, emb.embed_strings([word])[0], k), word, emb)
+    return _with_lev(nearest(index, emb.embed_strings([word])[0], k, distance=emb.string_distances), word, emb)
 
 
 def by_example(emb: Embedder, index: Index, image: str | Path, box: tuple[int, int, int, int] | None = None,
@@ -69,7 +70,7 @@ def by_example(emb: Embedder, index: Index, image: str | Path, box: tuple[int, i
     img = crop_image(read_grey(image), Crop(str(image), Path(image).stem, box), height) if box else load_image(image, height)
     vec = emb.embed_images([img])[0]
     same = [i for i, c in enumerate(index.crops) if Path(c.source).resolve() == Path(image).resolve() and c.box == box]
-    hits = nearest(index, vec, k, skip=same[0] if same else None)
+    hits = nearest(index, vec, k, skip=same[0] if same else None, distance=emb.image_distances)
     text = index.crops[same[0]].text if same else ""
     return _with_lev(hits, text, emb) if text else hits
 

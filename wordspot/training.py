@@ -232,7 +232,8 @@ class Trainer:
         queries = sorted(set(texts))
 
         def validate() -> dict:
-            s = spotting_scores(emb.embed_images(images), texts, emb.embed_strings(queries), queries)
+            s = spotting_scores(emb.embed_images(images), texts, emb.embed_strings(queries), queries,
+                                emb.string_distances, emb.image_distances)
             return {"val_qbs": s["qbs_map"], "val_qbe": s["qbe_map"],
                     "score": np.nanmean([s["qbs_map"], s["qbe_map"]])}
         return validate
