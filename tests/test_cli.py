@@ -92,7 +92,8 @@ def test_train_string_and_eval_strings_on_generated_words(tmp_path):
     r = run("eval", "strings", tmp_path / "run", "--words", words, "--json", "--plot", tmp_path / "p.png")
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
-    assert set(res["methods"]) == {"LSDE", "PHOC (Euclidean)", "PHOC (cosine)", "n-gram bag"}
+    assert set(res["methods"]) == {"LSDE", "PHOC (Euclidean)", "PHOC (cosine)", "n-gram bag",
+                                   "ceiling (Levenshtein, ties broken)"}
     assert res["methods"]["LSDE"]["all_spearman"] > 0.5  # learned something in 150 steps
     assert (tmp_path / "p.png").stat().st_size > 1000
 
