@@ -23,8 +23,8 @@ def prm_distances(phocs: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
     The negative log-likelihood of each query's attributes under each image's independent
     Bernoulli predictions (the probabilistic retrieval model of Rusakov et al., ICFHR 2018). Unlike
-    cosine similarity it weighs an attribute by how sure the network is of it: on George Washington
-    cv1 it raised QbS mAP from 88.98 to 91.91 with the same model (benchmarks/README.md).
+    cosine similarity it weighs an attribute by how sure the network is of it (benchmarks/results/gw.md
+    has the QbS mAP of both rankings for each PHOC model).
     """
     a, z = np.asarray(phocs, np.float64), np.asarray(logits, np.float64)
     # -log sigmoid(z) = softplus(-z) and -log(1 - sigmoid(z)) = softplus(z), computed without overflow
