@@ -29,13 +29,12 @@ from wordspot.metrics import cosine_distances, spotting_scores
 from wordspot.progress import PlainReporter
 from wordspot.training import TrainConfig, train
 
-TRAINING_KEYS = ("fold", "method", "train_minutes", "config", "curve", "machine")
+TRAINING_KEYS = ("fold", "method", "train_minutes", "config", "curve", "machine", "model_id")
 
 
 def run_fold(args, fold: str) -> dict:
     """Train one fold, then evaluate it."""
     src = load_fki(args.data, fold)
-    mach = machine()  # at the start: the commit that trained, not the one checked out at the end
     run = Path(args.runs) / f"gw-{args.method}-{fold}"
     t0 = time.time()
     model = ModelConfig(dim=args.dim, image_height=args.height, method=args.method)
@@ -63,18 +62,21 @@ def run_fold(args, fold: str) -> dict:
            "config": {"string_steps": args.string_steps, "image_minutes": args.image_minutes,
                       "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim,
                       "train_images": len(train_set), "valid_images": len(valid_set)},
-           "curve": curve, "machine": mach}
+           "curve": curve, "machine": args.machine}
     return evaluate_fold(args, fold, out)
 
 
 def evaluate_fold(args, fold: str, out: dict) -> dict:
     """Test-set figures of a trained fold, written beside what `out` says of its training."""
     emb = Embedder.load(Path(args.runs) / f"gw-{args.method}-{fold}" / "model.pt")
+    if out.get("model_id", emb.model_id()) != emb.model_id():
+        raise SystemExit(f"{fold}: the model in {args.runs} is not the one its result file was made with")
     test = load_fki(args.data, fold).subset("test")
     res = evaluate_spotting(emb, test)
     if emb.phoc is not None:
         res["phocnet_qbs_map"], res["phocnet_qbe_map"] = phocnet_ranking(emb, test)
-    out = {**out, **{k: v for k, v in res.items() if k != "per_query"}, "evaluated_at": machine()["commit"]}
+    out = {**out, **{k: v for k, v in res.items() if k != "per_query"}, "model_id": emb.model_id(),
+           "evaluated_at": machine()["commit"]}
     write_json(RESULTS / f"gw-{args.method}-{fold}.json", out)
     print(f"{fold} {args.method}: QbS mAP {100 * res['qbs_map']:.2f}  QbE mAP {100 * res['qbe_map']:.2f}  "
           f"({out['train_minutes']:.1f} min)", flush=True)
@@ -160,8 +162,10 @@ def main() -> None:
     if args.evaluate_only:
         for fold in args.folds:
             old = json.loads((RESULTS / f"gw-{args.method}-{fold}.json").read_text())
-            evaluate_fold(args, fold, {k: old[k] for k in TRAINING_KEYS})
+            evaluate_fold(args, fold, {k: old[k] for k in TRAINING_KEYS if k in old})
     elif not args.merge:
+        # taken once, before any fold: the code this process runs is the code checked out now
+        args.machine = machine()
         # the string stage is counted in steps; roughly 6 minutes of the budget on two cores
         rest = max(1.0, args.minutes - 6.0)
         args.image_minutes, args.joint_minutes = 0.7 * rest, 0.3 * rest
