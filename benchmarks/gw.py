@@ -23,8 +23,8 @@ from common import RESULTS, machine, md_table, write_json
 
 from wordspot.datasets import load_fki
 from wordspot.embedder import Embedder, ModelConfig
-from wordspot.evaluate import evaluate_spotting
-from wordspot.index import build_index, dataset_crops
+from wordspot.evaluate import evaluate_index, index_labelled
+from wordspot.index import Index
 from wordspot.metrics import cosine_distances, spotting_scores
 from wordspot.progress import PlainReporter
 from wordspot.training import TrainConfig, train
@@ -72,9 +72,10 @@ def evaluate_fold(args, fold: str, out: dict) -> dict:
     if out.get("model_id", emb.model_id()) != emb.model_id():
         raise SystemExit(f"{fold}: the model in {args.runs} is not the one its result file was made with")
     test = load_fki(args.data, fold).subset("test")
-    res = evaluate_spotting(emb, test)
+    index, stats = index_labelled(emb, test)  # embedded once for both rankings
+    res = evaluate_index(emb, index, stats)
     if emb.phoc is not None:
-        res["phocnet_qbs_map"], res["phocnet_qbe_map"] = phocnet_ranking(emb, test)
+        res["phocnet_qbs_map"], res["phocnet_qbe_map"] = phocnet_ranking(emb, index)
     out = {**out, **{k: v for k, v in res.items() if k != "per_query"}, "model_id": emb.model_id(),
            "evaluated_at": machine()["commit"]}
     write_json(RESULTS / f"gw-{args.method}-{fold}.json", out)
@@ -83,11 +84,9 @@ def evaluate_fold(args, fold: str, out: dict) -> dict:
     return out
 
 
-def phocnet_ranking(emb: Embedder, test: list) -> tuple[float, float]:
+def phocnet_ranking(emb: Embedder, index: Index) -> tuple[float, float]:
     """QbS and QbE mAP of a PHOC model ranked as PHOCNet does (by the angle of attribute
     probabilities), to set beside wordspot's ranking (likelihood of the PHOC, angle of the logits)."""
-    labelled = [s for s in test if emb.norm(s.text)]
-    index, _ = build_index(emb, dataset_crops(labelled))
     texts = [emb.norm(c.text) for c in index.crops]
     queries = sorted(set(texts))
     probs = 1.0 / (1.0 + np.exp(-index.vectors.astype(np.float64)))

@@ -11,22 +11,29 @@ from scipy.stats import pearsonr, spearmanr
 from .datasets import WordSample
 from .embedder import Embedder
 from .errors import WordspotError
-from .index import build_index, dataset_crops
+from .index import Index, build_index, dataset_crops
 from .metrics import ranking, spotting_scores
 from .phoc import PHOC, NgramBag
 from .progress import Reporter
 
 
 def evaluate_spotting(emb: Embedder, samples: list[WordSample], reporter: Reporter | None = None) -> dict:
-    """QbS/QbE mAP, P@1 and the mean edit distance of the top 1/5/10 QbS hits, on one labelled set.
+    """QbS/QbE mAP, P@1 and the mean edit distance of the top 1/5/10 QbS hits, on one labelled set."""
+    return evaluate_index(emb, *index_labelled(emb, samples, reporter))
 
-    Images whose normalised transcription is empty (punctuation alone) are left out of the
-    collection, since no query can name them.
-    """
+
+def index_labelled(emb: Embedder, samples: list[WordSample],
+                   reporter: Reporter | None = None) -> tuple[Index, dict]:
+    """The evaluation collection: images whose normalised transcription is empty (punctuation
+    alone) are left out, since no query can name them."""
     labelled = [s for s in samples if emb.norm(s.text)]
     if not labelled:
         raise WordspotError("no test image has a transcription left after normalisation")
-    index, stats = build_index(emb, dataset_crops(labelled), reporter=reporter)
+    return build_index(emb, dataset_crops(labelled), reporter=reporter)
+
+
+def evaluate_index(emb: Embedder, index: Index, stats: dict) -> dict:
+    """`evaluate_spotting` on a collection already indexed by `index_labelled`."""
     texts = [emb.norm(c.text) for c in index.crops]
     queries = sorted(set(texts))
     qvecs = emb.embed_strings(queries)
