@@ -3,17 +3,19 @@
 Each fold trains its own model on its train+valid words and train images (validation on valid;
 with --holdout N, on the last N valid images only, the rest joining the training images), and is
 evaluated on its test set by the standard protocol (see the README). Results go to
-benchmarks/results/gw-<method>-<fold>.json as they come; --merge builds the table of every fold
-run so far.
+benchmarks/results/gw-<method>-<minutes>min-<fold>.json as they come (one file per method, budget
+and fold, so runs with another budget stand beside them); --merge builds the table of every fold
+run so far, with a mean per method and budget.
 
     python benchmarks/gw.py --method phoc --folds cv1 cv2 cv3 cv4 --minutes 27 --holdout 300
-    python benchmarks/gw.py --method phoc --folds cv1 --evaluate-only   # a trained fold, ranked anew
+    python benchmarks/gw.py --method phoc --folds cv1 --minutes 27 --evaluate-only   # ranked anew
     python benchmarks/gw.py --merge
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -29,13 +31,18 @@ from wordspot.metrics import cosine_distances, spotting_scores
 from wordspot.progress import PlainReporter
 from wordspot.training import TrainConfig, train
 
-TRAINING_KEYS = ("fold", "method", "train_minutes", "config", "curve", "machine", "model_id")
+TRAINING_KEYS = ("fold", "method", "budget_minutes", "seed", "train_minutes", "config", "curve", "machine", "model_id")
+
+
+def run_name(method: str, minutes: float, seed: int, fold: str) -> str:
+    """`gw-phoc-60min-cv1` (seed 0) or `gw-phoc-30min-seed1-cv1`: the result file and the run folder."""
+    return f"gw-{method.lower()}-{minutes:g}min{f'-seed{seed}' if seed else ''}-{fold}"
 
 
 def run_fold(args, fold: str) -> dict:
     """Train one fold, then evaluate it."""
     src = load_fki(args.data, fold)
-    run = Path(args.runs) / f"gw-{args.method}-{fold}"
+    run = Path(args.runs) / run_name(args.method, args.minutes, args.seed, fold)
     t0 = time.time()
     model = ModelConfig(dim=args.dim, image_height=args.height, method=args.method)
     cfg = TrainConfig(model=model, seed=args.seed,
@@ -58,7 +65,8 @@ def run_fold(args, fold: str) -> dict:
         if "val_qbs" in row:
             curve.append({"stage": row["stage"], "minutes": round(offset + last_min, 2),
                           "val_qbs": row["val_qbs"], "val_qbe": row["val_qbe"]})
-    out = {"fold": fold, "method": args.method.upper(), "train_minutes": round(minutes, 1),
+    out = {"fold": fold, "method": args.method.upper(), "budget_minutes": args.minutes, "seed": args.seed,
+           "train_minutes": round(minutes, 1),
            "config": {"string_steps": args.string_steps, "image_minutes": args.image_minutes,
                       "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim,
                       "train_images": len(train_set), "valid_images": len(valid_set)},
@@ -68,7 +76,8 @@ def run_fold(args, fold: str) -> dict:
 
 def evaluate_fold(args, fold: str, out: dict) -> dict:
     """Test-set figures of a trained fold, written beside what `out` says of its training."""
-    emb = Embedder.load(Path(args.runs) / f"gw-{args.method}-{fold}" / "model.pt")
+    name = run_name(args.method, args.minutes, args.seed, fold)
+    emb = Embedder.load(Path(args.runs) / name / "model.pt")
     if out.get("model_id", emb.model_id()) != emb.model_id():
         raise SystemExit(f"{fold}: the model in {args.runs} is not the one its result file was made with")
     test = load_fki(args.data, fold).subset("test")
@@ -78,7 +87,7 @@ def evaluate_fold(args, fold: str, out: dict) -> dict:
         res["phocnet_qbs_map"], res["phocnet_qbe_map"] = phocnet_ranking(emb, index)
     out = {**out, **{k: v for k, v in res.items() if k != "per_query"}, "model_id": emb.model_id(),
            "evaluated_at": machine()["commit"]}
-    write_json(RESULTS / f"gw-{args.method}-{fold}.json", out)
+    write_json(RESULTS / f"{name}.json", out)
     print(f"{fold} {args.method}: QbS mAP {100 * res['qbs_map']:.2f}  QbE mAP {100 * res['qbe_map']:.2f}  "
           f"({out['train_minutes']:.1f} min)", flush=True)
     return out
@@ -95,43 +104,60 @@ def phocnet_ranking(emb: Embedder, index: Index) -> tuple[float, float]:
 
 
 def plot_curves(rows: list[dict]) -> None:
-    """Validation mAP against training minutes, one line per fold, method and query kind."""
+    """Validation mAP against training minutes, one line per run; QbS left, QbE right."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for r in rows:
-        t = [c["minutes"] for c in r["curve"]]
-        for key, style in (("val_qbs", "-"), ("val_qbe", "--")):
-            ax.plot(t, [100 * c[key] for c in r["curve"]], style,
-                    label=f"{r['method']} {r['fold']} {key[4:].upper()}")
-    ax.set_xlabel("training minutes (all stages)")
-    ax.set_ylabel("validation mAP (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, key in zip(axes, ("val_qbs", "val_qbe")):
+        for r in rows:
+            t = [c["minutes"] for c in r["curve"]]
+            ax.plot(t, [100 * c[key] for c in r["curve"]], "--" if r["method"] == "LSDE" else "-",
+                    label=f"{r['method']} {r['budget']:g} min seed {r['seed']} {r['fold']}")
+        ax.set_title(f"validation {key[4:].upper()}")
+        ax.set_xlabel("training minutes (all stages)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation mAP (%)")
+    axes[1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(RESULTS / "gw-curves.png", dpi=100)
     plt.close(fig)
 
 
+def load_results() -> list[dict]:
+    """Every fold result, with the budget and seed its file name gives (see `run_name`)."""
+    rows = []
+    for p in RESULTS.glob("gw-*-*min-*cv*.json"):
+        r = json.loads(p.read_text())
+        parts = p.stem.split("-")
+        r["budget"] = float(parts[2][:-len("min")])
+        r["seed"] = int(parts[3][len("seed"):]) if len(parts) == 5 else 0
+        rows.append(r)
+    return sorted(rows, key=lambda r: (r["method"], r["budget"], r["seed"], r["fold"]))
+
+
 def merge() -> str:
-    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("gw-*cv*.json"))]
+    rows = load_results()
     if not rows:
         raise SystemExit("no fold results yet in benchmarks/results/")
-    body = [[r["fold"], r["method"], f"{100 * r['qbs_map']:.2f}", f"{100 * r['qbe_map']:.2f}",
-             f"{100 * r['qbs_p_at_1']:.2f}",
-             f"{100 * r['phocnet_qbs_map']:.2f} / {100 * r['phocnet_qbe_map']:.2f}" if "phocnet_qbs_map" in r else "-",
-             r["config"].get("train_images", "train"), r["train_minutes"],
-             f"{r['machine']['cores']} cores, {r['machine']['device']}", r["machine"]["commit"]] for r in rows]
-    for method in sorted({r["method"] for r in rows}):
-        mine = [r for r in rows if r["method"] == method]
-        if len(mine) > 1:
-            q, e = [100 * r["qbs_map"] for r in mine], [100 * r["qbe_map"] for r in mine]
-            body.append([f"mean ({len(mine)} folds)", method, f"{np.mean(q):.2f} ± {np.std(q):.2f}",
-                         f"{np.mean(e):.2f} ± {np.std(e):.2f}", "", "", "", "", "", ""])
-    lines = md_table(["fold", "method", "QbS mAP", "QbE mAP", "QbS P@1", "PHOCNet ranking: QbS / QbE",
-                      "training images", "train minutes", "machine", "commit"], body)
+    body = []
+    for (method, budget, seed), group in itertools.groupby(rows, key=lambda r: (r["method"], r["budget"], r["seed"])):
+        group = list(group)
+        for r in group:
+            body.append([r["fold"], method, f"{budget:g}", seed, f"{100 * r['qbs_map']:.2f}", f"{100 * r['qbe_map']:.2f}",
+                         f"{100 * r['qbs_p_at_1']:.2f}",
+                         f"{100 * r['phocnet_qbs_map']:.2f} / {100 * r['phocnet_qbe_map']:.2f}"
+                         if "phocnet_qbs_map" in r else "-",
+                         r["config"].get("train_images", "train"), r["train_minutes"],
+                         f"{r['machine']['cores']} cores, {r['machine']['device']}", r["machine"]["commit"]])
+        if len(group) > 1:
+            q, e = [100 * r["qbs_map"] for r in group], [100 * r["qbe_map"] for r in group]
+            folds = " ".join(r["fold"] for r in group)
+            body.append([f"**mean ({folds})**", method, f"{budget:g}", seed, f"**{np.mean(q):.2f}** ± {np.std(q):.2f}",
+                         f"**{np.mean(e):.2f}** ± {np.std(e):.2f}", "", "", "", "", "", ""])
+    lines = md_table(["fold", "method", "budget (min)", "seed", "QbS mAP", "QbE mAP", "QbS P@1",
+                      "PHOCNet ranking: QbS / QbE", "training images", "train minutes", "machine", "commit"], body)
     plot_curves(rows)
     table = "\n".join(lines) + "\n"
     (RESULTS / "gw.md").write_text(table)
@@ -160,7 +186,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.evaluate_only:
         for fold in args.folds:
-            old = json.loads((RESULTS / f"gw-{args.method}-{fold}.json").read_text())
+            path = RESULTS / f"{run_name(args.method, args.minutes, args.seed, fold)}.json"
+            if not path.exists():
+                raise SystemExit(f"no result file {path}: --evaluate-only needs the --minutes the fold was run with")
+            old = json.loads(path.read_text())
             evaluate_fold(args, fold, {k: old[k] for k in TRAINING_KEYS if k in old})
     elif not args.merge:
         # taken once, before any fold: the code this process runs is the code checked out now
