@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import time
 from pathlib import Path
 
@@ -29,20 +30,27 @@ from wordspot.evaluate import evaluate_index, index_labelled
 from wordspot.index import Index
 from wordspot.metrics import cosine_distances, spotting_scores
 from wordspot.progress import PlainReporter
-from wordspot.training import TrainConfig, train
+from wordspot.training import TrainConfig, train, train_ensemble
 
-TRAINING_KEYS = ("fold", "method", "budget_minutes", "seed", "train_minutes", "config", "curve", "machine", "model_id")
+TRAINING_KEYS = ("fold", "method", "budget_minutes", "members", "seed", "train_minutes", "config", "curve", "machine",
+                 "model_id")
 
 
-def run_name(method: str, minutes: float, seed: int, fold: str) -> str:
-    """`gw-phoc-60min-cv1` (seed 0) or `gw-phoc-30min-seed1-cv1`: the result file and the run folder."""
-    return f"gw-{method.lower()}-{minutes:g}min{f'-seed{seed}' if seed else ''}-{fold}"
+NAME = re.compile(r"gw-(?P<method>[a-z]+)-(?P<budget>[0-9.]+)min(?:-x(?P<members>\d+))?(?:-seed(?P<seed>\d+))?"
+                  r"-(?P<fold>\w+)")
+
+
+def run_name(args, fold: str) -> str:
+    """The result file and the run folder: `gw-phoc-60min-cv1`, `gw-phoc-60min-x2-seed1-cv1`
+    (an ensemble of two, seeds 1 and 2)."""
+    return (f"gw-{args.method}-{args.minutes:g}min{f'-x{args.members}' if args.members > 1 else ''}"
+            f"{f'-seed{args.seed}' if args.seed else ''}-{fold}")
 
 
 def run_fold(args, fold: str) -> dict:
     """Train one fold, then evaluate it."""
     src = load_fki(args.data, fold)
-    run = Path(args.runs) / run_name(args.method, args.minutes, args.seed, fold)
+    run = Path(args.runs) / run_name(args, fold)
     t0 = time.time()
     model = ModelConfig(dim=args.dim, image_height=args.height, method=args.method)
     cfg = TrainConfig(model=model, seed=args.seed,
@@ -53,19 +61,27 @@ def run_fold(args, fold: str) -> dict:
     if args.holdout >= 0:  # train on valid too, but for its last `holdout` images (the curve, the best checkpoint)
         cut = len(valid_set) - min(args.holdout, len(valid_set))
         train_set, valid_set = train_set + valid_set[:cut], valid_set[cut:]
-    train(cfg, run, train_set=train_set, valid_set=valid_set, overwrite=True, reporter=PlainReporter(120))
+    if args.members > 1:
+        train_ensemble(cfg, run, args.members, train_set=train_set, valid_set=valid_set, overwrite=True,
+                       reporter=PlainReporter(120))
+        logs = [run / f"member{i}" / "log.jsonl" for i in range(args.members)]
+    else:
+        train(cfg, run, train_set=train_set, valid_set=valid_set, overwrite=True, reporter=PlainReporter(120))
+        logs = [run / "log.jsonl"]
     minutes = (time.time() - t0) / 60
-    # the curve: validation mAP against training minutes, stage by stage
+    # the curve: validation mAP against training minutes, stage by stage (and member by member)
     curve, offset, last_stage, last_min = [], 0.0, None, 0.0
-    for line in (run / "log.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if row["stage"] != last_stage:
-            offset, last_stage = offset + last_min, row["stage"]
-        last_min = row.get("minutes", 0.0)
-        if "val_qbs" in row:
-            curve.append({"stage": row["stage"], "minutes": round(offset + last_min, 2),
-                          "val_qbs": row["val_qbs"], "val_qbe": row["val_qbe"]})
-    out = {"fold": fold, "method": args.method.upper(), "budget_minutes": args.minutes, "seed": args.seed,
+    for i, log in enumerate(logs):
+        for line in log.read_text().splitlines():
+            row = json.loads(line)
+            if (i, row["stage"]) != last_stage:
+                offset, last_stage = offset + last_min, (i, row["stage"])
+            last_min = row.get("minutes", 0.0)
+            if "val_qbs" in row:
+                curve.append({"stage": row["stage"], "member": i, "minutes": round(offset + last_min, 2),
+                              "val_qbs": row["val_qbs"], "val_qbe": row["val_qbe"]})
+    out = {"fold": fold, "method": args.method.upper(), "budget_minutes": args.minutes, "members": args.members,
+           "seed": args.seed,
            "train_minutes": round(minutes, 1),
            "config": {"string_steps": args.string_steps, "image_minutes": args.image_minutes,
                       "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim,
@@ -76,7 +92,7 @@ def run_fold(args, fold: str) -> dict:
 
 def evaluate_fold(args, fold: str, out: dict) -> dict:
     """Test-set figures of a trained fold, written beside what `out` says of its training."""
-    name = run_name(args.method, args.minutes, args.seed, fold)
+    name = run_name(args, fold)
     emb = Embedder.load(Path(args.runs) / name / "model.pt")
     if out.get("model_id", emb.model_id()) != emb.model_id():
         raise SystemExit(f"{fold}: the model in {args.runs} is not the one its result file was made with")
@@ -114,7 +130,7 @@ def plot_curves(rows: list[dict]) -> None:
         for r in rows:
             t = [c["minutes"] for c in r["curve"]]
             ax.plot(t, [100 * c[key] for c in r["curve"]], "--" if r["method"] == "LSDE" else "-",
-                    label=f"{r['method']} {r['budget']:g} min seed {r['seed']} {r['fold']}")
+                    label=f"{r['method']} {r['budget']:g} min x{r['members']} seed {r['seed']} {r['fold']}")
         ax.set_title(f"validation {key[4:].upper()}")
         ax.set_xlabel("training minutes (all stages)")
         ax.grid(alpha=0.3)
@@ -126,15 +142,16 @@ def plot_curves(rows: list[dict]) -> None:
 
 
 def load_results() -> list[dict]:
-    """Every fold result, with the budget and seed its file name gives (see `run_name`)."""
+    """Every fold result, with the budget, members and seed its file name gives (see `run_name`)."""
     rows = []
-    for p in RESULTS.glob("gw-*-*min-*cv*.json"):
-        r = json.loads(p.read_text())
-        parts = p.stem.split("-")
-        r["budget"] = float(parts[2][:-len("min")])
-        r["seed"] = int(parts[3][len("seed"):]) if len(parts) == 5 else 0
-        rows.append(r)
-    return sorted(rows, key=lambda r: (r["method"], r["budget"], r["seed"], r["fold"]))
+    for p in RESULTS.glob("gw-*.json"):
+        m = NAME.fullmatch(p.stem)
+        if m:
+            r = json.loads(p.read_text())
+            r["budget"], r["members"] = float(m["budget"]), int(m["members"] or 1)
+            r["seed"] = int(m["seed"] or 0)
+            rows.append(r)
+    return sorted(rows, key=lambda r: (r["method"], r["budget"], r["members"], r["seed"], r["fold"]))
 
 
 def merge() -> str:
@@ -142,10 +159,12 @@ def merge() -> str:
     if not rows:
         raise SystemExit("no fold results yet in benchmarks/results/")
     body = []
-    for (method, budget, seed), group in itertools.groupby(rows, key=lambda r: (r["method"], r["budget"], r["seed"])):
+    for key, group in itertools.groupby(rows, key=lambda r: (r["method"], r["budget"], r["members"], r["seed"])):
+        method, budget, members, seed = key
+        run = [method, f"{budget:g}", members, seed]
         group = list(group)
         for r in group:
-            body.append([r["fold"], method, f"{budget:g}", seed, f"{100 * r['qbs_map']:.2f}", f"{100 * r['qbe_map']:.2f}",
+            body.append([r["fold"], *run, f"{100 * r['qbs_map']:.2f}", f"{100 * r['qbe_map']:.2f}",
                          f"{100 * r['qbs_p_at_1']:.2f}",
                          f"{100 * r['phocnet_qbs_map']:.2f} / {100 * r['phocnet_qbe_map']:.2f}"
                          if "phocnet_qbs_map" in r else "-",
@@ -154,9 +173,9 @@ def merge() -> str:
         if len(group) > 1:
             q, e = [100 * r["qbs_map"] for r in group], [100 * r["qbe_map"] for r in group]
             folds = " ".join(r["fold"] for r in group)
-            body.append([f"**mean ({folds})**", method, f"{budget:g}", seed, f"**{np.mean(q):.2f}** ± {np.std(q):.2f}",
+            body.append([f"**mean ({folds})**", *run, f"**{np.mean(q):.2f}** ± {np.std(q):.2f}",
                          f"**{np.mean(e):.2f}** ± {np.std(e):.2f}", "", "", "", "", "", ""])
-    lines = md_table(["fold", "method", "budget (min)", "seed", "QbS mAP", "QbE mAP", "QbS P@1",
+    lines = md_table(["fold", "method", "budget (min)", "models", "seed", "QbS mAP", "QbE mAP", "QbS P@1",
                       "PHOCNet ranking: QbS / QbE", "training images", "train minutes", "machine", "commit"], body)
     plot_curves(rows)
     table = "\n".join(lines) + "\n"
@@ -178,6 +197,8 @@ def main() -> None:
     ap.add_argument("--holdout", type=int, default=-1,
                     help="train on the valid images as well, all but the last N (kept for validation); -1: do not")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--members", type=int, default=1,
+                    help="PHOC: an ensemble of this many models (seeds seed, seed+1, ...) sharing the budget")
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--merge", action="store_true", help="only rebuild the table from saved fold results")
     ap.add_argument("--evaluate-only", action="store_true",
@@ -186,9 +207,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.evaluate_only:
         for fold in args.folds:
-            path = RESULTS / f"{run_name(args.method, args.minutes, args.seed, fold)}.json"
+            path = RESULTS / f"{run_name(args, fold)}.json"
             if not path.exists():
-                raise SystemExit(f"no result file {path}: --evaluate-only needs the --minutes the fold was run with")
+                raise SystemExit(f"no result file {path}: --evaluate-only needs the --minutes, --members and "
+                                 f"--seed the fold was run with")
             old = json.loads(path.read_text())
             evaluate_fold(args, fold, {k: old[k] for k in TRAINING_KEYS if k in old})
     elif not args.merge:

@@ -7,8 +7,9 @@ from conftest import TINY_WORDS, tiny_config
 
 from wordspot.datasets import load_folder, load_labels
 from wordspot.embedder import Embedder, ModelError
+from wordspot.errors import WordspotError
 from wordspot.progress import Reporter
-from wordspot.training import TrainingInterrupted, train
+from wordspot.training import TrainingInterrupted, train, train_ensemble
 
 
 class InterruptAt(Reporter):
@@ -105,7 +106,7 @@ def test_phoc_baseline_trains_and_embeds(tiny_data, tmp_path):
     np.testing.assert_array_equal(v, emb.phoc.encode(["great", "camp"]))  # the binary PHOC itself
     again = Embedder.load(tmp_path / "phoc")
     np.testing.assert_array_equal(again.embed_strings(["great"]), emb.embed_strings(["great"]))
-    # QbS ranks by the attribute likelihood of the logits, QbE by the angle of the probabilities
+    # QbS ranks by the attribute likelihood of the logits, QbE by the angle of the logits
     imgs = emb.embed_images([np.zeros((32, 40), np.float32), np.ones((32, 60), np.float32)])
     d = emb.string_distances(v, imgs)
     assert d.shape == (2, 2) and (d > 0).all()
@@ -154,3 +155,42 @@ def test_softmax_stage_two_loss_trains(tiny_data, tmp_path):
     emb = train(tiny_config(string_steps=10, image_epochs=1, image_loss="softmax"), tmp_path / "sm",
                 train_set=src.subset("train"), valid_set=src.subset("valid"), stages=("string", "image"))
     assert np.isfinite(emb.embed_images([np.zeros((32, 40), np.float32)])).all()
+
+
+def test_phoc_ensemble_averages_its_members_logits(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    cfg = tiny_config(image_epochs=2)
+    cfg.model.method = "phoc"
+    out = tmp_path / "ens"
+    ens = train_ensemble(cfg, out, 2, train_set=src.subset("train"), valid_set=src.subset("valid"))
+    members = [Embedder.load(out / f"member{i}") for i in range(2)]
+    assert json.loads((out / "member1" / "config.json").read_text())["seed"] == 1
+    imgs = [np.random.default_rng(0).random((32, 50)).astype(np.float32), np.ones((32, 70), np.float32)]
+    each = [m.embed_images(imgs) for m in members]
+    assert not np.allclose(each[0], each[1])  # different seeds, different models
+    np.testing.assert_allclose(ens.embed_images(imgs), (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-5)
+    again = Embedder.load(out)  # the file holds both image CNNs
+    assert len(again.members) == 1 and again.model_id() == ens.model_id() != members[0].model_id()
+    np.testing.assert_allclose(again.embed_images(imgs), ens.embed_images(imgs), rtol=1e-6, atol=1e-6)
+    # resume: finished members are kept as they are, not trained again
+    log = (out / "member0" / "log.jsonl").read_text()
+    resumed = train_ensemble(cfg, out, 2, train_set=src.subset("train"), valid_set=src.subset("valid"), resume=True)
+    assert resumed.model_id() == ens.model_id() and (out / "member0" / "log.jsonl").read_text() == log
+
+
+def test_only_matching_phoc_models_can_be_combined(tiny_run, tiny_data, tmp_path):
+    lsde = Embedder.load(tiny_run)
+    with pytest.raises(ModelError, match="only PHOC models"):
+        Embedder.ensemble([lsde, lsde])
+    src = load_folder(tiny_data)
+    cfgs = [tiny_config(image_epochs=1), tiny_config(image_epochs=1)]
+    cfgs[1].model.image_hidden = 64
+    phocs = []
+    for i, cfg in enumerate(cfgs):
+        cfg.model.method = "phoc"
+        phocs.append(train(cfg, tmp_path / f"p{i}", train_set=src.subset("train"), valid_set=src.subset("valid")))
+    with pytest.raises(ModelError, match="must share"):
+        Embedder.ensemble(phocs)
+    cfg = tiny_config()
+    with pytest.raises(WordspotError, match="PHOC"):
+        train_ensemble(cfg, tmp_path / "lsde", 2, train_set=src.subset("train"))

@@ -13,11 +13,11 @@ from .index import Crop, Index, build_index, collect_crops, dataset_crops
 from .query import by_example, by_string
 from .synth import builtin as builtin_dataset
 from .text import Alphabet, TextNorm, decode_fki
-from .training import TrainConfig, train
+from .training import TrainConfig, train, train_ensemble
 
 __all__ = [
     "Alphabet", "Crop", "Embedder", "Index", "ModelConfig", "TextNorm", "TrainConfig", "WordSample",
     "WordspotError", "build_index", "builtin_dataset", "by_example", "by_string", "collect_crops",
     "dataset_crops", "decode_fki", "evaluate_spotting", "evaluate_strings", "load_fki", "load_labels",
-    "open_source", "train",
+    "open_source", "train", "train_ensemble",
 ]

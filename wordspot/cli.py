@@ -23,7 +23,7 @@ from .evaluate import evaluate_spotting, evaluate_strings, plot_strings
 from .index import Index, build_index, collect_crops, dataset_crops
 from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, by_example, by_string, contact_sheet
-from .training import STAGES, TrainConfig, TrainingInterrupted
+from .training import STAGES, TrainConfig, TrainingInterrupted, train_ensemble
 from .training import train as run_training
 
 out = Console()
@@ -92,6 +92,7 @@ def train(
     max_len: int = typer.Option(32, help="Longest word the string CNN embeds (raised to fit the training words)."),
     height: int = typer.Option(48, help="Image height the image CNN sees."),
     method: str = typer.Option("lsde", help="lsde, or phoc for the PHOC baseline (image CNN predicting PHOC attributes; image stage only)."),
+    members: int = typer.Option(1, help="PHOC only: train this many models (seeds SEED, SEED+1, ...; --image-minutes shared among them) into OUT/member<i>, and average their predictions in OUT/model.pt."),
     keep_case: bool = typer.Option(False, help="Compare words case-sensitively (default: lower-case, as in the GW protocol)."),
     keep_punctuation: bool = typer.Option(False, help="Keep punctuation and symbols (default: letters and digits only)."),
     val_every: int = typer.Option(0, help="Steps between validations (0: once an epoch)."),
@@ -110,6 +111,8 @@ def train(
             raise WordspotError(f"unknown stage {chosen!r} (use all, string, image or joint)")
         stages = STAGES if chosen == "all" else (chosen,)
         resolve_device(device)
+        if members != 1 and method != "phoc":
+            raise WordspotError("--members needs --method phoc (an LSDE image CNN is tied to its own string CNN)")
         if data is None and not (chosen == "string" and words) and not resume:
             raise WordspotError("--data is required (or --words with the string stage)")
         src = open_source(data, split, sets_dir) if data else None
@@ -130,9 +133,15 @@ def train(
             raise WordspotError("the phoc method trains only the image stage")
         if image_loss not in ("euclidean", "bce", "softmax"):
             raise WordspotError(f"unknown --image-loss {image_loss!r} (use euclidean, bce or softmax)")
-        run_training(cfg, out_dir, train_set=src.subset("train") if src else None,
-                     valid_set=src.subsets.get("valid") if src else None, words=word_list, stages=stages,
-                     resume=resume, overwrite=overwrite, string_model=string_model, reporter=_reporter(plain))
+        train_set, valid_set = (src.subset("train"), src.subsets.get("valid")) if src else (None, None)
+        if members != 1:
+            if src is None:
+                raise WordspotError("--members needs --data, also with --resume")
+            train_ensemble(cfg, out_dir, members, train_set=train_set, valid_set=valid_set, resume=resume,
+                           overwrite=overwrite, reporter=_reporter(plain))
+        else:
+            run_training(cfg, out_dir, train_set=train_set, valid_set=valid_set, words=word_list, stages=stages,
+                         resume=resume, overwrite=overwrite, string_model=string_model, reporter=_reporter(plain))
         err.print(f"model: {out_dir / 'model.pt'}")
 
 

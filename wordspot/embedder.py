@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -19,7 +20,7 @@ from .models import ImageCNN, StringCNN
 from .phoc import PHOC, prm_distances
 from .text import Alphabet, TextNorm
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a model may hold an ensemble's further image CNNs ("members")
 
 
 class ModelError(WordspotError):
@@ -101,7 +102,8 @@ class Embedder:
 
     LSDE: both sides are vectors whose Euclidean distance tracks Levenshtein distance. PHOC: a word
     is its binary PHOC and an image the logits of its predicted attributes; compare them with
-    `string_distances` and `image_distances`, which know the method.
+    `string_distances` and `image_distances`, which know the method. A PHOC ensemble (`ensemble`)
+    averages the logits of several image CNNs.
     """
 
     def __init__(self, config: ModelConfig, alphabet: Alphabet, with_image: bool = True,
@@ -126,10 +128,14 @@ class Embedder:
         # the auxiliary PHOC of an LSDE model: a training signal only, never used for search
         use_aux = config.aux_phoc > 0 and self.phoc is None
         self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if use_aux else None
-        self.image_net = ImageCNN(out_dim, tuple(config.image_channels), tuple(config.image_blocks),
-                                  hidden=config.image_hidden,
-                                  aux_dim=self.aux_phoc.dim if self.aux_phoc else 0) if with_image else None
+        self.image_net = self._image_cnn() if with_image else None
+        self.members: list[ImageCNN] = []  # an ensemble's further image CNNs; never trained here
         self.to(device)
+
+    def _image_cnn(self) -> ImageCNN:
+        c = self.config
+        return ImageCNN(self.dim, tuple(c.image_channels), tuple(c.image_blocks), hidden=c.image_hidden,
+                        aux_dim=self.aux_phoc.dim if self.aux_phoc else 0)
 
     def to(self, device: str | torch.device) -> "Embedder":
         self.device = torch.device(device)
@@ -138,7 +144,7 @@ class Embedder:
         return self
 
     def nets(self) -> list[torch.nn.Module]:
-        return [n for n in (self.string_net, self.image_net) if n is not None]
+        return [n for n in (self.string_net, self.image_net, *self.members) if n is not None]
 
     def encode(self, words: list[str], warn: bool = True) -> torch.Tensor:
         """Normalised words -> (N, alphabet, max_len) one-hot tensor on the model's device."""
@@ -165,14 +171,38 @@ class Embedder:
         """Normalised images (see imaging.normalise) -> (N, dim) float32, in input order."""
         if self.image_net is None:
             raise ModelError("this model has no image network yet (only stage 1 was trained)")
-        self.image_net.eval()
+        nets = [self.image_net, *self.members]
+        for net in nets:
+            net.eval()
         out = np.zeros((len(images), self.dim), np.float32)
         order = np.argsort([im.shape[1] for im in images], kind="stable")  # similar widths pad less
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             batch, widths = collate([images[j] for j in idx])
-            out[idx] = self.image_net(batch.to(self.device), widths).cpu().numpy()
+            batch = batch.to(self.device)
+            out[idx] = torch.stack([net(batch, widths) for net in nets]).mean(0).cpu().numpy()  # (B, dim)
         return out
+
+    @classmethod
+    def ensemble(cls, models: list["Embedder"]) -> "Embedder":
+        """PHOC models of the same data -> one model whose image vectors are the mean of their logits.
+
+        LSDE models cannot be combined: each image CNN regresses its own string CNN's space.
+        """
+        if not models or any(m.image_net is None for m in models):
+            raise ModelError("an ensemble needs trained image networks")
+        if any(m.phoc is None for m in models):
+            raise ModelError("only PHOC models can be combined (an LSDE image CNN is tied to its own string CNN)")
+        first = models[0]
+        if any(asdict(m.config) != asdict(first.config) or m.alphabet.symbols != first.alphabet.symbols
+               for m in models[1:]):
+            raise ModelError("models to combine must share their configuration, alphabet and PHOC "
+                             "(train them with the same settings on the same data)")
+        out = cls(first.config, first.alphabet, device=first.device)
+        nets = [net for m in models for net in (m.image_net, *m.members)]
+        out.image_net.load_state_dict(nets[0].state_dict())
+        out.members = [copy.deepcopy(net) for net in nets[1:]]
+        return out.to(first.device)
 
     def string_distances(self, words: np.ndarray, images: np.ndarray) -> np.ndarray:
         """(Q, dim) string vectors, (N, dim) image vectors -> (Q, N) distances (QbS ranking)."""
@@ -199,10 +229,12 @@ class Embedder:
 
     def state(self) -> dict:
         return {
-            "kind": "model", "format_version": FORMAT_VERSION, "config": asdict(self.config),
+            # version 1 when there are no members, so that older wordspot reads single models
+            "kind": "model", "format_version": 2 if self.members else 1, "config": asdict(self.config),
             "alphabet": self.alphabet.symbols, "model_id": self.model_id(),
             "string_net": self.string_net.state_dict() if self.string_net is not None else None,
             "image_net": self.image_net.state_dict() if self.image_net is not None else None,
+            "members": [net.state_dict() for net in self.members],
         }
 
     def save(self, path: str | Path, **info: object) -> None:
@@ -217,6 +249,9 @@ class Embedder:
             emb.string_net.load_state_dict(blob["string_net"])
         if emb.image_net is not None:
             emb.image_net.load_state_dict(blob["image_net"])
+        for sd in blob.get("members", []):
+            emb.members.append(emb._image_cnn())
+            emb.members[-1].load_state_dict(sd)
         return emb.to(device)
 
     @classmethod

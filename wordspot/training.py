@@ -443,3 +443,33 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
     if emb is None:
         raise ValueError("nothing to do: every stage asked for is already done (see last.pt)")
     return emb
+
+
+def train_ensemble(cfg: TrainConfig, out: str | Path, members: int, *, train_set: list[WordSample] | None = None,
+                   valid_set: list[WordSample] | None = None, resume: bool = False, overwrite: bool = False,
+                   reporter: Reporter | None = None) -> Embedder:
+    """PHOC only: train `members` models into out/member<i> (seeds seed, seed+1, ...; the image
+    minutes shared among them), and save in out/model.pt the model that averages their logits.
+
+    With `resume`, a member whose training ended is kept and an interrupted one continued.
+    """
+    if cfg.model.method != "phoc":
+        raise WordspotError("an ensemble needs the PHOC method (an LSDE image CNN is tied to its own string CNN)")
+    if members < 2:
+        raise WordspotError(f"an ensemble needs at least 2 members, not {members}")
+    out = Path(out)
+    models = []
+    for i in range(members):
+        sub = out / f"member{i}"
+        state = load_file(sub / "last.pt", "train-state") if resume and (sub / "last.pt").exists() else None
+        if not (state and state["done"]):
+            member_cfg = TrainConfig.from_dict(asdict(cfg))
+            member_cfg.seed = cfg.seed + i
+            member_cfg.image_minutes = cfg.image_minutes / members
+            train(member_cfg, sub, train_set=train_set, valid_set=valid_set, stages=("image",),
+                  resume=state is not None, overwrite=overwrite, reporter=reporter)
+        models.append(Embedder.load(sub / "model.pt"))  # the member's best checkpoint
+    ensemble = Embedder.ensemble(models)
+    ensemble.save(out / "model.pt", stage="ensemble", members=members)
+    (reporter or Reporter()).log(f"ensemble of {members} models saved to {out / 'model.pt'}")
+    return ensemble
