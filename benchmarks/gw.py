@@ -3,9 +3,9 @@
 Each fold trains its own model on its train+valid words and train images (validation on valid;
 with --holdout N, on the last N valid images only, the rest joining the training images), and is
 evaluated on its test set by the standard protocol (see the README). Results go to
-benchmarks/results/gw-<method>-<minutes>min-<fold>.json as they come (one file per method, budget
-and fold, so runs with another budget stand beside them); --merge builds the table of every fold
-run so far, with a mean per method and budget.
+benchmarks/results/gw-<method>-<minutes>min[-x<members>][-seed<seed>]-<fold>.json as they come
+(one file per setting and fold, so runs of other settings stand beside them); --merge builds the
+table of every fold run so far, with a mean per setting.
 
     python benchmarks/gw.py --method phoc --folds cv1 cv2 cv3 cv4 --minutes 27 --holdout 300
     python benchmarks/gw.py --method phoc --folds cv1 --minutes 27 --evaluate-only   # ranked anew

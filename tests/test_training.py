@@ -180,7 +180,7 @@ def test_phoc_ensemble_averages_its_members_logits(tiny_data, tmp_path):
 
 def test_only_matching_phoc_models_can_be_combined(tiny_run, tiny_data, tmp_path):
     lsde = Embedder.load(tiny_run)
-    with pytest.raises(ModelError, match="only PHOC models"):
+    with pytest.raises(ModelError, match="needs PHOC models"):
         Embedder.ensemble([lsde, lsde])
     src = load_folder(tiny_data)
     cfgs = [tiny_config(image_epochs=1), tiny_config(image_epochs=1)]

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .datasets import open_source
-from .embedder import Embedder, ModelConfig, resolve_device
+from .embedder import PHOC_ONLY, Embedder, ModelConfig, resolve_device
 from .errors import WordspotError
 from .evaluate import evaluate_spotting, evaluate_strings, plot_strings
 from .index import Index, build_index, collect_crops, dataset_crops
@@ -112,7 +112,7 @@ def train(
         stages = STAGES if chosen == "all" else (chosen,)
         resolve_device(device)
         if members != 1 and method != "phoc":
-            raise WordspotError("--members needs --method phoc (an LSDE image CNN is tied to its own string CNN)")
+            raise WordspotError(f"--members: {PHOC_ONLY}; add --method phoc")
         if data is None and not (chosen == "string" and words) and not resume:
             raise WordspotError("--data is required (or --words with the string stage)")
         src = open_source(data, split, sets_dir) if data else None

@@ -23,6 +23,10 @@ from .text import Alphabet, TextNorm
 FORMAT_VERSION = 2  # 2: a model may hold an ensemble's further image CNNs ("members")
 
 
+# why only PHOC models make an ensemble; said wherever an ensemble of another method is refused
+PHOC_ONLY = "an ensemble needs PHOC models (an LSDE image CNN is tied to its own string CNN)"
+
+
 class ModelError(WordspotError):
     """A model file that cannot be used: the message says why."""
 
@@ -192,13 +196,13 @@ class Embedder:
         if not models or any(m.image_net is None for m in models):
             raise ModelError("an ensemble needs trained image networks")
         if any(m.phoc is None for m in models):
-            raise ModelError("only PHOC models can be combined (an LSDE image CNN is tied to its own string CNN)")
+            raise ModelError(PHOC_ONLY)
         first = models[0]
         if any(asdict(m.config) != asdict(first.config) or m.alphabet.symbols != first.alphabet.symbols
                for m in models[1:]):
             raise ModelError("models to combine must share their configuration, alphabet and PHOC "
                              "(train them with the same settings on the same data)")
-        out = cls(first.config, first.alphabet, device=first.device)
+        out = cls(first.config, first.alphabet)
         nets = [net for m in models for net in (m.image_net, *m.members)]
         out.image_net.load_state_dict(nets[0].state_dict())
         out.members = [copy.deepcopy(net) for net in nets[1:]]
@@ -230,7 +234,7 @@ class Embedder:
     def state(self) -> dict:
         return {
             # version 1 when there are no members, so that older wordspot reads single models
-            "kind": "model", "format_version": 2 if self.members else 1, "config": asdict(self.config),
+            "kind": "model", "format_version": FORMAT_VERSION if self.members else 1, "config": asdict(self.config),
             "alphabet": self.alphabet.symbols, "model_id": self.model_id(),
             "string_net": self.string_net.state_dict() if self.string_net is not None else None,
             "image_net": self.image_net.state_dict() if self.image_net is not None else None,

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from scipy.stats import pearsonr
 
 from .datasets import ImageCache, WordSample
-from .embedder import FORMAT_VERSION, Embedder, ModelConfig, atomic_save, load_file, resolve_device
+from .embedder import FORMAT_VERSION, PHOC_ONLY, Embedder, ModelConfig, atomic_save, load_file, resolve_device
 from .errors import WordspotError
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
@@ -454,7 +454,7 @@ def train_ensemble(cfg: TrainConfig, out: str | Path, members: int, *, train_set
     With `resume`, a member whose training ended is kept and an interrupted one continued.
     """
     if cfg.model.method != "phoc":
-        raise WordspotError("an ensemble needs the PHOC method (an LSDE image CNN is tied to its own string CNN)")
+        raise WordspotError(PHOC_ONLY)
     if members < 2:
         raise WordspotError(f"an ensemble needs at least 2 members, not {members}")
     out = Path(out)
