@@ -125,11 +125,19 @@ def plot_curves(rows: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    colours = plt.get_cmap("tab20").colors  # more runs than the default cycle's ten colours
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, key in zip(axes, ("val_qbs", "val_qbe")):
-        for r in rows:
-            t = [c["minutes"] for c in r["curve"]]
-            ax.plot(t, [100 * c[key] for c in r["curve"]], "--" if r["method"] == "LSDE" else "-",
+        for i, r in enumerate(rows):
+            t, y, member = [], [], 0
+            for c in r["curve"]:
+                if c.get("member", 0) != member:  # each member starts afresh: break the line, no jump
+                    member = c["member"]
+                    t.append(float("nan"))
+                    y.append(float("nan"))
+                t.append(c["minutes"])
+                y.append(100 * c[key])
+            ax.plot(t, y, "--" if r["method"] == "LSDE" else "-", color=colours[i % len(colours)],
                     label=f"{r['method']} {r['budget']:g} min x{r['members']} seed {r['seed']} {r['fold']}")
         ax.set_title(f"validation {key[4:].upper()}")
         ax.set_xlabel("training minutes (all stages)")
