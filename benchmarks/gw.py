@@ -81,8 +81,7 @@ def run_fold(args, fold: str) -> dict:
                 curve.append({"stage": row["stage"], "member": i, "minutes": round(offset + last_min, 2),
                               "val_qbs": row["val_qbs"], "val_qbe": row["val_qbe"]})
     out = {"fold": fold, "method": args.method.upper(), "budget_minutes": args.minutes, "members": args.members,
-           "seed": args.seed,
-           "train_minutes": round(minutes, 1),
+           "seed": args.seed, "train_minutes": round(minutes, 1),
            "config": {"string_steps": args.string_steps, "image_minutes": args.image_minutes,
                       "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim,
                       "train_images": len(train_set), "valid_images": len(valid_set)},
