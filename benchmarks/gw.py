@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from common import RESULTS, machine, md_table, write_json
 
-from wordspot.datasets import load_fki
+from wordspot.datasets import open_source
 from wordspot.embedder import Embedder, ModelConfig
 from wordspot.evaluate import evaluate_index, index_labelled
 from wordspot.index import Index
@@ -49,7 +49,7 @@ def run_name(args, fold: str) -> str:
 
 def run_fold(args, fold: str) -> dict:
     """Train one fold, then evaluate it."""
-    src = load_fki(args.data, fold)
+    src = open_source(args.data, fold)
     run = Path(args.runs) / run_name(args, fold)
     t0 = time.time()
     model = ModelConfig(dim=args.dim, image_height=args.height, method=args.method)
@@ -95,7 +95,7 @@ def evaluate_fold(args, fold: str, out: dict) -> dict:
     emb = Embedder.load(Path(args.runs) / name / "model.pt")
     if out.get("model_id", emb.model_id()) != emb.model_id():
         raise SystemExit(f"{fold}: the model in {args.runs} is not the one its result file was made with")
-    test = load_fki(args.data, fold).subset("test")
+    test = open_source(args.data, fold).subset("test")
     index, stats = index_labelled(emb, test)  # embedded once for both rankings
     res = evaluate_index(emb, index, stats)
     if emb.phoc is not None:

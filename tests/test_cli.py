@@ -2,11 +2,11 @@ import json
 import shutil
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from wordspot.cli import app
 from wordspot.datasets import load_folder
+from wordspot.files import load_tree, save_tree
 
 runner = CliRunner()
 
@@ -15,7 +15,8 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-@pytest.mark.parametrize("cmd", [[], ["train"], ["index"], ["query"], ["eval"], ["eval", "strings"], ["eval", "spotting"]])
+@pytest.mark.parametrize("cmd", [[], ["train"], ["index"], ["query"], ["eval"], ["eval", "strings"], ["eval", "spotting"],
+                                 ["data", "check"], ["model", "upgrade"]])
 def test_every_command_explains_itself(cmd):
     r = run(*cmd, "--help")
     assert r.exit_code == 0
@@ -75,9 +76,9 @@ def test_index_query_eval_through_the_cli(tiny_run, tiny_data, tmp_path):
 def test_query_refuses_index_of_another_model(tiny_run, tiny_data, tmp_path):
     idx = tmp_path / "test.idx"
     assert run("index", tiny_run, "--data", tiny_data, "--out", idx, "--plain").exit_code == 0
-    blob = torch.load(tiny_run / "model.pt", weights_only=False)
+    blob = load_tree(tiny_run / "model.pt")
     blob["image_net"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in blob["image_net"].items()}
-    torch.save(blob, tmp_path / "other.pt")
+    save_tree(blob, tmp_path / "other.pt")
     r = run("query", idx, "great", "--model", tmp_path / "other.pt")
     assert r.exit_code == 1 and "built by model" in r.output
 

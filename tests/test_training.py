@@ -2,12 +2,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from conftest import TINY_WORDS, tiny_config
 
 from wordspot.datasets import load_folder, load_labels
 from wordspot.embedder import Embedder, ModelError
 from wordspot.errors import WordspotError
+from wordspot.files import load_tree, save_tree
 from wordspot.progress import Reporter
 from wordspot.training import TrainingInterrupted, train, train_ensemble
 
@@ -32,7 +32,7 @@ def test_tiny_run_writes_self_contained_model(tiny_run):
         assert (tiny_run / name).exists(), name
     emb = Embedder.load(tiny_run)  # a run folder means its model.pt
     assert emb.image_net is not None and emb.alphabet.symbols == sorted(set("".join(TINY_WORDS)))
-    blob = torch.load(tiny_run / "model.pt", weights_only=False)
+    blob = load_tree(tiny_run / "model.pt")
     assert blob["model_id"] == emb.model_id()
     cfg = json.loads((tiny_run / "config.json").read_text())
     assert cfg["model"]["dim"] == 32 and cfg["seed"] == 0
@@ -49,9 +49,9 @@ def test_checkpoint_round_trip_gives_same_embeddings(tiny_run, tmp_path):
 
 
 def test_newer_format_version_is_refused(tiny_run, tmp_path):
-    blob = torch.load(tiny_run / "model.pt", weights_only=False)
+    blob = load_tree(tiny_run / "model.pt")
     blob["format_version"] = 99
-    torch.save(blob, tmp_path / "future.pt")
+    save_tree(blob, tmp_path / "future.pt")
     with pytest.raises(ModelError, match="newer"):
         Embedder.load(tmp_path / "future.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
@@ -65,10 +65,10 @@ def test_resume_continues_from_saved_step_and_matches_uninterrupted(tiny_data, t
     full = train(cfg, tmp_path / "full", train_set=src.subset("train"), stages=("string",))
     with pytest.raises(TrainingInterrupted):
         train(cfg, tmp_path / "cut", train_set=src.subset("train"), stages=("string",), reporter=InterruptAt(12))
-    saved = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    saved = load_tree(tmp_path / "cut" / "last.pt")
     assert saved["step"] == 12 and not saved["done"]
     resumed = train(cfg, tmp_path / "cut", train_set=src.subset("train"), stages=("string",), resume=True)
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["step"] == 20
+    assert load_tree(tmp_path / "cut" / "last.pt")["step"] == 20
     assert resumed.model_id() == full.model_id()  # the same weights as a run never interrupted
 
 
@@ -131,7 +131,7 @@ def test_width_bucketed_batches_cover_each_image_once_per_epoch(tmp_path):
 
 
 def test_model_pt_is_the_best_of_image_and_joint(tiny_run):
-    info = {s: torch.load(tiny_run / f"{s}.pt", weights_only=False)["info"] for s in ("image", "joint", "model")}
+    info = {s: load_tree(tiny_run / f"{s}.pt")["info"] for s in ("image", "joint", "model")}
     assert info["model"]["stage"] in ("image", "joint")
     assert info["model"]["val_score"] == max(info["image"]["val_score"], info["joint"]["val_score"])
 

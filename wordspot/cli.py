@@ -12,17 +12,20 @@ from typing import Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
-from .datasets import open_source
+from .datasets import DataWarning, check, list_splits, open_source
 from .embedder import PHOC_ONLY, Embedder, ModelConfig, resolve_device
 from .errors import WordspotError
 from .evaluate import evaluate_spotting, evaluate_strings, plot_strings
+from .files import upgrade_torch_file
 from .index import Index, build_index, collect_crops, dataset_crops
 from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, by_example, by_string, contact_sheet
+from .text import TextNorm
 from .training import STAGES, TrainConfig, TrainingInterrupted, train_ensemble
 from .training import train as run_training
 
@@ -41,7 +44,7 @@ app = typer.Typer(
 def cli_errors():
     """Bad input becomes one line on stderr and exit code 1; Ctrl-C in training exits 130."""
     def show(message, category, filename, lineno, file=None, line=None):
-        err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     warnings.showwarning = show
     try:
         yield
@@ -49,8 +52,15 @@ def cli_errors():
         err.print(f"[yellow]{e}[/]; continue with --resume", highlight=False)
         raise typer.Exit(130)
     except (WordspotError, ValueError, OSError) as e:
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+# the options that pick a data set, shared by every command that reads one
+SPLIT_HELP = ("Split of a database with splits (FKI: sets/cv1 or sets1; IAM: a folder of train/valid/test "
+              "lists); default: the first found. 'none': every word in one subset 'all'.")
+SETS_HELP = "Folder holding the splits, when it is not sets/ or the database's top level."
+DROP_ERR_HELP = "IAM: leave out words whose segmentation is flagged 'err' (kept by default; counted either way)."
 
 
 def _reporter(plain: bool) -> Reporter:
@@ -74,9 +84,10 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 def train(
     stage_arg: Optional[str] = typer.Argument(None, metavar="[STAGE]", help="all (default), string, image or joint."),
     stage: Optional[str] = typer.Option(None, "--stage", help="Same as STAGE."),
-    data: Optional[str] = typer.Option(None, help="'builtin', an FKI IAM-HistDB folder, or a folder of train/valid/test .tsv files."),
-    split: str = typer.Option("cv1", help="Split of an FKI database (a folder under --sets-dir)."),
-    sets_dir: str = typer.Option("sets", help="Folder of splits in an FKI database."),
+    data: Optional[str] = typer.Option(None, help="'builtin' or a data set folder (FKI IAM-HistDB, IAM, PAGE/ALTO pages, .tsv files; see `wordspot data check`)."),
+    split: Optional[str] = typer.Option(None, help=SPLIT_HELP),
+    sets_dir: Optional[str] = typer.Option(None, help=SETS_HELP),
+    drop_err: bool = typer.Option(False, help=DROP_ERR_HELP),
     words: Optional[Path] = typer.Option(None, help="Word list (one per line) for the string stage instead of the training transcriptions."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoints, config.json, log.jsonl."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -115,7 +126,7 @@ def train(
             raise WordspotError(f"--members: {PHOC_ONLY}; add --method phoc")
         if data is None and not (chosen == "string" and words) and not resume:
             raise WordspotError("--data is required (or --words with the string stage)")
-        src = open_source(data, split, sets_dir) if data else None
+        src = open_source(data, split, sets_dir, drop_err) if data else None
         word_list = None
         if words:
             word_list = [w.strip() for w in words.read_text(encoding="utf-8").split() if w.strip()]
@@ -149,10 +160,11 @@ def train(
 @app.command()
 def index(
     model: Path = typer.Argument(..., help="Model file, or a run folder (its model.pt)."),
-    sources: Optional[list[Path]] = typer.Argument(None, help="Word images, folders, page images' box .txt files, PAGE .xml files."),
+    sources: Optional[list[Path]] = typer.Argument(None, help="Word images, folders, page images' box .txt files, PAGE or ALTO .xml files."),
     data: Optional[str] = typer.Option(None, help="Index a data set instead: 'builtin' or a data set folder."),
-    split: str = typer.Option("cv1", help="Split of an FKI database."),
-    sets_dir: str = typer.Option("sets", help="Folder of splits in an FKI database."),
+    split: Optional[str] = typer.Option(None, help=SPLIT_HELP),
+    sets_dir: Optional[str] = typer.Option(None, help=SETS_HELP),
+    drop_err: bool = typer.Option(False, help=DROP_ERR_HELP),
     subset: str = typer.Option("test", help="train, valid, test or all."),
     out_path: Path = typer.Option(..., "--out", help="Index file to write."),
     append: bool = typer.Option(False, help="Add to an existing index (same model) instead of replacing it."),
@@ -162,7 +174,7 @@ def index(
     """Embed word crops with a model's image CNN and save them as a searchable index.
 
     A folder may hold word images, page images each with a .txt of boxes (x1 y1 x2 y2 [text] per
-    line) or PAGE XML files. Example: wordspot index runs/demo pages/ --out pages.idx
+    line) or PAGE / ALTO XML files. Example: wordspot index runs/demo pages/ --out pages.idx
     """
     with cli_errors():
         if not sources and not data:
@@ -170,7 +182,7 @@ def index(
         emb = Embedder.load(model, resolve_device(device))
         crops = collect_crops(sources) if sources else []
         if data:
-            crops += dataset_crops(open_source(data, split, sets_dir).subset(subset))
+            crops += dataset_crops(open_source(data, split, sets_dir, drop_err).subset(subset))
         previous = Index.load(out_path) if append and out_path.exists() else None
         if previous is not None:
             previous.check_model(emb)
@@ -280,9 +292,10 @@ def _fmt(v: float, pct: bool = True) -> str:
 @eval_app.command("spotting")
 def eval_spotting(
     models: list[Path] = typer.Argument(..., help="Model(s). With --split all: one per fold, or one path containing {split}."),
-    data: str = typer.Option("builtin", help="'builtin', an FKI IAM-HistDB folder, or a folder of .tsv files."),
-    split: str = typer.Option("cv1", help="Split of an FKI database, or 'all' for every split (mean and std)."),
-    sets_dir: str = typer.Option("sets", help="Folder of splits in an FKI database."),
+    data: str = typer.Option("builtin", help="'builtin' or a data set folder (see `wordspot data check`)."),
+    split: Optional[str] = typer.Option(None, help=SPLIT_HELP + " 'all': every split (mean and std)."),
+    sets_dir: Optional[str] = typer.Option(None, help=SETS_HELP),
+    drop_err: bool = typer.Option(False, help=DROP_ERR_HELP),
     subset: str = typer.Option("test", help="Subset to evaluate on."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     per_query: Optional[Path] = typer.Option(None, "--csv", help="Write per-query QbS results to this CSV."),
@@ -298,10 +311,9 @@ def eval_spotting(
     with cli_errors():
         dev = resolve_device(device)
         if split == "all":
-            sets_root = Path(data) / sets_dir
-            folds = sorted(p.name for p in sets_root.iterdir() if p.is_dir()) if sets_root.is_dir() else []
+            folds = list_splits(data, sets_dir)
             if not folds:
-                raise WordspotError(f"--split all needs an FKI database with splits in {sets_root}")
+                raise WordspotError(f"--split all needs a database with splits; {data} has none")
             if len(models) == 1 and "{split}" in str(models[0]):
                 models = [Path(str(models[0]).format(split=f)) for f in folds]
             if len(models) != len(folds):
@@ -312,7 +324,7 @@ def eval_spotting(
                 raise WordspotError("give one model (several only with --split all)")
         rows = {}
         for fold, m in zip(folds, models):
-            src = open_source(data, fold, sets_dir)
+            src = open_source(data, fold, sets_dir, drop_err)
             rows[src.name] = evaluate_spotting(Embedder.load(m, dev), src.subset(subset), _reporter(plain))
         keys = ["qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10"]
         summary = {key: {"mean": float(np.mean([r[key] for r in rows.values()])),
@@ -348,8 +360,8 @@ def eval_strings(
     model: Path = typer.Argument(..., help="Model file or run folder."),
     words: Optional[Path] = typer.Option(None, help="Word list, one per line (or whitespace separated)."),
     data: Optional[str] = typer.Option(None, help="Take the words from a data set's transcriptions instead."),
-    split: str = typer.Option("cv1", help="Split of an FKI database."),
-    sets_dir: str = typer.Option("sets", help="Folder of splits in an FKI database."),
+    split: Optional[str] = typer.Option(None, help=SPLIT_HELP),
+    sets_dir: Optional[str] = typer.Option(None, help=SETS_HELP),
     subset: str = typer.Option("test", help="Subset whose transcriptions are the words."),
     pairs: int = typer.Option(300_000, help="Pairs at most (all pairs of distinct words when fewer)."),
     close: int = typer.Option(3, help="Levenshtein distance up to which a pair counts as close."),
@@ -384,6 +396,87 @@ def eval_strings(
         for m, r in clean["methods"].items():
             t.add_row(m, *(_fmt(r[k], False) for k in ("all_pearson", "all_spearman", "close_pearson", "close_spearman")))
         out.print(t)
+
+
+# ---- model ---------------------------------------------------------------------------------------
+model_app = typer.Typer(no_args_is_help=True, help="Look after model files.")
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("upgrade")
+def model_upgrade(
+    files: list[Path] = typer.Argument(..., help="Model or checkpoint files (.pt) written by wordspot before format 3."),
+) -> None:
+    """Convert model files of the old pickle format to the current one, in place.
+
+    They are read with PyTorch's restricted loader (tensors, numbers and containers only), so an old
+    file cannot run code; a file that holds anything else is refused. Example: wordspot model upgrade
+    runs/gw/model.pt runs/gw/last.pt
+    """
+    with cli_errors():
+        for f in files:
+            if not f.is_file():
+                raise WordspotError(f"{f}: no such file")
+        for f in files:
+            upgrade_torch_file(f)
+            err.print(f"upgraded {escape(str(f))}", highlight=False)
+
+
+# ---- data ----------------------------------------------------------------------------------------
+data_app = typer.Typer(no_args_is_help=True, help="Look at a data set before training on it.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("check")
+def data_check(
+    path: str = typer.Argument(..., metavar="DATA", help="'builtin' or a data set folder or label file."),
+    split: Optional[str] = typer.Option(None, help=SPLIT_HELP),
+    sets_dir: Optional[str] = typer.Option(None, help=SETS_HELP),
+    drop_err: bool = typer.Option(False, help=DROP_ERR_HELP),
+    read_images: bool = typer.Option(True, "--read-images/--no-read-images", help="Open every image to find unreadable ones."),
+    keep_case: bool = typer.Option(False, help="Count words case-sensitively (default: lower-cased, as in the GW protocol)."),
+    keep_punctuation: bool = typer.Option(False, help="Keep punctuation when counting words."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a report."),
+) -> None:
+    """Say what a data set holds and what is wrong with it: format, subsets, words, alphabet,
+    unreadable images, special tokens, problems with file:line. Exits 1 when a subset is empty.
+
+    Example: wordspot data check ../shared/data/washingtondb-v1.0 --split cv1
+    """
+    with cli_errors():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # the report lists them
+            src = open_source(path, split, sets_dir, drop_err)
+        report = check(src, TextNorm(not keep_case, not keep_punctuation), read_images)
+        if as_json:
+            out.print_json(json.dumps(report))
+        else:
+            out.print(f"{escape(report['name'])}: {report['format_description']}", highlight=False, soft_wrap=True)
+            t = Table()
+            for col in ("subset", "words", "distinct words"):
+                t.add_column(col, justify="left" if col == "subset" else "right")
+            for name, c in report["subsets"].items():
+                t.add_row(name, str(c["words"]), str(c["distinct"]))
+            out.print(t)
+            lines = [f"{report['words']} words, {report['distinct_words']} distinct after normalising "
+                     f"({report['empty_after_normalising']} empty: punctuation only)",
+                     f"alphabet ({len(report['alphabet'])}): {report['alphabet']}",
+                     f"longest word: {report['longest_word']} ({len(report['longest_word'])} symbols)"]
+            if read_images:
+                lines.append(f"unreadable images: {report['unreadable_images']}")
+            if "special_tokens" in report:
+                tokens = report["special_tokens"]
+                lines.append("special tokens: " + (", ".join(
+                    f"{k} x{v['count']}{'' if v['decoded'] else ' (unknown: one symbol)'}" for k, v in tokens.items())
+                    or "none"))
+            for line in lines:
+                out.print(escape(line), highlight=False)
+            for p in report["problems"]:
+                out.print(f"[yellow]problem:[/] {escape(p)}", highlight=False, soft_wrap=True)
+            if not report["problems"]:
+                out.print("no problems found")
+        if any(not v["words"] for v in report["subsets"].values()):
+            raise typer.Exit(1)
 
 
 if __name__ == "__main__":

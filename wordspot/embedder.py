@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -14,13 +12,16 @@ import numpy as np
 import torch
 
 from .errors import WordspotError
+from .files import FileFormatError, load_tree, save_tree
 from .imaging import collate
 from .metrics import cosine_distances, distances
 from .models import ImageCNN, StringCNN
 from .phoc import PHOC, prm_distances
 from .text import Alphabet, TextNorm
 
-FORMAT_VERSION = 2  # 2: a model may hold an ensemble's further image CNNs ("members")
+# 2: a model may hold an ensemble's further image CNNs ("members"); 3: stored by files.save_tree
+# instead of torch.save (a pickle); older files are converted by `wordspot model upgrade`
+FORMAT_VERSION = 3
 
 
 # why only PHOC models make an ensemble; said wherever an ensemble of another method is refused
@@ -67,31 +68,17 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def atomic_save(obj: object, path: str | Path) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_file(path: str | Path, kind: str) -> dict:
-    """Read a wordspot file, checking what it is and its format version."""
+    """Read a wordspot file (never unpickled), checking what it is and its format version."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many types for a damaged file
-        raise ModelError(f"{path}: not a readable wordspot file ({type(e).__name__})") from None
+        blob = load_tree(path)
+    except FileFormatError as e:
+        raise ModelError(str(e)) from None
     if not isinstance(blob, dict) or blob.get("kind") != kind:
         raise ModelError(f"{path}: not a wordspot {kind} file")
     version = blob.get("format_version")
@@ -233,8 +220,7 @@ class Embedder:
 
     def state(self) -> dict:
         return {
-            # version 1 when there are no members, so that older wordspot reads single models
-            "kind": "model", "format_version": FORMAT_VERSION if self.members else 1, "config": asdict(self.config),
+            "kind": "model", "format_version": FORMAT_VERSION, "config": asdict(self.config),
             "alphabet": self.alphabet.symbols, "model_id": self.model_id(),
             "string_net": self.string_net.state_dict() if self.string_net is not None else None,
             "image_net": self.image_net.state_dict() if self.image_net is not None else None,
@@ -243,7 +229,7 @@ class Embedder:
 
     def save(self, path: str | Path, **info: object) -> None:
         """Save atomically; `info` (e.g. the stage and its validation score) is kept beside the weights."""
-        atomic_save({**self.state(), "info": info}, path)
+        save_tree({**self.state(), "info": info}, path)
 
     @classmethod
     def from_state(cls, blob: dict, device: str | torch.device = "cpu") -> "Embedder":

@@ -46,6 +46,16 @@ def load_image(path: str | Path, height: int) -> np.ndarray:
     return normalise(read_grey(path), height)
 
 
+def cut_box(page: np.ndarray, box: tuple[int, int, int, int], source: str | Path) -> np.ndarray:
+    """The part of a page image inside box (x1, y1, x2, y2), clipped to the page."""
+    x1, y1, x2, y2 = box
+    h, w = page.shape[:2]
+    part = page[max(0, y1):min(h, y2), max(0, x1):min(w, x2)]
+    if part.size == 0:
+        raise ImageError(f"{source}: box {box} lies outside the {w}x{h} image")
+    return part
+
+
 def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random shear, rotation, scale, translation, stroke width and noise on an ink = 1 image."""
     h, w = img.shape

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import time
-import xml.etree.ElementTree as ET
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,11 +14,12 @@ import numpy as np
 from .datasets import WordSample
 from .embedder import Embedder
 from .errors import WordspotError
-from .imaging import ImageError, normalise, read_grey
+from .files import atomic_write_bytes
+from .formats import IMAGE_EXTS, PageWords, find_image, read_box_file, read_xml
+from .imaging import ImageError, cut_box, normalise, read_grey
 from .progress import Reporter
 
 INDEX_FORMAT = 2  # 2: PHOC models store attribute logits (1 held unit probabilities)
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
 class IndexFileError(WordspotError):
@@ -38,71 +37,12 @@ class Crop:
 
 
 # ---- sources ---------------------------------------------------------------------------------
-def _find_image(stem_path: Path) -> Path | None:
-    for ext in IMAGE_EXTS:
-        for cand in (stem_path.with_suffix(ext), stem_path.with_suffix(ext.upper())):
-            if cand.exists():
-                return cand
-    return None
-
-
-def boxes_file_crops(path: str | Path) -> list[Crop]:
-    """A page's word boxes: lines `x1 y1 x2 y2 [transcription]` beside an image of the same name."""
-    path = Path(path)
-    image = _find_image(path)
-    if image is None:
-        raise WordspotError(f"{path}: no page image of the same name beside it ({', '.join(sorted(IMAGE_EXTS))})")
-    crops = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split(maxsplit=4)
-        try:
-            x1, y1, x2, y2 = (int(float(v)) for v in parts[:4])
-        except ValueError:
-            raise WordspotError(f"{path}:{n}: expected 'x1 y1 x2 y2 [transcription]', got {line!r}") from None
-        if x2 <= x1 or y2 <= y1:
-            raise WordspotError(f"{path}:{n}: empty box {x1} {y1} {x2} {y2}")
-        crops.append(Crop(str(image), image.stem, (x1, y1, x2, y2), parts[4].strip() if len(parts) > 4 else ""))
-    return crops
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def page_xml_crops(path: str | Path) -> list[Crop]:
-    """PAGE XML: each Word's Coords polygon, cropped to its bounding box, with its TextEquiv."""
-    path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as e:
-        raise WordspotError(f"{path}: not valid XML ({e})") from None
-    page = next((el for el in root.iter() if _local(el.tag) == "Page"), None)
-    if page is None or not page.get("imageFilename"):
-        raise WordspotError(f"{path}: no Page element with an imageFilename")
-    image = path.parent / page.get("imageFilename")
-    crops = []
-    for word in (el for el in root.iter() if _local(el.tag) == "Word"):
-        coords = next((c for c in word if _local(c.tag) == "Coords"), None)
-        if coords is None or not coords.get("points"):
-            raise WordspotError(f"{path}: Word {word.get('id', '?')} has no Coords points")
-        try:
-            pts = np.array([[float(v) for v in p.split(",")] for p in coords.get("points").split()])
-        except ValueError:
-            raise WordspotError(f"{path}: Word {word.get('id', '?')} has malformed Coords points") from None
-        (x1, y1), (x2, y2) = pts.min(0).astype(int), np.ceil(pts.max(0)).astype(int)
-        text = ""
-        equiv = [el for el in word if _local(el.tag) == "TextEquiv"]
-        if equiv:
-            uni = next((u for u in equiv[0] if _local(u.tag) == "Unicode"), None)
-            text = (uni.text or "").strip() if uni is not None else ""
-        crops.append(Crop(str(image), image.stem, (int(x1), int(y1), int(x2), int(y2)), text))
-    return crops
+def _page_crops(page: PageWords) -> list[Crop]:
+    return [Crop(str(r.image), r.image.stem, r.box, r.text) for r in page.words]
 
 
 def collect_crops(paths: list[str | Path]) -> list[Crop]:
-    """Crops from files and folders: word images, page images with a boxes .txt, PAGE .xml files.
+    """Crops from files and folders: word images, page images with a boxes .txt, PAGE or ALTO .xml.
 
     In a folder, an image with a .txt or .xml of the same name is a page; other images are words.
     """
@@ -114,10 +54,13 @@ def collect_crops(paths: list[str | Path]) -> list[Crop]:
         pages = {f.with_suffix("") for f in files if f.suffix.lower() in (".txt", ".xml")}
         for f in files:
             ext = f.suffix.lower()
-            if ext == ".txt" and (p.is_file() or _find_image(f)):
-                crops += boxes_file_crops(f)
+            if ext == ".txt" and (p.is_file() or find_image(f)):
+                crops += _page_crops(read_box_file(f))
             elif ext == ".xml":
-                crops += page_xml_crops(f)
+                page = read_xml(f)
+                for message in page.skipped:
+                    warnings.warn(message, stacklevel=2)
+                crops += _page_crops(page)
             elif ext in IMAGE_EXTS and f.with_suffix("") not in pages:
                 crops.append(Crop(str(f), f.stem))
     if not crops:
@@ -131,13 +74,7 @@ def dataset_crops(samples: list[WordSample]) -> list[Crop]:
 
 def crop_image(page: np.ndarray, crop: Crop, height: int) -> np.ndarray:
     """Cut `crop` out of its (already read) grey image and normalise it for the network."""
-    if crop.box is not None:
-        x1, y1, x2, y2 = crop.box
-        h, w = page.shape[:2]
-        page = page[max(0, y1):min(h, y2), max(0, x1):min(w, x2)]
-        if page.size == 0:
-            raise ImageError(f"{crop.source}: box {crop.box} lies outside the {w}x{h} image")
-    return normalise(page, height)
+    return normalise(page if crop.box is None else cut_box(page, crop.box, crop.source), height)
 
 
 def load_crops(crops: list[Crop], height: int) -> tuple[list[int], list[np.ndarray], dict[str, str]]:
@@ -182,15 +119,7 @@ class Index:
                 "model_path": self.model_path, "crops": [asdict(c) for c in self.crops]}
         buf = io.BytesIO()
         np.savez(buf, vectors=self.vectors.astype(np.float32), meta=np.array(json.dumps(meta)))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> "Index":

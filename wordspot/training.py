@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from scipy.stats import pearsonr
 
 from .datasets import ImageCache, WordSample
-from .embedder import FORMAT_VERSION, PHOC_ONLY, Embedder, ModelConfig, atomic_save, load_file, resolve_device
+from .embedder import FORMAT_VERSION, PHOC_ONLY, Embedder, ModelConfig, load_file, resolve_device
 from .errors import WordspotError
+from .files import atomic_path, atomic_write_text, save_tree
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
 from .metrics import spotting_scores
@@ -108,7 +109,7 @@ class Trainer:
     # ---- checkpoints ------------------------------------------------------------------------
     def _save_last(self, stage: str, step: int, elapsed: float, best: float, emb: Embedder,
                    opt: torch.optim.Optimizer, sampler: PairSampler | None, done: bool) -> None:
-        atomic_save({
+        save_tree({
             "kind": "train-state", "format_version": FORMAT_VERSION, "stage": stage, "step": step,
             "elapsed": elapsed, "best": best, "done": done, "model": emb.state(), "optimizer": opt.state_dict(),
             "torch_rng": torch.get_rng_state(), "sampler": sampler.state() if sampler else None,
@@ -169,8 +170,8 @@ class Trainer:
             self.rep.log(f"{summary}; the {previous['stage']} stage's model scored higher "
                          f"({previous['val_score']:.4f}) and stays in {self.out / 'model.pt'}")
             return
-        shutil.copyfile(self.out / f"{stage}.pt", self.out / "model.pt.tmp")
-        (self.out / "model.pt.tmp").replace(self.out / "model.pt")
+        with atomic_path(self.out / "model.pt") as tmp:
+            shutil.copyfile(self.out / f"{stage}.pt", tmp)
         self.rep.log(f"{summary}; model saved to {self.out / 'model.pt'}")
 
     def _model_info(self) -> dict:
@@ -404,7 +405,7 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
         if state["done"]:
             stages = tuple(s for s in stages if STAGES.index(s) >= done_through)
             state = None
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
     seed_everything(cfg.seed)
     trainer = Trainer(cfg, out, reporter)
     if state:

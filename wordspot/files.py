@@ -1,0 +1,152 @@
+"""Reading and writing wordspot's files safely.
+
+Writes go to a temporary file beside the target and are renamed over it, so a crash never leaves
+half a file. Model and training-state files hold nested dicts of tensors, numbers and strings,
+stored as a NumPy .npz archive (one array per tensor) plus a JSON tree: loading one never unpickles
+anything, so a crafted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .errors import WordspotError
+
+MAGIC = "wordspot-tree"
+
+
+class FileFormatError(WordspotError):
+    """A file that is not what it should be: the message names it and says why."""
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; renamed over `path` when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ---- trees of tensors -----------------------------------------------------------------------------
+def _encode(obj, arrays: dict[str, np.ndarray]):
+    """A JSON-able skeleton of `obj`; tensors and arrays are moved into `arrays` and named in it."""
+    if isinstance(obj, torch.Tensor):
+        key = f"t{len(arrays)}"
+        arrays[key] = obj.detach().cpu().numpy()
+        return {"__tensor__": key}
+    if isinstance(obj, np.ndarray):
+        key = f"t{len(arrays)}"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, (bool, str)) or obj is None:
+        return obj
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if np.isfinite(v) else {"__float__": repr(v)}  # JSON has no NaN or infinity
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _encode(v, arrays) for k, v in obj.items()}
+        return {"__items__": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v, arrays) for v in obj]
+    raise TypeError(f"cannot store a {type(obj).__name__} in a wordspot file")
+
+
+def _decode(obj, arrays):
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tensor__" in obj:
+        return torch.from_numpy(np.array(arrays[obj["__tensor__"]]))
+    if "__array__" in obj:
+        return np.array(arrays[obj["__array__"]])
+    if "__float__" in obj:
+        return float(obj["__float__"])
+    if "__items__" in obj:
+        return {_decode(k, arrays): _decode(v, arrays) for k, v in obj["__items__"]}
+    return {k: _decode(v, arrays) for k, v in obj.items()}
+
+
+def save_tree(tree: dict, path: str | Path) -> None:
+    """Write a dict of tensors, numbers, strings, lists and dicts atomically."""
+    arrays: dict[str, np.ndarray] = {}
+    skeleton = _encode(tree, arrays)
+    buf = io.BytesIO()
+    np.savez(buf, __tree__=np.array(json.dumps({"magic": MAGIC, "tree": skeleton})), **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def is_torch_pickle(path: Path) -> bool:
+    """A file written by torch.save (a zip holding data.pkl): wordspot's format before version 3."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("data.pkl") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def load_tree(path: str | Path) -> dict:
+    """Read a file written by `save_tree`; nothing in it is unpickled."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            head = json.loads(str(z["__tree__"]))
+            if not isinstance(head, dict) or head.get("magic") != MAGIC:
+                raise ValueError("no wordspot header")
+            arrays = {k: z[k] for k in z.files if k != "__tree__"}
+    except Exception as e:  # numpy and zipfile raise many types for a damaged or foreign file
+        if is_torch_pickle(path):
+            raise FileFormatError(f"{path}: a model or checkpoint in the old pickle format, which wordspot no "
+                                  f"longer opens as it is (a pickle can run code); convert it once with "
+                                  f"`wordspot model upgrade {path}`") from None
+        raise FileFormatError(f"{path}: not a readable wordspot file ({type(e).__name__})") from None
+    return _decode(head["tree"], arrays)
+
+
+def upgrade_torch_file(path: str | Path, out: str | Path | None = None) -> Path:
+    """Rewrite an old torch.save checkpoint in the safe format. Read with torch's restricted
+    loader (weights_only: tensors, numbers and containers only), so it cannot run code either."""
+    path = Path(path)
+    if not is_torch_pickle(path):
+        raise FileFormatError(f"{path}: not an old-format wordspot file (nothing to upgrade)")
+    try:
+        with torch.serialization.safe_globals([np.core.multiarray.scalar, np.dtype,
+                                               type(np.dtype(np.float64))]):
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise FileFormatError(f"{path}: refused by the restricted loader, not upgraded "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if not isinstance(blob, dict) or blob.get("kind") not in ("model", "train-state"):
+        raise FileFormatError(f"{path}: not a wordspot model or checkpoint")
+    target = Path(out) if out else path
+    save_tree(blob, target)
+    return target
