@@ -12,17 +12,17 @@ from typing import Optional
 import numpy as np
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from . import __version__
 from .datasets import DataWarning, check, list_splits, open_source
 from .embedder import PHOC_ONLY, Embedder, ModelConfig, resolve_device
-from .errors import WordspotError
+from .errors import ConfigError, WordspotError
 from .evaluate import evaluate_spotting, evaluate_strings, plot_strings
 from .files import upgrade_torch_file
-from .index import Index, build_index, collect_crops, dataset_crops
+from .index import Index, build_index, collect_crops, dataset_crops, is_index_file, write_index
 from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, by_example, by_string, contact_sheet
 from .text import TextNorm
@@ -40,19 +40,29 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
+def say(console: Console, message: str, label: str = "", style: str = "") -> None:
+    """Print user-given text literally (no markup is read in it), after an optional coloured label."""
+    text = Text.assemble((label, style), " " if label else "", message)
+    console.print(text, highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def cli_errors():
     """Bad input becomes one line on stderr and exit code 1; Ctrl-C in training exits 130."""
     def show(message, category, filename, lineno, file=None, line=None):
-        err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        say(err, str(message), "warning:", "yellow")
     warnings.showwarning = show
     try:
         yield
+    except ConfigError as e:
+        option = {"image_height": "height"}.get(e.field, e.field).replace("_", "-")
+        say(err, f"--{option}: {e.detail}", "error:", "red")
+        raise typer.Exit(1)
     except TrainingInterrupted as e:
-        err.print(f"[yellow]{e}[/]; continue with --resume", highlight=False)
+        say(err, f"{e}; continue with --resume", "interrupted:", "yellow")
         raise typer.Exit(130)
     except (WordspotError, ValueError, OSError) as e:
-        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        say(err, str(e), "error:", "red")
         raise typer.Exit(1)
 
 
@@ -61,6 +71,21 @@ SPLIT_HELP = ("Split of a database with splits (FKI: sets/cv1 or sets1; IAM: a f
               "lists); default: the first found. 'none': every word in one subset 'all'.")
 SETS_HELP = "Folder holding the splits, when it is not sets/ or the database's top level."
 DROP_ERR_HELP = "IAM: leave out words whose segmentation is flagged 'err' (kept by default; counted either way)."
+
+
+def _finite(obj):
+    """NaN and infinity (e.g. QbE mAP of a set with no repeated word) become null: JSON has neither."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def print_json(obj) -> None:
+    out.print_json(json.dumps(_finite(obj), allow_nan=False))
 
 
 def _reporter(plain: bool) -> Reporter:
@@ -121,29 +146,34 @@ def train(
         if chosen not in ("all", *STAGES):
             raise WordspotError(f"unknown stage {chosen!r} (use all, string, image or joint)")
         stages = STAGES if chosen == "all" else (chosen,)
-        resolve_device(device)
-        if members != 1 and method != "phoc":
-            raise WordspotError(f"--members: {PHOC_ONLY}; add --method phoc")
-        if data is None and not (chosen == "string" and words) and not resume:
-            raise WordspotError("--data is required (or --words with the string stage)")
-        src = open_source(data, split, sets_dir, drop_err) if data else None
-        word_list = None
-        if words:
-            word_list = [w.strip() for w in words.read_text(encoding="utf-8").split() if w.strip()]
-        if src is not None and "train" not in src.subsets:
-            raise WordspotError(f"{data}: no training subset")
+        # every setting is checked (by the config classes) before any data is read or work done
         cfg = TrainConfig(
             model=ModelConfig(dim=dim, max_len=max_len, image_height=height, lowercase=not keep_case,
                               alnum_only=not keep_punctuation, method=method), seed=seed, device=device,
             string_steps=string_steps, image_epochs=image_epochs, image_minutes=image_minutes,
             joint_epochs=joint_epochs, joint_minutes=joint_minutes, image_loss=image_loss,
             augment=augment, val_every=val_every)
-        if method not in ("lsde", "phoc"):
-            raise WordspotError(f"unknown --method {method!r} (use lsde or phoc)")
+        resolve_device(device)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise WordspotError(f"--out {out_dir}: is a file; give a run folder")
+        if members != 1 and method != "phoc":
+            raise WordspotError(f"--members: {PHOC_ONLY}; add --method phoc")
         if method == "phoc" and chosen not in ("all", "image"):
             raise WordspotError("the phoc method trains only the image stage")
-        if image_loss not in ("euclidean", "bce", "softmax"):
-            raise WordspotError(f"unknown --image-loss {image_loss!r} (use euclidean, bce or softmax)")
+        if resume and members == 1 and not (out_dir / "last.pt").is_file():
+            raise WordspotError(f"--resume: {out_dir} holds no last.pt to continue from")
+        if data is None and resume and chosen != "string":
+            raise WordspotError("--resume needs the --data the run was started with")
+        if data is None and not (chosen == "string" and words) and not resume:
+            raise WordspotError("--data is required (or --words with the string stage)")
+        src = open_source(data, split, sets_dir, drop_err) if data else None
+        word_list = None
+        if words:
+            word_list = [w.strip() for w in words.read_text(encoding="utf-8").split() if w.strip()]
+            if not word_list:
+                raise WordspotError(f"--words {words}: no words in it")
+        if src is not None and "train" not in src.subsets:
+            raise WordspotError(f"{data}: no training subset")
         train_set, valid_set = (src.subset("train"), src.subsets.get("valid")) if src else (None, None)
         if members != 1:
             if src is None:
@@ -153,7 +183,7 @@ def train(
         else:
             run_training(cfg, out_dir, train_set=train_set, valid_set=valid_set, words=word_list, stages=stages,
                          resume=resume, overwrite=overwrite, string_model=string_model, reporter=_reporter(plain))
-        err.print(f"model: {out_dir / 'model.pt'}")
+        say(err, f"model: {out_dir / 'model.pt'}")
 
 
 # ---- index ---------------------------------------------------------------------------------------
@@ -179,22 +209,24 @@ def index(
     with cli_errors():
         if not sources and not data:
             raise WordspotError("give SOURCES or --data")
+        if out_path.is_dir():
+            raise WordspotError(f"--out {out_path}: is a folder; give the index file to write")
+        if out_path.exists() and not is_index_file(out_path):
+            raise WordspotError(f"--out {out_path}: exists and is not a wordspot index; not overwritten")
         emb = Embedder.load(model, resolve_device(device))
+        if append and out_path.exists():
+            Index.load(out_path).check_model(emb)  # before the work, not after
         crops = collect_crops(sources) if sources else []
         if data:
             crops += dataset_crops(open_source(data, split, sets_dir, drop_err).subset(subset))
-        previous = Index.load(out_path) if append and out_path.exists() else None
-        if previous is not None:
-            previous.check_model(emb)
         idx, stats = build_index(emb, crops, str(Path(model).resolve()), _reporter(plain))
-        if previous is not None:
-            idx = previous.extend(idx)
-        idx.save(out_path)
+        idx = write_index(idx, out_path, append)
         err.print(f"indexed {stats['crops']} crops in {stats['seconds']:.1f}s ({stats['per_second']:.0f}/s); "
-                  f"{len(idx)} in {out_path}")
-        if stats["skipped"]:
-            first = next(iter(stats["bad"].values()))
-            err.print(f"[yellow]skipped {stats['skipped']} unreadable crop(s)[/], e.g. {first}", highlight=False)
+                  f"{len(idx)} in {out_path}", highlight=False, markup=False)
+        for key, what in (("bad", "unreadable crop(s), skipped"), ("odd", "crop(s) that look degenerate, indexed")):
+            if stats[key]:
+                first = next(iter(stats[key].values()))
+                say(err, f"{len(stats[key])} {what}, e.g. {first}", "warning:", "yellow")
 
 
 # ---- query ---------------------------------------------------------------------------------------
@@ -205,16 +237,18 @@ def _parse_box(box: Optional[str]) -> Optional[tuple[int, int, int, int]]:
         x1, y1, x2, y2 = (int(v) for v in box.split(","))
     except ValueError:
         raise WordspotError(f"--box takes x1,y1,x2,y2 in pixels, got {box!r}") from None
+    if x2 <= x1 or y2 <= y1 or min(x1, y1) < 0:
+        raise WordspotError(f"--box {box}: needs 0 <= x1 < x2 and 0 <= y1 < y2 (left, top, right, bottom)")
     return (x1, y1, x2, y2)
 
 
 def _hits_table(title: str, hits: list[Hit]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=Text(title), title_justify="left")
     for col in ("rank", "distance", "page", "box", "transcription", "lev"):
         t.add_column(col, justify="right" if col in ("rank", "distance", "lev") else "left")
     for h in hits:
-        t.add_row(str(h.rank), f"{h.distance:.3f}", h.crop.page,
-                  ",".join(map(str, h.crop.box)) if h.crop.box else "", h.crop.text,
+        t.add_row(str(h.rank), f"{h.distance:.3f}", Text(h.crop.page),
+                  ",".join(map(str, h.crop.box)) if h.crop.box else "", Text(h.crop.text),
                   "" if h.lev is None else str(h.lev))
     return t
 
@@ -241,31 +275,59 @@ def query(
         if len(asked) != 1:
             raise WordspotError("give exactly one of WORD, --image or --batch")
         if k < 1:
-            raise WordspotError("-k must be at least 1")
+            raise WordspotError(f"-k: must be at least 1, got {k}")
         if box is not None and image is None:
             raise WordspotError("--box goes with --image (the page image the box is on)")
+        if sheet is not None and (sheet.suffix.lower() != ".png" or sheet.is_dir()):
+            raise WordspotError(f"--sheet {sheet}: give a .png file name")
+        parsed_box = _parse_box(box)
         idx = Index.load(index_path)
         model_path = model or idx.model_path
         if not model_path:
-            raise WordspotError("this index does not say which model built it: give --model")
+            raise WordspotError(f"{index_path}: the index does not say which model built it: give --model")
         emb = Embedder.load(model_path, resolve_device(device))
+        try:
+            idx.check_model(emb)
+        except WordspotError as e:
+            raise WordspotError(f"{index_path}: {e}") from None
         if batch is not None:
-            lines = [ln.strip() for ln in batch.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            queries = [(ln, None) if not ln.startswith("@") else (None, Path(ln[1:])) for ln in lines]
+            queries = _batch_queries(batch)
         else:
-            queries = [(word, None)] if word is not None else [(None, image)]
-        results = []
-        for w, img in queries:
-            hits = by_string(emb, idx, w, k) if w is not None else by_example(emb, idx, img, _parse_box(box), k)
+            queries = [("", word, None)] if word is not None else [("", None, image)]
+        results, failed = [], 0
+        for where, w, img in queries:
+            try:
+                hits = by_string(emb, idx, w, k) if w is not None else by_example(emb, idx, img, parsed_box, k)
+            except ValueError as e:  # WordspotError, or a word too long for the model
+                if not where:
+                    raise
+                failed += 1  # one bad line of a batch does not cost the answers to the others
+                say(err, f"{where}: {e}", "error:", "red")
+                continue
             results.append((w if w is not None else f"@{img}", hits))
-        if sheet is not None:
+        if sheet is not None and results:
             contact_sheet(results[0][1], sheet)
         if as_json:
             payload = [{"query": q, "hits": [h.as_dict() for h in hits]} for q, hits in results]
-            out.print_json(json.dumps(payload if batch is not None else payload[0]))
+            print_json(payload if batch is not None else payload[0])
         else:
             for q, hits in results:
                 out.print(_hits_table(f"{q}  ({len(idx)} crops)", hits))
+        if failed:
+            raise WordspotError(f"{batch}: {failed} of {len(queries)} queries failed (see above)")
+
+
+def _batch_queries(path: Path) -> list[tuple[str, Optional[str], Optional[Path]]]:
+    """(file:line, word, image) per query line of a --batch file."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise WordspotError(f"{path}: not UTF-8 text") from None
+    queries = [(f"{path}:{n}", None, Path(ln.strip()[1:])) if ln.strip().startswith("@") else
+               (f"{path}:{n}", ln.strip(), None) for n, ln in enumerate(lines, 1) if ln.strip()]
+    if not queries:
+        raise WordspotError(f"{path}: no queries (one word, or @IMAGE, a line)")
+    return queries
 
 
 # ---- eval ----------------------------------------------------------------------------------------
@@ -337,16 +399,16 @@ def eval_spotting(
                     for q in r["per_query"]:
                         w.writerow([fold, q["query"], f"{q['ap']:.6f}", q["top1"], q["lev_top1"]])
         if as_json:
-            out.print_json(json.dumps({"splits": {f: {k: v for k, v in r.items() if k != "per_query"}
-                                                  for f, r in rows.items()}, "summary": summary}))
+            print_json({"splits": {f: {k: v for k, v in r.items() if k != "per_query"} for f, r in rows.items()},
+                        "summary": summary})
             return
-        t = Table(title=f"word spotting, {subset} set", title_justify="left", caption_justify="left",
-                  caption="; ".join(f"{name}: QbS queries {r['qbs_queries']} ({r['qbs_dropped']} dropped, no "
-                                    f"relevant image), QbE queries {r['qbe_queries']}" for name, r in rows.items()))
+        t = Table(title=Text(f"word spotting, {subset} set"), title_justify="left", caption_justify="left",
+                  caption=Text("; ".join(f"{name}: QbS queries {r['qbs_queries']} ({r['qbs_dropped']} dropped, no "
+                                         f"relevant image), QbE queries {r['qbe_queries']}" for name, r in rows.items())))
         for col in ("data", "images", "QbS mAP", "QbE mAP", "QbS P@1", "lev@1", "lev@5", "lev@10"):
             t.add_column(col, justify="left" if col == "data" else "right")
         for name, r in rows.items():
-            t.add_row(name, str(r["images"]), _fmt(r["qbs_map"]), _fmt(r["qbe_map"]), _fmt(r["qbs_p_at_1"]),
+            t.add_row(Text(name), str(r["images"]), _fmt(r["qbs_map"]), _fmt(r["qbe_map"]), _fmt(r["qbs_p_at_1"]),
                       *(_fmt(r[f"qbs_lev_top{k}"], False) for k in (1, 5, 10)))
         if len(rows) > 1:
             s = summary
@@ -387,7 +449,7 @@ def eval_strings(
         clean = {k: v for k, v in res.items() if not k.startswith("_")}
         clean["methods"] = {m: {k: v for k, v in r.items() if not k.startswith("_")} for m, r in res["methods"].items()}
         if as_json:
-            out.print_json(json.dumps(clean))
+            print_json(clean)
             return
         t = Table(title=f"{res['words']} words, {res['pairs']} pairs, {res['close_pairs']} close (lev <= {close})",
                   title_justify="left")
@@ -419,7 +481,7 @@ def model_upgrade(
                 raise WordspotError(f"{f}: no such file")
         for f in files:
             upgrade_torch_file(f)
-            err.print(f"upgraded {escape(str(f))}", highlight=False)
+            say(err, f"upgraded {f}")
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -449,9 +511,9 @@ def data_check(
             src = open_source(path, split, sets_dir, drop_err)
         report = check(src, TextNorm(not keep_case, not keep_punctuation), read_images)
         if as_json:
-            out.print_json(json.dumps(report))
+            print_json(report)
         else:
-            out.print(f"{escape(report['name'])}: {report['format_description']}", highlight=False, soft_wrap=True)
+            say(out, f"{report['name']}: {report['format_description']}")
             t = Table()
             for col in ("subset", "words", "distinct words"):
                 t.add_column(col, justify="left" if col == "subset" else "right")
@@ -470,9 +532,9 @@ def data_check(
                     f"{k} x{v['count']}{'' if v['decoded'] else ' (unknown: one symbol)'}" for k, v in tokens.items())
                     or "none"))
             for line in lines:
-                out.print(escape(line), highlight=False)
+                say(out, line)
             for p in report["problems"]:
-                out.print(f"[yellow]problem:[/] {escape(p)}", highlight=False, soft_wrap=True)
+                say(out, p, "problem:", "yellow")
             if not report["problems"]:
                 out.print("no problems found")
         if any(not v["words"] for v in report["subsets"].values()):

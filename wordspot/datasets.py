@@ -441,6 +441,8 @@ def open_source(data: str, split: str | None = None, sets_dir: str | None = None
 
 def _open(data: str, split: str | None, sets_dir: str | None, drop_err: bool) -> Source:
     fmt = detect(data)
+    if split not in (None, "none") and fmt in ("builtin", "tsv", "labels"):
+        raise DataError(f"--split {split}: {data} ({FORMATS[fmt]}) has no splits; leave --split out")
     if fmt == "builtin":
         return load_folder(synth.builtin())
     if fmt == "labels":

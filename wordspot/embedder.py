@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import WordspotError
+from .errors import WordspotError, require
 from .files import FileFormatError, load_tree, save_tree
 from .imaging import collate
 from .metrics import cosine_distances, distances
@@ -25,6 +25,7 @@ FORMAT_VERSION = 3
 
 
 # why only PHOC models make an ensemble; said wherever an ensemble of another method is refused
+METHODS = ("lsde", "phoc")
 PHOC_ONLY = "an ensemble needs PHOC models (an LSDE image CNN is tied to its own string CNN)"
 
 
@@ -61,6 +62,20 @@ class ModelConfig:
     method: str = "lsde"  # or "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
     phoc_bigrams: list[str] = field(default_factory=list)
     aux_phoc: float = 0.0  # LSDE: weight of an auxiliary PHOC head trained beside the image CNN's vector
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):
+            v = getattr(self, name)
+            require(isinstance(v, int) and v >= 1, name, "a whole number of at least 1", v)
+        require(isinstance(self.image_height, int) and 16 <= self.image_height <= 512, "image_height",
+                "a whole number from 16 to 512 (pixels)", self.image_height)
+        require(len(self.image_channels) == len(self.image_blocks) >= 1, "image_blocks",
+                "a list as long as image_channels", self.image_blocks)
+        for name in ("image_channels", "image_blocks"):
+            v = getattr(self, name)
+            require(all(isinstance(c, int) and c >= 1 for c in v), name, "whole numbers of at least 1", v)
+        require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
+        require(self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -250,5 +265,8 @@ class Embedder:
         blob = load_file(path, "model")
         try:
             return cls.from_state(blob, device)
-        except (KeyError, RuntimeError, TypeError) as e:
-            raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {str(e)[:80]})") from None
+        except ModelError:
+            raise
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as e:
+            first = " ".join(str(e).split())[:100]  # torch's messages span lines
+            raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {first})") from None

@@ -15,12 +15,52 @@ class ImageError(WordspotError):
     """An image that cannot be read or holds no pixels."""
 
 
+# OpenCV's own "[ WARN:0@...]" lines would reach the terminal before wordspot's message
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _to_grey(img: np.ndarray) -> np.ndarray:
+    """Any decoded image -> uint8 grey; transparent pixels become white paper."""
+    if img.dtype != np.uint8:  # 16-bit or float scans
+        img = cv2.normalize(img.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if img.ndim == 2:
+        return img
+    channels = img.shape[2]
+    alpha = img[:, :, -1:].astype(np.float32) / 255.0 if channels in (2, 4) else None
+    colour = img[:, :, :1] if channels <= 2 else img[:, :, :3]
+    grey = colour[:, :, 0] if colour.shape[2] == 1 else cv2.cvtColor(np.ascontiguousarray(colour), cv2.COLOR_BGR2GRAY)
+    if alpha is not None:  # ink drawn in the alpha channel of a transparent PNG, or a cut-out
+        grey = (grey.astype(np.float32) * alpha[:, :, 0] + 255.0 * (1.0 - alpha[:, :, 0])).astype(np.uint8)
+    return grey
+
+
 def read_grey(path: str | Path) -> np.ndarray:
-    """uint8 grey image; raises ImageError naming the file."""
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    """uint8 grey image (alpha composited on white); raises ImageError naming the file and why."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{path}: no such image")
+    if not p.is_file():  # a FIFO or device would block the read forever
+        raise ImageError(f"{path}: not a regular file (a folder, FIFO or device), skipped")
+    try:
+        data = np.fromfile(p, np.uint8)
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror})") from None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None or img.size == 0:
-        raise ImageError(f"{path}: cannot read image (missing, unreadable or not an image)")
-    return img
+        raise ImageError(f"{path}: cannot read image ({'empty file' if not data.size else 'not an image or damaged'})")
+    return _to_grey(img)
+
+
+def degenerate(grey: np.ndarray) -> str:
+    """Why a word image is unlikely to hold a word ('' when it looks fine)."""
+    h, w = grey.shape[:2]
+    if h < 4 or w < 4:
+        return f"tiny ({w}x{h} pixels)"
+    if max(w / h, h / w) > 40:
+        return f"extreme aspect ratio ({w}x{h})"
+    if int(grey.max()) - int(grey.min()) < 16:
+        return "blank (no contrast)"
+    return ""
 
 
 def normalise(grey: np.ndarray, height: int, max_aspect: float = 12.0) -> np.ndarray:

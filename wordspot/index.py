@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -16,7 +19,7 @@ from .embedder import Embedder
 from .errors import WordspotError
 from .files import atomic_write_bytes
 from .formats import IMAGE_EXTS, PageWords, find_image, read_box_file, read_xml
-from .imaging import ImageError, cut_box, normalise, read_grey
+from .imaging import ImageError, cut_box, degenerate, normalise, read_grey
 from .progress import Reporter
 
 INDEX_FORMAT = 2  # 2: PHOC models store attribute logits (1 held unit probabilities)
@@ -50,6 +53,7 @@ def collect_crops(paths: list[str | Path]) -> list[Crop]:
     for p in map(Path, paths):
         if not p.exists():
             raise WordspotError(f"{p}: no such file or folder")
+        before = len(crops)
         files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
         pages = {f.with_suffix("") for f in files if f.suffix.lower() in (".txt", ".xml")}
         for f in files:
@@ -63,6 +67,8 @@ def collect_crops(paths: list[str | Path]) -> list[Crop]:
                 crops += _page_crops(page)
             elif ext in IMAGE_EXTS and f.with_suffix("") not in pages:
                 crops.append(Crop(str(f), f.stem))
+        if len(crops) == before:
+            warnings.warn(f"{p}: no word images, box files or PAGE/ALTO files in it", stacklevel=2)
     if not crops:
         raise WordspotError(f"no word images, box files or PAGE XML found in {', '.join(map(str, paths))}")
     return crops
@@ -77,8 +83,10 @@ def crop_image(page: np.ndarray, crop: Crop, height: int) -> np.ndarray:
     return normalise(page if crop.box is None else cut_box(page, crop.box, crop.source), height)
 
 
-def load_crops(crops: list[Crop], height: int) -> tuple[list[int], list[np.ndarray], dict[str, str]]:
+def load_crops(crops: list[Crop], height: int,
+               odd: dict[str, str] | None = None) -> tuple[list[int], list[np.ndarray], dict[str, str]]:
     """Normalised images of the readable crops (their positions), and why the others were skipped.
+    Crops that read but look degenerate (tiny, blank, extreme aspect) are kept and noted in `odd`.
 
     Crops of one page should be adjacent: a page is read once for all its words.
     """
@@ -94,14 +102,66 @@ def load_crops(crops: list[Crop], height: int) -> tuple[list[int], list[np.ndarr
         try:
             if page is None:
                 raise ImageError(page_error)
-            images.append(crop_image(page, c, height))
+            part = page if c.box is None else cut_box(page, c.box, c.source)
+            why = degenerate(part)
+            if why and odd is not None:
+                odd[_name(c)] = f"{_name(c)}: {why}"
+            images.append(normalise(part, height))
             kept.append(i)
         except ImageError as e:
-            bad[c.source if c.box is None else f"{c.source} {c.box}"] = str(e)
+            bad[_name(c)] = str(e)
     return kept, images, bad
 
 
+def _name(c: Crop) -> str:
+    return c.source if c.box is None else f"{c.source} {c.box}"
+
+
 # ---- the index -------------------------------------------------------------------------------
+def _box(box) -> tuple[int, int, int, int] | None:
+    if box is None:
+        return None
+    x1, y1, x2, y2 = (int(v) for v in box)
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError("empty box")
+    return (x1, y1, x2, y2)
+
+
+def is_index_file(path: str | Path) -> bool:
+    """Whether `path` holds a wordspot index of any format version (safe to replace)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["meta"])).get("kind") == "wordspot-index"
+    except Exception:  # anything unreadable is not an index
+        return False
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (a .lock file beside it) for a read-modify-write: two
+    writers of one index wait for each other instead of one losing the other's crops."""
+    lock = Path(str(path) + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_index(index: "Index", path: str | Path, append: bool = False) -> "Index":
+    """Save `index` to `path`, or with `append` add it to the index already there (same model).
+    Writers of one path are serialised by a lock; what is written is what was returned."""
+    with locked(path):
+        if append and Path(path).exists():
+            previous = Index.load(path)
+            index = previous.extend(index)
+        index.save(path)
+    return index
+
+
+
 @dataclass
 class Index:
     vectors: np.ndarray  # (N, dim) float32
@@ -136,10 +196,25 @@ class Index:
         if meta.get("format", 0) != INDEX_FORMAT:
             raise IndexFileError(f"{path}: index format {meta.get('format')}, this wordspot reads {INDEX_FORMAT}: "
                                  f"build it again with `wordspot index`")
-        crops = [Crop(c["source"], c["page"], tuple(c["box"]) if c["box"] else None, c["text"]) for c in meta["crops"]]
-        return cls(vectors, crops, meta["model_id"], meta.get("model_path", ""))
+        try:
+            crops = [Crop(str(c["source"]), str(c["page"]), _box(c["box"]), str(c["text"])) for c in meta["crops"]]
+            model_id = str(meta["model_id"])
+        except (KeyError, TypeError, ValueError):
+            raise IndexFileError(f"{path}: damaged index (its crop records are malformed): "
+                                 f"build it again with `wordspot index`") from None
+        if vectors.ndim != 2 or len(vectors) != len(crops) or vectors.dtype.kind != "f":
+            raise IndexFileError(f"{path}: damaged index ({vectors.shape} vectors for {len(crops)} crops): "
+                                 f"build it again with `wordspot index`")
+        bad = int((~np.isfinite(vectors).all(1)).sum())
+        if bad:
+            raise IndexFileError(f"{path}: damaged index ({bad} vectors hold NaN or infinity): "
+                                 f"build it again with `wordspot index`")
+        return cls(vectors, crops, model_id, str(meta.get("model_path", "")))
 
     def check_model(self, emb: Embedder) -> None:
+        if self.vectors.shape[1] != emb.dim:
+            raise IndexFileError(f"damaged index: its vectors have {self.vectors.shape[1]} dimensions, the model's "
+                                 f"{emb.dim}: build it again with `wordspot index`")
         if emb.model_id() != self.model_id:
             raise IndexFileError(f"this index was built by model {self.model_id}, not by the given model "
                               f"{emb.model_id()}: re-index with this model or query with the one that built it")
@@ -158,10 +233,10 @@ def build_index(emb: Embedder, crops: list[Crop], model_path: str = "",
     rep = reporter or Reporter()
     t0 = time.time()
     rep.start("index", len(crops))
-    vectors, kept_all, bad_all = [], [], {}
+    vectors, kept_all, bad_all, odd = [], [], {}, {}
     for start in range(0, len(crops), batch_size):
         part = crops[start:start + batch_size]
-        kept, images, bad = load_crops(part, emb.config.image_height)
+        kept, images, bad = load_crops(part, emb.config.image_height, odd)
         if images:
             vectors.append(emb.embed_images(images))
         kept_all += [start + k for k in kept]
@@ -170,7 +245,10 @@ def build_index(emb: Embedder, crops: list[Crop], model_path: str = "",
     rep.stop()
     seconds = time.time() - t0
     vecs = np.concatenate(vectors) if vectors else np.zeros((0, emb.dim), np.float32)
+    if crops and not kept_all:
+        first = next(iter(bad_all.values()))
+        raise IndexFileError(f"none of the {len(crops)} crops could be read, e.g. {first}")
     index = Index(vecs, [crops[i] for i in kept_all], emb.model_id(), model_path)
-    stats = {"crops": len(kept_all), "skipped": len(bad_all), "bad": bad_all, "seconds": seconds,
+    stats = {"crops": len(kept_all), "skipped": len(bad_all), "bad": bad_all, "odd": odd, "seconds": seconds,
              "per_second": len(kept_all) / seconds if seconds > 0 else float("inf")}
     return index, stats

@@ -25,7 +25,8 @@ class Hit:
     lev: int | None = None  # edit distance between the query and the crop's transcription, when both known
 
     def as_dict(self) -> dict:
-        return {"rank": self.rank, "distance": round(self.distance, 4), "source": self.crop.source,
+        d = round(self.distance, 4) if np.isfinite(self.distance) else None  # JSON has no NaN
+        return {"rank": self.rank, "distance": d, "source": self.crop.source,
                 "page": self.crop.page, "box": list(self.crop.box) if self.crop.box else None,
                 "text": self.crop.text, "lev": self.lev}
 

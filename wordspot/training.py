@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -17,7 +18,7 @@ from scipy.stats import pearsonr
 
 from .datasets import ImageCache, WordSample
 from .embedder import FORMAT_VERSION, PHOC_ONLY, Embedder, ModelConfig, load_file, resolve_device
-from .errors import WordspotError
+from .errors import WordspotError, require
 from .files import atomic_path, atomic_write_text, save_tree
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
@@ -28,6 +29,7 @@ from .progress import Reporter
 from .text import Alphabet, TextNorm
 
 STAGES = ("string", "image", "joint")
+IMAGE_LOSSES = ("euclidean", "bce", "softmax")
 
 
 @dataclass
@@ -54,6 +56,24 @@ class TrainConfig:
     val_every: int = 0  # steps between validations; 0: once an epoch
     val_limit: int = 1500  # validation images at most, to keep validation cheap
     weight_decay: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("string_steps", "string_batch", "image_epochs", "image_batch", "joint_epochs", "val_limit"):
+            v = getattr(self, name)
+            require(isinstance(v, int) and v >= 1, name, "a whole number of at least 1", v)
+        for name in ("seed", "joint_string_pairs", "val_every"):
+            v = getattr(self, name)
+            require(isinstance(v, int) and v >= 0, name, "a whole number of at least 0", v)
+        for name in ("string_lr", "image_lr", "joint_lr"):
+            v = getattr(self, name)
+            require(0 < v < 1, name, "between 0 and 1", v)
+        for name in ("image_minutes", "joint_minutes", "weight_decay"):
+            v = getattr(self, name)
+            require(v >= 0 and math.isfinite(v), name, "0 or more (minutes: 0 for no limit)", v)
+        require(self.device in ("auto", "cpu", "cuda"), "device", "auto, cpu or cuda", self.device)
+        require(self.image_loss in IMAGE_LOSSES, "image_loss", f"one of {', '.join(IMAGE_LOSSES)}", self.image_loss)
+        require(len(self.joint_weights) == 3 and all(w >= 0 for w in self.joint_weights), "joint_weights",
+                "three weights of 0 or more (string-string, image-string, image-image)", self.joint_weights)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -94,6 +114,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.cache = ImageCache(cfg.model.image_height)
         self.history: list[dict] = []
+        self.data_id = ""  # which training images the run uses: a resume must give the same
         self._epoch, self._epoch_batches = None, []
 
     # ---- data -------------------------------------------------------------------------------
@@ -113,7 +134,7 @@ class Trainer:
             "kind": "train-state", "format_version": FORMAT_VERSION, "stage": stage, "step": step,
             "elapsed": elapsed, "best": best, "done": done, "model": emb.state(), "optimizer": opt.state_dict(),
             "torch_rng": torch.get_rng_state(), "sampler": sampler.state() if sampler else None,
-            "config": asdict(self.cfg), "history": self.history,
+            "config": asdict(self.cfg), "history": self.history, "data_id": self.data_id,
         }, self.out / "last.pt")
 
     def _log(self, stage: str, step: int, metrics: dict) -> None:
@@ -376,6 +397,13 @@ class Trainer:
                          f"all listed in {self.out / 'skipped_images.txt'}")
 
 
+def _data_id(samples: list[WordSample] | None) -> str:
+    h = hashlib.sha256()
+    for s in samples or []:
+        h.update(f"{s.path}\t{s.text}\t{s.box}\n".encode())
+    return h.hexdigest()[:16] if samples else ""
+
+
 def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | None = None,
           valid_set: list[WordSample] | None = None, words: list[str] | None = None,
           stages: tuple[str, ...] = STAGES, resume: bool = False, overwrite: bool = False,
@@ -397,8 +425,12 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
         for stale in ("log.jsonl", "model.pt"):  # a new run: a new log, and no old model to beat
             (out / stale).unlink(missing_ok=True)
     state = None
+    data_id = _data_id(train_set)
     if resume:
         state = load_file(out / "last.pt", "train-state")
+        if state.get("data_id") and train_set and state["data_id"] != data_id:
+            raise WordspotError(f"--resume: the training data differs from the data {out} was started with "
+                                f"({len(train_set)} images now); give the same --data and --split")
         cfg = TrainConfig.from_dict(state["config"])
         done_through = STAGES.index(state["stage"]) + (1 if state["done"] else 0)
         stages = tuple(s for s in stages if STAGES.index(s) >= STAGES.index(state["stage"]))
@@ -408,6 +440,7 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
     atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
     seed_everything(cfg.seed)
     trainer = Trainer(cfg, out, reporter)
+    trainer.data_id = data_id
     if state:
         trainer.history = state.get("history", [])
     words = list(words) if words else [s.text for s in (train_set or []) + (valid_set or [])]
