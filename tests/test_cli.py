@@ -2,6 +2,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from wordspot.cli import app
@@ -133,3 +134,38 @@ def test_eval_split_all_over_fki_folds(tiny_run, tiny_data, tmp_path):
     assert res["summary"]["qbs_map"]["mean"] == pytest.approx(sum(maps) / 2)
     r = run("eval", tmp_path / "run-cv1", "--data", root, "--split", "all")
     assert r.exit_code == 1 and "give 2 models" in r.output
+
+
+def test_config_file_and_set_reach_every_setting(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("orders order letters letter great greater camp cramp\n")
+    run1 = tmp_path / "run1"
+    r = run("train", "string", "--words", words, "--out", run1, "--string-steps", "20", "--plain",
+            "--set", "string_lr=0.002", "--set", "model.string_layers=1", "--set", "joint_weights=[1, 0, 2]",
+            "--set", "string_hidden=64")
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((run1 / "config.json").read_text())
+    assert cfg["string_lr"] == 0.002 and cfg["model"]["string_layers"] == 1 and cfg["joint_weights"] == [1, 0, 2]
+    assert cfg["model"]["string_hidden"] == 64 and cfg["string_steps"] == 20
+    assert cfg["model"]["max_len"] == 32  # what the data set derives is kept in the model file, not here
+    # the run's config.json repeats the run exactly
+    r = run("train", "string", "--words", words, "--out", tmp_path / "run2", "--config", run1 / "config.json", "--plain")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "run2" / "config.json").read_text()) == cfg
+    a, b = (load_tree(tmp_path / d / "string.pt")["string_net"] for d in ("run1", "run2"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "image_lr=abc"], "--set image_lr: must be a number between 0 and 1, got 'abc'"),
+    (["--set", "bogus=1"], "--set bogus: not a setting"),
+    (["--set", "model.bogus=1"], "--set model.bogus: not a model setting"),
+    (["--set", "noequals"], "expected KEY=VALUE"),
+    (["--set", "image_loss=sofmax"], "--image-loss: must be one of euclidean, bce, softmax"),
+    (["--set", "model.image_channels=5"], "--set image_channels: must be a list"),
+    (["--config", "/nonexistent.json"], "--config /nonexistent.json: not a readable JSON config"),
+])
+def test_bad_settings_name_the_setting(args, message, tmp_path):
+    r = run("train", "--data", "builtin", "--out", tmp_path / "run", *args)
+    assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "run").exists()

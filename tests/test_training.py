@@ -1,4 +1,5 @@
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -194,3 +195,16 @@ def test_only_matching_phoc_models_can_be_combined(tiny_run, tiny_data, tmp_path
     cfg = tiny_config()
     with pytest.raises(WordspotError, match="PHOC"):
         train_ensemble(cfg, tmp_path / "lsde", 2, train_set=src.subset("train"))
+
+
+def test_config_is_checked_when_made_and_never_written_into(tiny_data, tmp_path):
+    from wordspot.errors import ConfigError
+    from wordspot.training import TrainConfig
+    with pytest.raises(ConfigError, match="image_loss: must be one of euclidean, bce, softmax, got 'sofmax'"):
+        TrainConfig(image_loss="sofmax")
+    cfg = tiny_config(string_steps=5)
+    cfg.model.max_len = 2  # shorter than the words: training raises it in its own copy
+    before = json.dumps(asdict(cfg))
+    train(cfg, tmp_path / "run", words=["orders", "camp"], stages=("string",))
+    assert json.dumps(asdict(cfg)) == before
+    assert Embedder.load(tmp_path / "run" / "string.pt").config.max_len > 2

@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .datasets import DataWarning, check, list_splits, open_source
-from .embedder import PHOC_ONLY, Embedder, ModelConfig, resolve_device
+from .embedder import PHOC_ONLY, Embedder, resolve_device
 from .errors import ConfigError, WordspotError
 from .evaluate import evaluate_spotting, evaluate_strings, plot_strings
 from .files import upgrade_torch_file
@@ -26,7 +26,7 @@ from .index import Index, build_index, collect_crops, dataset_crops, is_index_fi
 from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, by_example, by_string, contact_sheet
 from .text import TextNorm
-from .training import STAGES, TrainConfig, TrainingInterrupted, train_ensemble
+from .training import STAGES, TrainConfig, TrainingInterrupted, parse_settings, train_ensemble
 from .training import train as run_training
 
 out = Console()
@@ -38,6 +38,14 @@ app = typer.Typer(
          "wordspot index runs/demo --data builtin --subset test --out demo.idx; "
          "wordspot query demo.idx great",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _option_name(field: str) -> str:
+    """The `train` option that sets a config field, or the field's name for --set."""
+    for name, f in _TRAIN_OPTIONS.items():
+        if f == field or f == f"model.{field}":
+            return "--" + name.replace("_", "-")
+    return f"--set {field}"
 
 
 def say(console: Console, message: str, label: str = "", style: str = "") -> None:
@@ -55,8 +63,7 @@ def cli_errors():
     try:
         yield
     except ConfigError as e:
-        option = {"image_height": "height"}.get(e.field, e.field).replace("_", "-")
-        say(err, f"--{option}: {e.detail}", "error:", "red")
+        say(err, f"{_option_name(e.field)}: {e.detail}", "error:", "red")
         raise typer.Exit(1)
     except TrainingInterrupted as e:
         say(err, f"{e}; continue with --resume", "interrupted:", "yellow")
@@ -105,6 +112,30 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 # ---- train ---------------------------------------------------------------------------------------
+_D = TrainConfig()  # defaults shown in --help; they are written once, in the config classes
+# options of `train` that set a config field of the same name (model fields under "model.")
+_TRAIN_OPTIONS = {"seed": "seed", "device": "device", "string_steps": "string_steps", "image_epochs": "image_epochs",
+                  "image_minutes": "image_minutes", "joint_epochs": "joint_epochs", "joint_minutes": "joint_minutes",
+                  "image_loss": "image_loss", "augment": "augment", "val_every": "val_every", "dim": "model.dim",
+                  "max_len": "model.max_len", "height": "model.image_height", "method": "model.method"}
+
+
+def _train_config(config: Optional[Path], options: dict, settings: list[str]) -> TrainConfig:
+    """Defaults, then --config, then the named options given, then --set."""
+    cfg = TrainConfig()
+    if config is not None:
+        try:
+            cfg = TrainConfig.from_dict(json.loads(config.read_text(encoding="utf-8")), strict=True)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError) as e:
+            raise WordspotError(f"--config {config}: not a readable JSON config ({type(e).__name__})") from None
+    given = {field: options[name] for name, field in _TRAIN_OPTIONS.items() if options[name] is not None}
+    if options["keep_case"]:
+        given["model.lowercase"] = False
+    if options["keep_punctuation"]:
+        given["model.alnum_only"] = False
+    return cfg.with_settings({**given, **parse_settings(settings)})
+
+
 @app.command()
 def train(
     stage_arg: Optional[str] = typer.Argument(None, metavar="[STAGE]", help="all (default), string, image or joint."),
@@ -115,23 +146,25 @@ def train(
     drop_err: bool = typer.Option(False, help=DROP_ERR_HELP),
     words: Optional[Path] = typer.Option(None, help="Word list (one per line) for the string stage instead of the training transcriptions."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoints, config.json, log.jsonl."),
-    seed: int = typer.Option(0, help="Random seed."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    string_steps: int = typer.Option(3000, help="Stage 1 budget in steps."),
-    image_epochs: int = typer.Option(30, help="Stage 2 budget in epochs."),
-    image_minutes: float = typer.Option(0.0, help="Stage 2 budget in minutes (0: none); whichever ends first."),
-    joint_epochs: int = typer.Option(10, help="Stage 3 budget in epochs."),
-    joint_minutes: float = typer.Option(0.0, help="Stage 3 budget in minutes (0: none)."),
-    image_loss: str = typer.Option("euclidean", help="Stage 2 loss: euclidean, bce (sigmoid cross-entropy) or softmax (euclidean + nearest-word cross-entropy)."),
-    augment: bool = typer.Option(True, "--augment/--no-augment", help="Random affine, stroke and noise augmentation."),
-    dim: int = typer.Option(128, help="Embedding dimension."),
-    max_len: int = typer.Option(32, help="Longest word the string CNN embeds (raised to fit the training words)."),
-    height: int = typer.Option(48, help="Image height the image CNN sees."),
-    method: str = typer.Option("lsde", help="lsde, or phoc for the PHOC baseline (image CNN predicting PHOC attributes; image stage only)."),
+    config: Optional[Path] = typer.Option(None, help="Start from this config (a run's config.json repeats that run); options and --set override it."),
+    settings: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE for any setting, e.g. --set image_lr=3e-4 --set model.string_layers=3 (names as in config.json)."),
+    seed: Optional[int] = typer.Option(None, help=f"Random seed (default {_D.seed})."),
+    device: Optional[str] = typer.Option(None, help=f"auto, cpu or cuda (default {_D.device})."),
+    string_steps: Optional[int] = typer.Option(None, help=f"Stage 1 budget in steps (default {_D.string_steps})."),
+    image_epochs: Optional[int] = typer.Option(None, help=f"Stage 2 budget in epochs (default {_D.image_epochs})."),
+    image_minutes: Optional[float] = typer.Option(None, help="Stage 2 budget in minutes (default 0: none); whichever ends first."),
+    joint_epochs: Optional[int] = typer.Option(None, help=f"Stage 3 budget in epochs (default {_D.joint_epochs})."),
+    joint_minutes: Optional[float] = typer.Option(None, help="Stage 3 budget in minutes (default 0: none)."),
+    image_loss: Optional[str] = typer.Option(None, help=f"Stage 2 loss: euclidean, bce (sigmoid cross-entropy) or softmax (euclidean + nearest-word cross-entropy); default {_D.image_loss}."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random affine, stroke and noise augmentation (default on)."),
+    dim: Optional[int] = typer.Option(None, help=f"Embedding dimension (default {_D.model.dim})."),
+    max_len: Optional[int] = typer.Option(None, help=f"Longest word the string CNN embeds (default {_D.model.max_len}; raised to fit the training words)."),
+    height: Optional[int] = typer.Option(None, help=f"Image height the image CNN sees (default {_D.model.image_height})."),
+    method: Optional[str] = typer.Option(None, help=f"lsde, or phoc for the PHOC baseline (image CNN predicting PHOC attributes; image stage only); default {_D.model.method}."),
     members: int = typer.Option(1, help="PHOC only: train this many models (seeds SEED, SEED+1, ...; --image-minutes shared among them) into OUT/member<i>, and average their predictions in OUT/model.pt."),
     keep_case: bool = typer.Option(False, help="Compare words case-sensitively (default: lower-case, as in the GW protocol)."),
     keep_punctuation: bool = typer.Option(False, help="Keep punctuation and symbols (default: letters and digits only)."),
-    val_every: int = typer.Option(0, help="Steps between validations (0: once an epoch)."),
+    val_every: Optional[int] = typer.Option(None, help="Steps between validations (default 0: once an epoch)."),
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt: its stage, step, optimizer and schedule (give the same --data)."),
     overwrite: bool = typer.Option(False, help="Train a stage again although OUT already holds its checkpoint."),
     string_model: Optional[Path] = typer.Option(None, help="Start the image stage from this model instead of OUT/string.pt."),
@@ -147,13 +180,9 @@ def train(
             raise WordspotError(f"unknown stage {chosen!r} (use all, string, image or joint)")
         stages = STAGES if chosen == "all" else (chosen,)
         # every setting is checked (by the config classes) before any data is read or work done
-        cfg = TrainConfig(
-            model=ModelConfig(dim=dim, max_len=max_len, image_height=height, lowercase=not keep_case,
-                              alnum_only=not keep_punctuation, method=method), seed=seed, device=device,
-            string_steps=string_steps, image_epochs=image_epochs, image_minutes=image_minutes,
-            joint_epochs=joint_epochs, joint_minutes=joint_minutes, image_loss=image_loss,
-            augment=augment, val_every=val_every)
-        resolve_device(device)
+        cfg = _train_config(config, locals(), settings or [])
+        method = cfg.model.method
+        resolve_device(cfg.device)
         if out_dir.exists() and not out_dir.is_dir():
             raise WordspotError(f"--out {out_dir}: is a file; give a run folder")
         if members != 1 and method != "phoc":

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import WordspotError, require
+from .errors import ConfigError, WordspotError, require
 from .files import FileFormatError, load_tree, save_tree
 from .imaging import collate
 from .metrics import cosine_distances, distances
@@ -69,17 +69,26 @@ class ModelConfig:
             require(isinstance(v, int) and v >= 1, name, "a whole number of at least 1", v)
         require(isinstance(self.image_height, int) and 16 <= self.image_height <= 512, "image_height",
                 "a whole number from 16 to 512 (pixels)", self.image_height)
+        for name in ("image_channels", "image_blocks"):
+            require(isinstance(getattr(self, name), (list, tuple)), name, "a list of whole numbers", getattr(self, name))
         require(len(self.image_channels) == len(self.image_blocks) >= 1, "image_blocks",
                 "a list as long as image_channels", self.image_blocks)
         for name in ("image_channels", "image_blocks"):
             v = getattr(self, name)
             require(all(isinstance(c, int) and c >= 1 for c in v), name, "whole numbers of at least 1", v)
         require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
-        require(self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
+        require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
+        for name in ("string_both_ends", "lowercase", "alnum_only"):
+            require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
+        require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),
+                "phoc_bigrams", "a list of strings", self.phoc_bigrams)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict, strict: bool = False) -> "ModelConfig":
         known = {f.name for f in fields(cls)}
+        unknown = [k for k in d if k not in known]
+        if strict and unknown:
+            raise ConfigError(f"model.{unknown[0]}", f"not a model setting (model settings: {', '.join(sorted(known))})")
         return cls(**{k: v for k, v in d.items() if k in known})
 
 

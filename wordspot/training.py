@@ -18,7 +18,7 @@ from scipy.stats import pearsonr
 
 from .datasets import ImageCache, WordSample
 from .embedder import FORMAT_VERSION, PHOC_ONLY, Embedder, ModelConfig, load_file, resolve_device
-from .errors import WordspotError, require
+from .errors import ConfigError, WordspotError, require
 from .files import atomic_path, atomic_write_text, save_tree
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
@@ -29,6 +29,10 @@ from .progress import Reporter
 from .text import Alphabet, TextNorm
 
 STAGES = ("string", "image", "joint")
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 IMAGE_LOSSES = ("euclidean", "bce", "softmax")
 
 
@@ -66,21 +70,58 @@ class TrainConfig:
             require(isinstance(v, int) and v >= 0, name, "a whole number of at least 0", v)
         for name in ("string_lr", "image_lr", "joint_lr"):
             v = getattr(self, name)
-            require(0 < v < 1, name, "between 0 and 1", v)
+            require(_number(v) and 0 < v < 1, name, "a number between 0 and 1", v)
         for name in ("image_minutes", "joint_minutes", "weight_decay"):
             v = getattr(self, name)
-            require(v >= 0 and math.isfinite(v), name, "0 or more (minutes: 0 for no limit)", v)
+            require(_number(v) and v >= 0 and math.isfinite(v), name, "a number of 0 or more (minutes: 0 for no limit)", v)
+        require(isinstance(self.augment, bool), "augment", "true or false", self.augment)
         require(self.device in ("auto", "cpu", "cuda"), "device", "auto, cpu or cuda", self.device)
         require(self.image_loss in IMAGE_LOSSES, "image_loss", f"one of {', '.join(IMAGE_LOSSES)}", self.image_loss)
-        require(len(self.joint_weights) == 3 and all(w >= 0 for w in self.joint_weights), "joint_weights",
+        w = self.joint_weights
+        require(isinstance(w, (list, tuple)) and len(w) == 3 and all(_number(x) and x >= 0 for x in w), "joint_weights",
                 "three weights of 0 or more (string-string, image-string, image-image)", self.joint_weights)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict, strict: bool = False) -> "TrainConfig":
+        """From a dict such as a run's config.json; `strict` refuses keys that are not settings."""
         d = dict(d)
-        d["model"] = ModelConfig.from_dict(d.get("model", {}))
         known = set(cls.__dataclass_fields__)
+        unknown = [k for k in d if k not in known]
+        if strict and unknown:
+            raise ConfigError(unknown[0], f"not a setting (settings: {', '.join(sorted(known))})")
+        d["model"] = ModelConfig.from_dict(d.get("model", {}), strict)
         return cls(**{k: v for k, v in d.items() if k in known})
+
+    def with_settings(self, settings: dict[str, object]) -> "TrainConfig":
+        """A copy with `key: value` settings applied; `model.dim` (or plain `dim`) reaches the model."""
+        d = asdict(self)
+        model_fields = set(ModelConfig.__dataclass_fields__)
+        for key, value in settings.items():
+            name = key.removeprefix("model.")
+            if key.startswith("model.") or (key not in d and name in model_fields):
+                if name not in model_fields:
+                    raise ConfigError(key, f"not a model setting (model settings: {', '.join(sorted(model_fields))})")
+                d["model"][name] = value
+            elif key in d and key != "model":
+                d[key] = value
+            else:
+                raise ConfigError(key, "not a setting (see config.json of a run for every setting)")
+        return TrainConfig.from_dict(d, strict=True)
+
+
+def parse_settings(items: list[str]) -> dict[str, object]:
+    """`key=value` strings -> {key: value}; a value is read as JSON (numbers, true, lists) when it can be."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("set", f"expected KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
 
 
 class TrainingInterrupted(Exception):
@@ -415,6 +456,7 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
     whose checkpoint is already in `out` is not trained again unless `overwrite`.
     """
     out = Path(out)
+    cfg = TrainConfig.from_dict(asdict(cfg))  # a copy: values derived from the data never reach the caller's
     if not resume and not overwrite:
         done = [s for s in stages if (out / f"{s}.pt").exists()]
         if done:
