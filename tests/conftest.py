@@ -26,6 +26,16 @@ def _isolated_cache(tmp_path_factory):
     mp.undo()
 
 
+TRAINING_FIXTURES = {"tiny_run", "ws"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark what trains (through a fixture or in test_training.py) as `train`."""
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__ == "test_training":
+            item.add_marker(pytest.mark.train)
+
+
 def tiny_config(**kw) -> TrainConfig:
     model = ModelConfig(dim=32, max_len=16, string_channels=32, string_hidden=128, image_height=32,
                         image_channels=[8, 16, 32, 32], image_blocks=[1, 1, 1, 1], image_hidden=128)

@@ -84,6 +84,7 @@ def test_query_refuses_index_of_another_model(tiny_run, tiny_data, tmp_path):
     assert r.exit_code == 1 and "built by model" in r.output
 
 
+@pytest.mark.train
 def test_train_string_and_eval_strings_on_generated_words(tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("\n".join(["orders", "order", "letters", "letter", "great", "greater", "camp", "cramp",
@@ -136,6 +137,7 @@ def test_eval_split_all_over_fki_folds(tiny_run, tiny_data, tmp_path):
     assert r.exit_code == 1 and "give 2 models" in r.output
 
 
+@pytest.mark.train
 def test_config_file_and_set_reach_every_setting(tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("orders order letters letter great greater camp cramp\n")

@@ -411,6 +411,7 @@ def test_bad_train_options_fail_before_any_work(ws, args, names, tmp_path):
     assert not out.is_dir() or not any(out.glob("*.pt"))  # no work was done
 
 
+@pytest.mark.train
 def test_resume_with_other_data_is_refused(ws, tmp_path, tiny_data):
     from conftest import tiny_config
 

@@ -151,11 +151,20 @@ def test_auxiliary_phoc_head_trains_beside_the_lsde_vector(tiny_data, tmp_path):
     assert emb.embed_images([img]).shape == (1, 32)  # search uses the LSDE vector, not the PHOC head
 
 
-def test_softmax_stage_two_loss_trains(tiny_data, tmp_path):
+def test_softmax_stage_two_loss_is_applied(tiny_data, tmp_path):
     src = load_folder(tiny_data)
-    emb = train(tiny_config(string_steps=10, image_epochs=1, image_loss="softmax"), tmp_path / "sm",
-                train_set=src.subset("train"), valid_set=src.subset("valid"), stages=("string", "image"))
-    assert np.isfinite(emb.embed_images([np.zeros((32, 40), np.float32)])).all()
+    train(tiny_config(string_steps=10), tmp_path / "s", train_set=src.subset("train"), stages=("string",))
+    imgs = [np.zeros((32, 40), np.float32), np.ones((32, 60), np.float32)]
+    out = {}
+    for loss in ("euclidean", "softmax", "softmax"):  # the same seed and string model each time
+        emb = train(tiny_config(image_epochs=1, image_loss=loss), tmp_path / loss, train_set=src.subset("train"),
+                    stages=("image",), string_model=tmp_path / "s" / "string.pt", overwrite=True)
+        vecs = emb.embed_images(imgs)
+        assert np.isfinite(vecs).all()
+        if loss in out:
+            np.testing.assert_allclose(vecs, out[loss], rtol=1e-5, atol=1e-5)  # deterministic
+        out[loss] = vecs
+    assert not np.allclose(out["euclidean"], out["softmax"], atol=1e-4)  # the softmax term changed training
 
 
 def test_phoc_ensemble_averages_its_members_logits(tiny_data, tmp_path):

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +19,7 @@ from . import __version__
 from .datasets import DataWarning, check, list_splits, open_source
 from .embedder import PHOC_ONLY, Embedder, resolve_device
 from .errors import ConfigError, WordspotError
-from .evaluate import evaluate_spotting, evaluate_strings, plot_strings
+from .evaluate import evaluate_spotting, evaluate_strings, plot_strings, summarise
 from .files import upgrade_torch_file
 from .index import Index, build_index, collect_crops, dataset_crops, is_index_file, write_index
 from .progress import PlainReporter, Reporter, RichReporter
@@ -417,9 +416,8 @@ def eval_spotting(
         for fold, m in zip(folds, models):
             src = open_source(data, fold, sets_dir, drop_err)
             rows[src.name] = evaluate_spotting(Embedder.load(m, dev), src.subset(subset), _reporter(plain))
-        keys = ["qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10"]
-        summary = {key: {"mean": float(np.mean([r[key] for r in rows.values()])),
-                         "std": float(np.std([r[key] for r in rows.values()]))} for key in keys}
+        summary = summarise(list(rows.values()))
+        keys = list(summary)
         if per_query is not None:
             with open(per_query, "w", newline="") as f:
                 w = csv.writer(f)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import Levenshtein
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
 
 from .datasets import WordSample
 from .embedder import Embedder
@@ -54,6 +53,15 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict) -> dict:
     return out
 
 
+SUMMARY_KEYS = ("qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10")
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean and standard deviation over folds of each headline figure of `evaluate_spotting`."""
+    return {key: {"mean": float(np.mean([r[key] for r in rows])), "std": float(np.std([r[key] for r in rows]))}
+            for key in SUMMARY_KEYS}
+
+
 # ---- string spaces -----------------------------------------------------------------------------
 CEILING = "ceiling (Levenshtein, ties broken)"
 
@@ -95,6 +103,7 @@ def evaluate_strings(emb: Embedder, words: list[str], max_pairs: int = 300_000, 
                     and not emb.alphabet.unknown(w)})
     if len(words) < 3:
         raise WordspotError(f"need at least 3 distinct words the model can embed, got {len(words)}")
+    from scipy.stats import pearsonr, spearmanr  # here: `wordspot query` should not pay for importing it
     i, j = _pairs(words, max_pairs, seed)
     lev = np.array([Levenshtein.distance(words[a], words[b]) for a, b in zip(i, j)], dtype=np.float64)
     phoc = PHOC.from_words(words)

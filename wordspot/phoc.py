@@ -75,14 +75,6 @@ class PHOC:
         """(N, dim) float32."""
         return np.stack([self(w) for w in words]) if words else np.zeros((0, self.dim), np.float32)
 
-    def config(self) -> dict:
-        return {"unigrams": self.unigrams, "bigrams": self.bigrams, "levels": list(self.levels),
-                "bigram_level": self.bigram_level}
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "PHOC":
-        return cls(cfg["unigrams"], cfg["bigrams"], tuple(cfg["levels"]), cfg["bigram_level"])
-
 
 class NgramBag:
     """Counts of character 1..n-grams, with word boundaries marked, over a fixed vocabulary."""

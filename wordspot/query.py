@@ -21,7 +21,6 @@ class Hit:
     rank: int
     distance: float
     crop: Crop
-    position: int  # row in the index
     lev: int | None = None  # edit distance between the query and the crop's transcription, when both known
 
     def as_dict(self) -> dict:
@@ -40,7 +39,7 @@ def nearest(index: Index, vector: np.ndarray, k: int = 10, skip: int | None = No
     if skip is not None:
         dist[skip] = np.inf
     order = ranking(dist)[: min(k, len(index) - (skip is not None))]
-    return [Hit(r + 1, float(dist[i]), index.crops[i], int(i)) for r, i in enumerate(order)]
+    return [Hit(r + 1, float(dist[i]), index.crops[i]) for r, i in enumerate(order)]
 
 
 def _with_lev(hits: list[Hit], query: str, emb: Embedder) -> list[Hit]:

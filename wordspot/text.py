@@ -73,9 +73,6 @@ class Alphabet:
     def __len__(self) -> int:
         return len(self.symbols)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Alphabet) and self.symbols == other.symbols
-
     def unknown(self, word: str) -> set[str]:
         return {ch for ch in word if ch not in self.index}
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import pearsonr
 
 from .datasets import ImageCache, WordSample
 from .embedder import FORMAT_VERSION, PHOC_ONLY, Embedder, ModelConfig, load_file, resolve_device
@@ -280,7 +279,7 @@ class Trainer:
             fa, fb = emb.embed_strings(va), emb.embed_strings(vb)
             d = np.linalg.norm(fa - fb, axis=1)
             rmse = float(np.sqrt(np.mean((d - vlev) ** 2)))
-            return {"val_rmse": rmse, "val_pearson": float(pearsonr(d, vlev)[0]), "score": -rmse}
+            return {"val_rmse": rmse, "val_pearson": float(np.corrcoef(d, vlev)[0, 1]), "score": -rmse}
 
         val_every = cfg.val_every or max(1, cfg.string_steps // 10)
         self._loop("string", emb, opt, cfg.string_lr, cfg.string_steps, 0.0, step_fn, validate, val_every,
