@@ -33,3 +33,23 @@ def test_embedder_orders_image_results_like_its_input():
     together = emb.embed_images(imgs, batch_size=2)
     for im, row in zip(imgs, together):
         np.testing.assert_allclose(emb.embed_images([im])[0], row, atol=1e-5)
+
+
+def test_soft_onehot_of_a_sure_reading_is_the_words_onehot():
+    from wordspot.models import soft_onehot
+    from wordspot.text import Alphabet
+    al = Alphabet("abcr")
+    A = len(al)
+    # frames: c c - a r r - (blank is class A); a sure best path reading "car"
+    path = [al.index["c"], al.index["c"], A, al.index["a"], al.index["r"], al.index["r"], A]
+    logp = torch.full((len(path), 1, A + 1), -30.0)
+    for t, c in enumerate(path):
+        logp[t, 0, c] = 0.0
+    soft = soft_onehot(logp, torch.tensor([len(path)]), 6, both_ends=True)
+    expected = torch.from_numpy(al.onehot(["car"], 6, both_ends=True))
+    assert torch.allclose(soft, expected, atol=1e-6)
+    # a reading of "aa" needs a blank between the two a's; without one it is a single "a"
+    logp2 = torch.full((3, 1, A + 1), -30.0)
+    logp2[:, 0, al.index["a"]] = 0.0
+    assert torch.allclose(soft_onehot(logp2, torch.tensor([3]), 6, False),
+                          torch.from_numpy(al.onehot(["a"], 6)), atol=1e-6)

@@ -217,3 +217,20 @@ def test_config_is_checked_when_made_and_never_written_into(tiny_data, tmp_path)
     train(cfg, tmp_path / "run", words=["orders", "camp"], stages=("string",))
     assert json.dumps(asdict(cfg)) == before
     assert Embedder.load(tmp_path / "run" / "string.pt").config.max_len > 2
+
+
+def test_lsde_reader_trains_reads_and_reloads(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    cfg = tiny_config(image_epochs=20, joint_epochs=2, val_every=20)
+    cfg.model.image_side = "read"
+    emb = train(cfg, tmp_path / "r", train_set=src.subset("train"), valid_set=src.subset("valid"))
+    assert emb.reads
+    imgs = [np.zeros((32, 40), np.float32), np.ones((32, 60), np.float32)]
+    vecs = emb.embed_images(imgs)
+    assert vecs.shape == (2, 32) and np.isfinite(vecs).all()
+    again = Embedder.load(tmp_path / "r")
+    np.testing.assert_allclose(again.embed_images(imgs), vecs, rtol=1e-5, atol=1e-5)
+    losses = [r["loss"] for r in map(json.loads, (tmp_path / "r" / "log.jsonl").read_text().splitlines())
+              if r["stage"] == "image"]
+    assert losses[-1] < losses[0]  # CTC is learning (reading well takes longer: benchmarks/README.md)
+    assert (tmp_path / "r" / "joint.pt").exists()

@@ -15,7 +15,7 @@ from .errors import ConfigError, WordspotError, require
 from .files import FileFormatError, load_tree, save_tree
 from .imaging import collate
 from .metrics import cosine_distances, distances
-from .models import ImageCNN, StringCNN
+from .models import ImageCNN, ReaderCNN, StringCNN, soft_onehot
 from .phoc import PHOC, prm_distances
 from .text import Alphabet, TextNorm
 
@@ -26,6 +26,7 @@ FORMAT_VERSION = 3
 
 # why only PHOC models make an ensemble; said wherever an ensemble of another method is refused
 METHODS = ("lsde", "phoc")
+IMAGE_SIDES = ("regress", "read")
 PHOC_ONLY = "an ensemble needs PHOC models (an LSDE image CNN is tied to its own string CNN)"
 
 
@@ -62,6 +63,9 @@ class ModelConfig:
     method: str = "lsde"  # or "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
     phoc_bigrams: list[str] = field(default_factory=list)
     aux_phoc: float = 0.0  # LSDE: weight of an auxiliary PHOC head trained beside the image CNN's vector
+    # LSDE's image side: "regress" (a CNN regresses the string vector) or "read" (a CTC reader whose
+    # soft reading goes through the string CNN; benchmarks/README.md)
+    image_side: str = "regress"
 
     def __post_init__(self) -> None:
         for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):
@@ -77,6 +81,9 @@ class ModelConfig:
             v = getattr(self, name)
             require(all(isinstance(c, int) and c >= 1 for c in v), name, "whole numbers of at least 1", v)
         require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
+        require(self.image_side in IMAGE_SIDES, "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
+        require(self.image_side == "regress" or (self.method == "lsde" and not self.aux_phoc), "image_side",
+                "'regress' with the phoc method or an auxiliary PHOC head", self.image_side)
         require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
         for name in ("string_both_ends", "lowercase", "alnum_only"):
             require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
@@ -147,8 +154,15 @@ class Embedder:
         self.members: list[ImageCNN] = []  # an ensemble's further image CNNs; never trained here
         self.to(device)
 
-    def _image_cnn(self) -> ImageCNN:
+    @property
+    def reads(self) -> bool:
+        """Whether the image side is a CTC reader (see ReaderCNN)."""
+        return self.config.image_side == "read"
+
+    def _image_cnn(self) -> ImageCNN | ReaderCNN:
         c = self.config
+        if self.reads:
+            return ReaderCNN(len(self.alphabet) + 1, c.image_height, tuple(c.image_channels), tuple(c.image_blocks))
         return ImageCNN(self.dim, tuple(c.image_channels), tuple(c.image_blocks), hidden=c.image_hidden,
                         aux_dim=self.aux_phoc.dim if self.aux_phoc else 0)
 
@@ -195,8 +209,18 @@ class Embedder:
             idx = order[i:i + batch_size]
             batch, widths = collate([images[j] for j in idx])
             batch = batch.to(self.device)
-            out[idx] = torch.stack([net(batch, widths) for net in nets]).mean(0).cpu().numpy()  # (B, dim)
+            out[idx] = torch.stack([self.image_vectors(batch, widths, net) for net in nets]).mean(0).cpu().numpy()
         return out
+
+    def image_vectors(self, batch: torch.Tensor, widths: torch.Tensor,
+                      net: torch.nn.Module | None = None) -> torch.Tensor:
+        """(B, 1, H, W) batch -> (B, dim) vectors, with gradients: a reader's soft reading goes
+        through the string CNN; any other image CNN gives its vector directly."""
+        net = net or self.image_net
+        if isinstance(net, ReaderCNN):
+            logp, frames = net(batch, widths)
+            return self.string_net(soft_onehot(logp, frames, self.config.max_len, self.config.string_both_ends))
+        return net(batch, widths)
 
     @classmethod
     def ensemble(cls, models: list["Embedder"]) -> "Embedder":

@@ -36,6 +36,36 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+def trunk_stages(channels: tuple[int, ...], blocks: tuple[int, ...]) -> nn.ModuleList:
+    """The VGG-style trunk: stages of 3x3 convolutions (max-pooled between stages)."""
+    stages, cin = nn.ModuleList(), 1
+    for cout, n in zip(channels, blocks):
+        convs = []
+        for _ in range(n):
+            convs.append(_conv(cin, cout))
+            cin = cout
+        stages.append(nn.ModuleList(convs))
+    return stages
+
+
+def trunk_features(stages: nn.ModuleList, x: torch.Tensor, widths: torch.Tensor,
+                   keep_last_width: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 1, H, W) -> (B, C, h, w) features and each image's feature width. Pools halve height and
+    width between stages; with `keep_last_width` the last pool halves only the height (more frames
+    for reading). Features beyond each image's width are zeroed after every layer."""
+    widths = widths.to(x.device)
+    for k, convs in enumerate(stages):
+        if k > 0:
+            halve_width = not (keep_last_width and k == len(stages) - 1)
+            x = F.max_pool2d(x, (2, 2 if halve_width else 1), ceil_mode=True)
+            if halve_width:
+                widths = torch.div(widths + 1, 2, rounding_mode="floor")
+        mask = (torch.arange(x.shape[3], device=x.device)[None, :] < widths[:, None])[:, None, None, :]
+        for conv in convs:
+            x = conv(x) * mask  # (B, C, h, w)
+    return x, widths
+
+
 class ImageCNN(nn.Module):
     """Grey word image (ink = 1, any width) -> VGG-style trunk -> temporal pyramid pooling -> vector.
 
@@ -48,14 +78,8 @@ class ImageCNN(nn.Module):
                  blocks: tuple[int, ...] = (2, 2, 3, 3), levels: tuple[int, ...] = (1, 2, 4),
                  hidden: int = 1024, dropout: float = 0.2, aux_dim: int = 0) -> None:
         super().__init__()
-        self.stages = nn.ModuleList()
-        cin = 1
-        for cout, n in zip(channels, blocks):
-            convs = []
-            for _ in range(n):
-                convs.append(_conv(cin, cout))
-                cin = cout
-            self.stages.append(nn.ModuleList(convs))
+        self.stages = trunk_stages(channels, blocks)
+        cin = channels[-1]
         self.levels = tuple(levels)
         self.head = nn.Sequential(
             nn.Linear(cin * sum(levels), hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -66,15 +90,7 @@ class ImageCNN(nn.Module):
 
     def features(self, x: torch.Tensor, widths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 1, H, W) -> (B, C, H / 2^k, ceil(W / 2^k)) features and each image's feature width."""
-        widths = widths.to(x.device)
-        for k, convs in enumerate(self.stages):
-            if k > 0:
-                x = F.max_pool2d(x, 2, ceil_mode=True)
-                widths = torch.div(widths + 1, 2, rounding_mode="floor")
-            mask = (torch.arange(x.shape[3], device=x.device)[None, :] < widths[:, None])[:, None, None, :]
-            for conv in convs:
-                x = conv(x) * mask  # (B, C, h, w); zero beyond each image's width
-        return x, widths
+        return trunk_features(self.stages, x, widths)
 
     def pool(self, feats: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) features, (B,) feature widths -> (B, C * sum(levels))."""
@@ -94,3 +110,71 @@ class ImageCNN(nn.Module):
             return self.head(pooled)
         hidden = self.head[:-1](pooled)
         return self.head[-1](hidden), self.aux(hidden)
+
+
+class ReaderCNN(nn.Module):
+    """Word image -> per-frame character log-probabilities (CTC; the blank is the last class).
+
+    The image side of LSDE that reads: its best path, as a soft one-hot (`soft_onehot`), is what the
+    string CNN reads, so a word the reader gets right lands on its string vector even if it was
+    never seen in training. Same trunk as ImageCNN, with a frame every 4 pixels, then a BiLSTM.
+    """
+
+    def __init__(self, classes: int, height: int, channels: tuple[int, ...] = (16, 32, 64, 128),
+                 blocks: tuple[int, ...] = (2, 2, 3, 3), hidden: int = 128, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.stages = trunk_stages(channels, blocks)
+        rows = -(-height // 2 ** (len(channels) - 1))  # feature rows left after the pools
+        self.proj = nn.Linear(channels[-1] * rows, 2 * hidden)
+        self.rnn = nn.LSTM(2 * hidden, hidden, num_layers=2, bidirectional=True, dropout=dropout)
+        self.out = nn.Linear(2 * hidden, classes)
+        self.dropout = dropout
+
+    def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 1, H, W), (B,) widths -> (T, B, classes) log-probabilities and (B,) frame counts."""
+        if widths is None:
+            widths = torch.full((images.shape[0],), images.shape[3])
+        x, frames = trunk_features(self.stages, images, widths, keep_last_width=True)  # (B, C, h, T)
+        B, C, h, T = x.shape
+        seq = x.permute(3, 0, 1, 2).reshape(T, B, C * h)  # (T, B, C * h)
+        seq = F.relu(self.proj(F.dropout(seq, self.dropout, self.training)))
+        frames = frames.clamp(min=1)
+        packed = nn.utils.rnn.pack_padded_sequence(seq, frames.cpu(), enforce_sorted=False)
+        out, _ = self.rnn(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=T)  # (T, B, 2 * hidden)
+        return self.out(out).log_softmax(-1), frames
+
+
+def soft_onehot(logp: torch.Tensor, frames: torch.Tensor, max_len: int, both_ends: bool) -> torch.Tensor:
+    """(T, B, A + 1) CTC log-probabilities -> (B, A or 2A, max_len): the string CNN's input, softly.
+
+    The best path (argmax per frame, repeats merged, blanks dropped) gives the characters read; each
+    takes the mean of its frames' character probabilities (blank left out, renormalised), placed as
+    `Alphabet.onehot` places a word. Differentiable in the probabilities, so training can reach the
+    reader through the string CNN.
+    """
+    T, B, classes = logp.shape
+    A = classes - 1
+    probs = logp.exp()
+    best = logp.argmax(-1).cpu()  # (T, B)
+    out = torch.zeros(B, 2 * A if both_ends else A, max_len, device=logp.device)
+    for b in range(B):
+        path = best[: int(frames[b]), b].tolist()
+        segments: list[list[int]] = []
+        prev = A
+        for t, c in enumerate(path):
+            if c != A:
+                if c == prev:
+                    segments[-1].append(t)
+                else:
+                    segments.append([t])
+            prev = c
+        segments = segments[:max_len]
+        n = len(segments)
+        for k, seg in enumerate(segments):
+            p = probs[seg, b, :A].mean(0)
+            p = p / p.sum().clamp(min=1e-8)
+            out[b, :A, k] = p
+            if both_ends:
+                out[b, A:, max_len - n + k] = p
+    return out

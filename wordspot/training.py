@@ -22,6 +22,7 @@ from .files import atomic_path, atomic_write_text, save_tree
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
 from .metrics import spotting_scores
+from .models import soft_onehot
 from .pairs import PairSampler
 from .phoc import PHOC
 from .progress import Reporter
@@ -335,12 +336,15 @@ class Trainer:
         elif emb.image_net is None:
             blob = emb.state()
             emb.config.aux_phoc = cfg.model.aux_phoc
+            emb.config.image_side = cfg.model.image_side
             if emb.config.aux_phoc > 0:
                 emb.config.phoc_bigrams = PHOC.from_words(_texts(train, emb)).bigrams
             emb = Embedder(emb.config, emb.alphabet, with_image=True, device=self.device)
             emb.string_net.load_state_dict(blob["string_net"])
         images, texts = self._images(train, emb, "training")
         self._report_bad()
+        if emb.reads:
+            return self._train_reader(emb, images, texts, valid, resume)
         if emb.phoc is not None:
             targets = torch.from_numpy(emb.phoc.encode(texts)).to(self.device)
         else:
@@ -388,6 +392,31 @@ class Trainer:
                    self._spotting_validator(emb, valid), cfg.val_every or spe, resume)
         return Embedder.load(self.out / "image.pt", self.device)
 
+    def _train_reader(self, emb: Embedder, images: list[np.ndarray], texts: list[str],
+                      valid: list[WordSample] | None, resume: dict | None) -> Embedder:
+        """Stage 2 of an LSDE model that reads: the reader learns to read (CTC); the string CNN is frozen."""
+        cfg, net = self.cfg, emb.image_net
+        readable = [i for i, t in enumerate(texts) if not emb.alphabet.unknown(t)]
+        images, texts = [images[i] for i in readable], [texts[i] for i in readable]
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
+        spe = math.ceil(len(images) / cfg.image_batch)
+        widths = np.array([im.shape[1] for im in images])
+
+        def step_fn(step: int) -> float:
+            net.train()
+            idx = self._batches(widths, step)
+            x, w = self._image_batch(images, idx, step)
+            loss = ctc_loss(emb, *net(x, w), [texts[i] for i in idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)  # the LSTM's gradients spike early on
+            opt.step()
+            return loss.item()
+
+        self._loop("image", emb, opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, step_fn,
+                   self._spotting_validator(emb, valid), cfg.val_every or spe, resume)
+        return Embedder.load(self.out / "image.pt", self.device)
+
     def train_joint(self, emb: Embedder, train: list[WordSample], valid: list[WordSample] | None,
                     words: list[str], resume: dict | None = None) -> Embedder:
         cfg = self.cfg
@@ -397,6 +426,9 @@ class Trainer:
             raise ValueError("joint training needs a model with an image network: run --stage image first")
         images, texts = self._images(train, emb, "training")
         self._report_bad()
+        if emb.reads:  # the reader's CTC term needs every symbol in the alphabet
+            keep = [i for i, t in enumerate(texts) if not emb.alphabet.unknown(t)]
+            images, texts = [images[i] for i in keep], [texts[i] for i in keep]
         lexicon = [w for w in (emb.norm(w) for w in words) if w and not emb.alphabet.unknown(w)] or texts
         sampler = PairSampler(lexicon, emb.alphabet.symbols, emb.config.max_len, seed=cfg.seed + 2)
         params = list(emb.string_net.parameters()) + list(emb.image_net.parameters())
@@ -412,8 +444,14 @@ class Trainer:
             x, w = self._image_batch(images, idx, step)
             words_b = [texts[i] for i in idx]
             lev = levenshtein_matrix(words_b, words_b).to(self.device)
-            parts = joint(emb.image_net(x, w), emb.string_net(emb.encode(words_b)), lev)
-            loss = parts["total"]
+            if emb.reads:  # the reader keeps reading while the distances are tuned
+                logp, frames = emb.image_net(x, w)
+                vecs = emb.string_net(soft_onehot(logp, frames, emb.config.max_len, emb.config.string_both_ends))
+                ctc = ctc_loss(emb, logp, frames, words_b)
+            else:
+                vecs, ctc = emb.image_net(x, w), 0.0
+            parts = joint(vecs, emb.string_net(emb.encode(words_b)), lev)
+            loss = parts["total"] + ctc
             if cfg.joint_string_pairs:
                 # keep the string space calibrated beyond the batch's words (close pairs, long strings)
                 a, b = sampler.sample(cfg.joint_string_pairs)
@@ -435,6 +473,15 @@ class Trainer:
             first = next(iter(self.cache.bad.values()))
             self.rep.log(f"skipped {len(self.cache.bad)} unreadable image(s), e.g. {first}; "
                          f"all listed in {self.out / 'skipped_images.txt'}")
+
+
+def ctc_loss(emb: Embedder, logp: torch.Tensor, frames: torch.Tensor, words: list[str]) -> torch.Tensor:
+    """CTC loss of a reader's (T, B, A + 1) log-probabilities against normalised words."""
+    index = emb.alphabet.index
+    targets = torch.tensor([index[ch] for w in words for ch in w], dtype=torch.long)
+    lengths = torch.tensor([len(w) for w in words], dtype=torch.long)
+    # zero_infinity: a word longer than its image has frames cannot be aligned; it is skipped, not NaN
+    return F.ctc_loss(logp, targets, frames.cpu(), lengths, blank=len(emb.alphabet), zero_infinity=True)
 
 
 def _data_id(samples: list[WordSample] | None) -> str:
