@@ -179,7 +179,7 @@ def train(
             raise WordspotError(f"unknown stage {chosen!r} (use all, string, image or joint)")
         stages = STAGES if chosen == "all" else (chosen,)
         # every setting is checked (by the config classes) before any data is read or work done
-        cfg = _train_config(config, locals(), settings or [])
+        cfg = _train_config(config, locals(), settings or [])  # locals(): the options, by name
         method = cfg.model.method
         resolve_device(cfg.device)
         if out_dir.exists() and not out_dir.is_dir():

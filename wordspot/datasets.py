@@ -483,10 +483,9 @@ def check(src: Source, norm, read_images: bool = True, height: int = 32) -> dict
         report["special_tokens"] = {t: {"count": c, "decoded": t in SPECIAL_TOKENS} for t, c in tokens.most_common()}
     unreadable: list[str] = []
     if read_images:
-        cache = ImageCache(height)
+        cache = ImageCache(height, keep=False)  # a large set must not fill the memory
         for s in words:
             cache.get(s.path, s.box)
-            cache._images.clear()  # only whether it reads; a large set must not fill the memory
         unreadable = list(cache.bad.values())
     report["unreadable_images"] = len(unreadable)
     problems = list(src.problems)
@@ -503,8 +502,8 @@ class ImageCache:
     """Normalised images read once; unreadable ones are skipped, counted and named. A sample with a
     box is cut from its page image (the last page read is kept, so a page's words are read once)."""
 
-    def __init__(self, height: int) -> None:
-        self.height = height
+    def __init__(self, height: int, keep: bool = True) -> None:
+        self.height, self.keep = height, keep  # keep=False: only find which images read (data check)
         self._images: dict[tuple, np.ndarray] = {}
         self._page: tuple[str, np.ndarray | None, str] = ("", None, "")
         self.bad: dict[tuple, str] = {}
@@ -532,7 +531,8 @@ class ImageCache:
             except ImageError as e:
                 self.bad[key] = str(e)
                 return None
-            self._images[key] = img
+            if self.keep:
+                self._images[key] = img
         return img
 
     def load(self, samples: list[WordSample]) -> tuple[list[WordSample], list[np.ndarray]]:
