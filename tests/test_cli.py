@@ -164,7 +164,7 @@ def test_config_file_and_set_reach_every_setting(tmp_path):
     (["--set", "model.bogus=1"], "--set model.bogus: not a model setting"),
     (["--set", "noequals"], "expected KEY=VALUE"),
     (["--set", "image_loss=sofmax"], "--image-loss: must be one of euclidean, bce, softmax"),
-    (["--set", "model.image_channels=5"], "--set image_channels: must be a list"),
+    (["--set", "model.image_channels=5"], "--set image_channels: must be a list of whole numbers"),
     (["--config", "/nonexistent.json"], "--config /nonexistent.json: not a readable JSON config"),
 ])
 def test_bad_settings_name_the_setting(args, message, tmp_path):

@@ -74,12 +74,11 @@ class ModelConfig:
         require(isinstance(self.image_height, int) and 16 <= self.image_height <= 512, "image_height",
                 "a whole number from 16 to 512 (pixels)", self.image_height)
         for name in ("image_channels", "image_blocks"):
-            require(isinstance(getattr(self, name), (list, tuple)), name, "a list of whole numbers", getattr(self, name))
+            v = getattr(self, name)
+            require(isinstance(v, (list, tuple)) and all(isinstance(c, int) and c >= 1 for c in v), name,
+                    "a list of whole numbers of at least 1", v)
         require(len(self.image_channels) == len(self.image_blocks) >= 1, "image_blocks",
                 "a list as long as image_channels", self.image_blocks)
-        for name in ("image_channels", "image_blocks"):
-            v = getattr(self, name)
-            require(all(isinstance(c, int) and c >= 1 for c in v), name, "whole numbers of at least 1", v)
         require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
         require(self.image_side in IMAGE_SIDES, "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
         require(self.image_side == "regress" or (self.method == "lsde" and not self.aux_phoc), "image_side",

@@ -29,11 +29,11 @@ from .progress import Reporter
 from .text import Alphabet, TextNorm
 
 STAGES = ("string", "image", "joint")
+IMAGE_LOSSES = ("euclidean", "bce", "softmax")
 
 
 def _number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-IMAGE_LOSSES = ("euclidean", "bce", "softmax")
 
 
 @dataclass
