@@ -25,25 +25,25 @@ import numpy as np
 from common import RESULTS, machine, md_table, write_json
 
 from wordspot.datasets import open_source
-from wordspot.embedder import Embedder, ModelConfig
+from wordspot.embedder import Embedder
 from wordspot.evaluate import evaluate_index, index_labelled
 from wordspot.index import Index
 from wordspot.metrics import cosine_distances, spotting_scores
 from wordspot.progress import PlainReporter
-from wordspot.training import TrainConfig, train, train_ensemble
+from wordspot.training import TrainConfig, parse_settings, train, train_ensemble
 
 TRAINING_KEYS = ("fold", "method", "budget_minutes", "members", "seed", "train_minutes", "config", "curve", "machine",
                  "model_id")
 
 
-NAME = re.compile(r"gw-(?P<method>[a-z]+)-(?P<budget>[0-9.]+)min(?:-x(?P<members>\d+))?(?:-seed(?P<seed>\d+))?"
+NAME = re.compile(r"gw-(?P<method>[a-z]+)(?:-(?P<tag>[a-z][a-z0-9]*))?-(?P<budget>[0-9.]+)min(?:-x(?P<members>\d+))?(?:-seed(?P<seed>\d+))?"
                   r"-(?P<fold>\w+)")
 
 
 def run_name(args, fold: str) -> str:
     """The result file and the run folder: `gw-phoc-60min-cv1`, `gw-phoc-60min-x2-seed1-cv1`
-    (an ensemble of two, seeds 1 and 2)."""
-    return (f"gw-{args.method}-{args.minutes:g}min{f'-x{args.members}' if args.members > 1 else ''}"
+    (an ensemble of two, seeds 1 and 2), `gw-lsde-read-40min-cv1` (settings tagged `read`)."""
+    return (f"gw-{args.method}{f'-{args.tag}' if args.tag else ''}-{args.minutes:g}min{f'-x{args.members}' if args.members > 1 else ''}"
             f"{f'-seed{args.seed}' if args.seed else ''}-{fold}")
 
 
@@ -52,11 +52,12 @@ def run_fold(args, fold: str) -> dict:
     src = open_source(args.data, fold)
     run = Path(args.runs) / run_name(args, fold)
     t0 = time.time()
-    model = ModelConfig(dim=args.dim, image_height=args.height, method=args.method)
-    cfg = TrainConfig(model=model, seed=args.seed,
-                      string_steps=args.string_steps, image_epochs=1000, joint_epochs=1000,
-                      image_minutes=args.image_minutes, joint_minutes=args.joint_minutes,
-                      val_every=args.val_every)
+    # the same path as `wordspot train --set KEY=VALUE`: the budget in minutes, the rest as given
+    cfg = TrainConfig().with_settings({
+        "model.dim": args.dim, "model.image_height": args.height, "model.method": args.method, "seed": args.seed,
+        "string_steps": args.string_steps, "image_epochs": 1000, "joint_epochs": 1000,
+        "image_minutes": args.image_minutes, "joint_minutes": args.joint_minutes, "val_every": args.val_every,
+        **parse_settings(args.set)})
     train_set, valid_set = src.subset("train"), src.subset("valid")
     if args.holdout >= 0:  # train on valid too, but for its last `holdout` images (the curve, the best checkpoint)
         cut = len(valid_set) - min(args.holdout, len(valid_set))
@@ -80,9 +81,9 @@ def run_fold(args, fold: str) -> dict:
             if "val_qbs" in row:
                 curve.append({"stage": row["stage"], "member": i, "minutes": round(offset + last_min, 2),
                               "val_qbs": row["val_qbs"], "val_qbe": row["val_qbe"]})
-    out = {"fold": fold, "method": args.method.upper(), "budget_minutes": args.minutes, "members": args.members,
+    out = {"fold": fold, "method": args.method.upper() + (f"-{args.tag}" if args.tag else ""), "budget_minutes": args.minutes, "members": args.members,
            "seed": args.seed, "train_minutes": round(minutes, 1),
-           "config": {"string_steps": args.string_steps, "image_minutes": args.image_minutes,
+           "config": {"settings": args.set, "string_steps": args.string_steps, "image_minutes": args.image_minutes,
                       "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim,
                       "train_images": len(train_set), "valid_images": len(valid_set)},
            "curve": curve, "machine": args.machine}
@@ -206,12 +207,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--members", type=int, default=1,
                     help="PHOC: an ensemble of this many models (seeds seed, seed+1, ...) sharing the budget")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="any training setting, as `wordspot train --set` (e.g. model.image_side=read); "
+                         "needs --tag")
+    ap.add_argument("--tag", default="", help="a name for the --set settings, kept in the result file's name "
+                                              "(gw-lsde-TAG-40min-cv1) so that its results stand apart")
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--merge", action="store_true", help="only rebuild the table from saved fold results")
     ap.add_argument("--evaluate-only", action="store_true",
                     help="evaluate the trained folds in --runs again (after a change in ranking), "
                          "keeping what their result files say of training")
     args = ap.parse_args()
+    if args.set and not args.tag:
+        raise SystemExit("--set needs --tag NAME, so that its results do not overwrite those of the defaults")
+    if args.tag and not re.fullmatch(r"[a-z][a-z0-9]*", args.tag):
+        raise SystemExit("--tag: lower-case letters and digits, starting with a letter")
     if args.evaluate_only:
         for fold in args.folds:
             path = RESULTS / f"{run_name(args, fold)}.json"
