@@ -208,8 +208,8 @@ def _images_check(folder: Path, wanted: dict[str, Path], labels_file: Path, prob
         problems.append(f"{labels_file}: {len(missing)} of {len(wanted)} labelled words have no image "
                         f"(first {wanted[first]}); left out")
     if folder.is_dir():
-        named = {p.resolve() for p in (*wanted.values(), *left_out)}
-        extra = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.resolve() not in named)
+        named = {*wanted.values(), *left_out}  # built from `folder` as rglob's paths are: no resolve() needed
+        extra = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p not in named)
         if extra:
             problems.append(f"{folder}: {len(extra)} image(s) have no label in {labels_file} (first {extra[0].name})")
     return missing

@@ -217,9 +217,12 @@ class Embedder:
         through the string CNN; any other image CNN gives its vector directly."""
         net = net or self.image_net
         if isinstance(net, ReaderCNN):
-            logp, frames = net(batch, widths)
-            return self.string_net(soft_onehot(logp, frames, self.config.max_len, self.config.string_both_ends))
+            return self.reading_vectors(*net(batch, widths))
         return net(batch, widths)
+
+    def reading_vectors(self, logp: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """A reader's (T, B, A + 1) log-probabilities -> (B, dim): the string CNN's vector of its soft reading."""
+        return self.string_net(soft_onehot(logp, frames, self.config.max_len, self.config.string_both_ends))
 
     @classmethod
     def ensemble(cls, models: list["Embedder"]) -> "Embedder":

@@ -22,7 +22,6 @@ from .files import atomic_path, atomic_write_text, save_tree
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
 from .metrics import spotting_scores
-from .models import soft_onehot
 from .pairs import PairSampler
 from .phoc import PHOC
 from .progress import Reporter
@@ -446,7 +445,7 @@ class Trainer:
             lev = levenshtein_matrix(words_b, words_b).to(self.device)
             if emb.reads:  # the reader keeps reading while the distances are tuned
                 logp, frames = emb.image_net(x, w)
-                vecs = emb.string_net(soft_onehot(logp, frames, emb.config.max_len, emb.config.string_both_ends))
+                vecs = emb.reading_vectors(logp, frames)
                 ctc = ctc_loss(emb, logp, frames, words_b)
             else:
                 vecs, ctc = emb.image_net(x, w), 0.0
