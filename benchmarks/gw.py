@@ -47,9 +47,19 @@ def run_name(args, fold: str) -> str:
             f"{f'-seed{args.seed}' if args.seed else ''}-{fold}")
 
 
+def fold_sets(args, fold: str) -> tuple[list, list]:
+    """The training and validation images of a fold (with --holdout N, valid joins training but
+    for its last N images, which stay for the curve and the choice of checkpoint)."""
+    src = open_source(args.data, fold)
+    train_set, valid_set = src.subset("train"), src.subset("valid")
+    if args.holdout >= 0:
+        cut = len(valid_set) - min(args.holdout, len(valid_set))
+        train_set, valid_set = train_set + valid_set[:cut], valid_set[cut:]
+    return train_set, valid_set
+
+
 def run_fold(args, fold: str) -> dict:
     """Train one fold, then evaluate it."""
-    src = open_source(args.data, fold)
     run = Path(args.runs) / run_name(args, fold)
     t0 = time.time()
     # the same path as `wordspot train --set KEY=VALUE`: the budget in minutes, the rest as given
@@ -58,10 +68,7 @@ def run_fold(args, fold: str) -> dict:
         "string_steps": args.string_steps, "image_epochs": 1000, "joint_epochs": 1000,
         "image_minutes": args.image_minutes, "joint_minutes": args.joint_minutes, "val_every": args.val_every,
         **parse_settings(args.set)})
-    train_set, valid_set = src.subset("train"), src.subset("valid")
-    if args.holdout >= 0:  # train on valid too, but for its last `holdout` images (the curve, the best checkpoint)
-        cut = len(valid_set) - min(args.holdout, len(valid_set))
-        train_set, valid_set = train_set + valid_set[:cut], valid_set[cut:]
+    train_set, valid_set = fold_sets(args, fold)
     if args.members > 1:
         train_ensemble(cfg, run, args.members, train_set=train_set, valid_set=valid_set, overwrite=True,
                        reporter=PlainReporter(120))
@@ -97,15 +104,23 @@ def evaluate_fold(args, fold: str, out: dict) -> dict:
     if out.get("model_id", emb.model_id()) != emb.model_id():
         raise SystemExit(f"{fold}: the model in {args.runs} is not the one its result file was made with")
     test = open_source(args.data, fold).subset("test")
+    vocabulary = [s.text for s in fold_sets(args, fold)[0]]  # out-of-vocabulary: never in a training image
     index, stats = index_labelled(emb, test)  # embedded once for both rankings
-    res = evaluate_index(emb, index, stats)
+    res = evaluate_index(emb, index, stats, vocabulary)
     if emb.phoc is not None:
         res["phocnet_qbs_map"], res["phocnet_qbe_map"] = phocnet_ranking(emb, index)
+    # each stage's own best checkpoint on the test set: does the joint stage earn its place?
+    res["stages"] = {}
+    for stage in ("image", "joint"):
+        path = Path(args.runs) / name / f"{stage}.pt"
+        if path.exists() and emb.phoc is None:
+            r = evaluate_index(m := Embedder.load(path), *index_labelled(m, test), vocabulary)
+            res["stages"][stage] = {k: r[k] for k in ("qbs_map", "qbe_map", "qbs_map_oov")}
     out = {**out, **{k: v for k, v in res.items() if k != "per_query"}, "model_id": emb.model_id(),
            "evaluated_at": machine()["commit"]}
     write_json(RESULTS / f"{name}.json", out)
-    print(f"{fold} {args.method}: QbS mAP {100 * res['qbs_map']:.2f}  QbE mAP {100 * res['qbe_map']:.2f}  "
-          f"({out['train_minutes']:.1f} min)", flush=True)
+    print(f"{fold} {args.method}: QbS mAP {100 * res['qbs_map']:.2f} (OOV {100 * res['qbs_map_oov']:.2f})  "
+          f"QbE mAP {100 * res['qbe_map']:.2f}  ({out['train_minutes']:.1f} min)", flush=True)
     return out
 
 
@@ -137,7 +152,7 @@ def plot_curves(rows: list[dict]) -> None:
                     y.append(float("nan"))
                 t.append(c["minutes"])
                 y.append(100 * c[key])
-            ax.plot(t, y, "--" if r["method"] == "LSDE" else "-", color=colours[i % len(colours)],
+            ax.plot(t, y, "--" if r["method"].startswith("LSDE") else "-", color=colours[i % len(colours)],
                     label=f"{r['method']} {r['budget']:g} min x{r['members']} seed {r['seed']} {r['fold']}")
         ax.set_title(f"validation {key[4:].upper()}")
         ax.set_xlabel("training minutes (all stages)")
@@ -162,6 +177,11 @@ def load_results() -> list[dict]:
     return sorted(rows, key=lambda r: (r["method"], r["budget"], r["members"], r["seed"], r["fold"]))
 
 
+def _pair(r: dict, a: str, b: str) -> str:
+    """Two percentages of a result, `a / b`, or '-' for results made before they were measured."""
+    return f"{100 * r[a]:.2f} / {100 * r[b]:.2f}" if a in r and b in r else "-"
+
+
 def merge() -> str:
     rows = load_results()
     if not rows:
@@ -172,19 +192,27 @@ def merge() -> str:
         run = [method, f"{budget:g}", members, seed]
         group = list(group)
         for r in group:
+            stages = r.get("stages", {})
             body.append([r["fold"], *run, f"{100 * r['qbs_map']:.2f}", f"{100 * r['qbe_map']:.2f}",
-                         f"{100 * r['qbs_p_at_1']:.2f}",
-                         f"{100 * r['phocnet_qbs_map']:.2f} / {100 * r['phocnet_qbe_map']:.2f}"
-                         if "phocnet_qbs_map" in r else "-",
+                         _pair(r, "qbs_map_oov", "qbs_map_inv"), f"{100 * r['qbs_p_at_1']:.2f}",
+                         f"{r['qbs_lev_top5']:.2f} / {r['qbs_lev_top10']:.2f}",
+                         f"{r['qbs_spearman']:.3f}" if "qbs_spearman" in r else "-",
+                         " / ".join(_pair(stages[s], "qbs_map", "qbe_map") for s in ("image", "joint"))
+                         if len(stages) == 2 else "-",
+                         _pair(r, "phocnet_qbs_map", "phocnet_qbe_map"),
                          r["config"].get("train_images", "train"), r["train_minutes"],
                          f"{r['machine']['cores']} cores, {r['machine']['device']}", r["machine"]["commit"]])
         if len(group) > 1:
             q, e = [100 * r["qbs_map"] for r in group], [100 * r["qbe_map"] for r in group]
+            oov = [100 * r["qbs_map_oov"] for r in group if "qbs_map_oov" in r]
             folds = " ".join(r["fold"] for r in group)
             body.append([f"**mean ({folds})**", *run, f"**{np.mean(q):.2f}** ± {np.std(q):.2f}",
-                         f"**{np.mean(e):.2f}** ± {np.std(e):.2f}", "", "", "", "", "", ""])
-    lines = md_table(["fold", "method", "budget (min)", "models", "seed", "QbS mAP", "QbE mAP", "QbS P@1",
-                      "PHOCNet ranking: QbS / QbE", "training images", "train minutes", "machine", "commit"], body)
+                         f"**{np.mean(e):.2f}** ± {np.std(e):.2f}",
+                         f"{np.mean(oov):.2f} (OOV)" if len(oov) == len(group) else "", *[""] * 8])
+    lines = md_table(["fold", "method", "budget (min)", "models", "seed", "QbS mAP", "QbE mAP",
+                      "QbS OOV / in-vocab", "QbS P@1", "lev top 5 / 10", "Spearman",
+                      "image stage / joint stage (QbS / QbE)", "PHOCNet ranking: QbS / QbE", "training images",
+                      "train minutes", "machine", "commit"], body)
     plot_curves(rows)
     table = "\n".join(lines) + "\n"
     (RESULTS / "gw.md").write_text(table)

@@ -20,3 +20,37 @@ def test_ceiling_is_the_spearman_of_tied_levenshtein_distances(tiny_run):
         assert res["methods"][CEILING][f"{part}_spearman"] == pytest.approx(want, abs=1e-6)
         assert res["methods"][CEILING][f"{part}_pearson"] > 0.999
     assert res["methods"][CEILING]["close_spearman"] < 0.95  # ties cap it well below 1
+
+
+def test_spearman_of_distances_matches_a_naive_loop_and_its_sample():
+    import Levenshtein
+    from scipy.stats import spearmanr
+
+    from wordspot.evaluate import distance_spearman
+    rng = np.random.default_rng(0)
+    queries, texts = ["great", "grate", "camp"], ["great", "greater", "camp", "cramp", "the"]
+    dist = rng.random((3, 5))
+    d, lev = [], []
+    for i, q in enumerate(queries):  # every pair, one by one
+        for j, t in enumerate(texts):
+            d.append(dist[i, j])
+            lev.append(Levenshtein.distance(q, t))
+    assert distance_spearman(dist, queries, texts) == pytest.approx(spearmanr(d, lev)[0])
+    exact = np.array([[Levenshtein.distance(q, t) for t in texts] for q in queries], float)
+    assert distance_spearman(exact, queries, texts, max_pairs=10) == pytest.approx(1.0)  # sampled pairs
+
+
+def test_out_of_vocabulary_split_of_qbs(tiny_run, tiny_data):
+    from wordspot.datasets import load_folder
+    from wordspot.evaluate import evaluate_spotting
+    src = load_folder(tiny_data)
+    emb = Embedder.load(tiny_run)
+    test = src.subset("test")
+    words = sorted({emb.norm(s.text) for s in test})
+    res = evaluate_spotting(emb, test, vocabulary=words[:3])
+    per = res["per_query"]
+    assert [q["query"] for q in per if not q["oov"]] == words[:3]
+    assert res["qbs_queries_inv"] == 3 and res["qbs_queries_oov"] == len(words) - 3
+    assert res["qbs_map_oov"] == pytest.approx(np.mean([q["ap"] for q in per if q["oov"]]))
+    assert res["qbs_map_inv"] == pytest.approx(np.mean([q["ap"] for q in per if not q["oov"]]))
+    assert "qbs_map_oov" not in evaluate_spotting(emb, test)

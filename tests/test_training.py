@@ -234,3 +234,20 @@ def test_lsde_reader_trains_reads_and_reloads(tiny_data, tmp_path):
               if r["stage"] == "image"]
     assert losses[-1] < losses[0]  # CTC is learning (reading well takes longer: benchmarks/README.md)
     assert (tmp_path / "r" / "joint.pt").exists()
+
+
+def test_reader_phoc_head_adds_its_loss_and_reloads(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    train(tiny_config(string_steps=10), tmp_path / "s", train_set=src.subset("train"), stages=("string",))
+    first = {}
+    for weight in (0.0, 2.0):  # the same seed, string model and first batch
+        cfg = tiny_config(image_epochs=1, val_every=1)
+        cfg.model.image_side, cfg.model.aux_phoc = "read", weight
+        emb = train(cfg, tmp_path / f"r{weight}", train_set=src.subset("train"), stages=("image",),
+                    string_model=tmp_path / "s" / "string.pt")
+        log = (tmp_path / f"r{weight}" / "log.jsonl").read_text().splitlines()
+        first[weight] = json.loads(log[0])["loss"]
+    assert emb.image_net.aux is not None and emb.image_net.aux[-1].out_features == emb.aux_phoc.dim
+    assert first[2.0] > first[0.0] + 0.5  # BCE of untrained logits is about 0.69 an attribute, times 2
+    img = [np.zeros((32, 40), np.float32)]
+    np.testing.assert_allclose(Embedder.load(tmp_path / "r2.0").embed_images(img), emb.embed_images(img), atol=1e-5)

@@ -394,6 +394,9 @@ def eval_spotting(
 ) -> None:
     """QbS and QbE mean average precision, P@1, and edit distance of the top hits.
 
+    QbS is also split into queries out of the training vocabulary (OOV: never in the training
+    transcriptions) and the rest; Spearman correlates query-image distance with edit distance.
+
     Protocol: transcriptions lower-cased to letters and digits; QbS queries are the distinct test
     words, QbE queries the test images whose word occurs twice or more (each left out of its own
     ranking). Example: wordspot eval runs/gw-{split} --data washingtondb-v1.0 --split all
@@ -415,16 +418,17 @@ def eval_spotting(
         rows = {}
         for fold, m in zip(folds, models):
             src = open_source(data, fold, sets_dir, drop_err)
-            rows[src.name] = evaluate_spotting(Embedder.load(m, dev), src.subset(subset), _reporter(plain))
+            # out-of-vocabulary queries: words never seen in the training transcriptions
+            vocab = [s.text for s in src.subset("train")] if subset != "train" and "train" in src.subsets else None
+            rows[src.name] = evaluate_spotting(Embedder.load(m, dev), src.subset(subset), _reporter(plain), vocab)
         summary = summarise(list(rows.values()))
-        keys = list(summary)
         if per_query is not None:
             with open(per_query, "w", newline="") as f:
                 w = csv.writer(f)
-                w.writerow(["split", "query", "ap", "top1", "lev_top1"])
+                w.writerow(["split", "query", "ap", "top1", "lev_top1", "oov"])
                 for fold, r in rows.items():
                     for q in r["per_query"]:
-                        w.writerow([fold, q["query"], f"{q['ap']:.6f}", q["top1"], q["lev_top1"]])
+                        w.writerow([fold, q["query"], f"{q['ap']:.6f}", q["top1"], q["lev_top1"], q.get("oov", "")])
         if as_json:
             print_json({"splits": {f: {k: v for k, v in r.items() if k != "per_query"} for f, r in rows.items()},
                         "summary": summary})
@@ -432,15 +436,19 @@ def eval_spotting(
         t = Table(title=Text(f"word spotting, {subset} set"), title_justify="left", caption_justify="left",
                   caption=Text("; ".join(f"{name}: QbS queries {r['qbs_queries']} ({r['qbs_dropped']} dropped, no "
                                          f"relevant image), QbE queries {r['qbe_queries']}" for name, r in rows.items())))
-        for col in ("data", "images", "QbS mAP", "QbE mAP", "QbS P@1", "lev@1", "lev@5", "lev@10"):
+        # (key, column, as a percentage); the OOV split only when the data has a training subset
+        cols = [("qbs_map", "QbS mAP", True), ("qbs_map_oov", "QbS OOV", True), ("qbs_map_inv", "QbS in-vocab", True),
+                ("qbe_map", "QbE mAP", True), ("qbs_p_at_1", "QbS P@1", True), ("qbs_lev_top1", "lev@1", False),
+                ("qbs_lev_top5", "lev@5", False), ("qbs_lev_top10", "lev@10", False),
+                ("qbs_spearman", "Spearman", False)]
+        cols = [c for c in cols if c[0] in summary]
+        for col in ("data", "images", *(c[1] for c in cols)):
             t.add_column(col, justify="left" if col == "data" else "right")
         for name, r in rows.items():
-            t.add_row(Text(name), str(r["images"]), _fmt(r["qbs_map"]), _fmt(r["qbe_map"]), _fmt(r["qbs_p_at_1"]),
-                      *(_fmt(r[f"qbs_lev_top{k}"], False) for k in (1, 5, 10)))
+            t.add_row(Text(name), str(r["images"]), *(_fmt(r[k], p) for k, _, p in cols))
         if len(rows) > 1:
             s = summary
-            t.add_row("mean ± std", "", *(f"{_fmt(s[k]['mean'], p)} ± {_fmt(s[k]['std'], p)}" for k, p in
-                                          zip(keys, (True, True, True, False, False, False))))
+            t.add_row("mean ± std", "", *(f"{_fmt(s[k]['mean'], p)} ± {_fmt(s[k]['std'], p)}" for k, _, p in cols))
         out.print(t)
 
 

@@ -81,8 +81,8 @@ class ModelConfig:
                 "a list as long as image_channels", self.image_blocks)
         require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
         require(self.image_side in IMAGE_SIDES, "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
-        require(self.image_side == "regress" or (self.method == "lsde" and not self.aux_phoc), "image_side",
-                "'regress' with the phoc method or an auxiliary PHOC head", self.image_side)
+        require(self.image_side == "regress" or self.method == "lsde", "image_side",
+                "'regress' with the phoc method", self.image_side)
         require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
         for name in ("string_both_ends", "lowercase", "alnum_only"):
             require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
@@ -161,7 +161,8 @@ class Embedder:
     def _image_cnn(self) -> ImageCNN | ReaderCNN:
         c = self.config
         if self.reads:
-            return ReaderCNN(len(self.alphabet) + 1, c.image_height, tuple(c.image_channels), tuple(c.image_blocks))
+            return ReaderCNN(len(self.alphabet) + 1, c.image_height, tuple(c.image_channels), tuple(c.image_blocks),
+                             aux_dim=self.aux_phoc.dim if self.aux_phoc else 0, aux_hidden=c.image_hidden)
         return ImageCNN(self.dim, tuple(c.image_channels), tuple(c.image_blocks), hidden=c.image_hidden,
                         aux_dim=self.aux_phoc.dim if self.aux_phoc else 0)
 

@@ -16,9 +16,14 @@ from .phoc import PHOC, NgramBag
 from .progress import Reporter
 
 
-def evaluate_spotting(emb: Embedder, samples: list[WordSample], reporter: Reporter | None = None) -> dict:
-    """QbS/QbE mAP, P@1 and the mean edit distance of the top 1/5/10 QbS hits, on one labelled set."""
-    return evaluate_index(emb, *index_labelled(emb, samples, reporter))
+def evaluate_spotting(emb: Embedder, samples: list[WordSample], reporter: Reporter | None = None,
+                      vocabulary: list[str] | None = None) -> dict:
+    """QbS/QbE mAP, P@1 and the mean edit distance of the top 1/5/10 QbS hits, on one labelled set.
+
+    With `vocabulary` (the training transcriptions), QbS mAP is also given apart for the queries
+    whose word never occurs in it (out of vocabulary) and for the rest.
+    """
+    return evaluate_index(emb, *index_labelled(emb, samples, reporter), vocabulary=vocabulary)
 
 
 def index_labelled(emb: Embedder, samples: list[WordSample],
@@ -31,14 +36,15 @@ def index_labelled(emb: Embedder, samples: list[WordSample],
     return build_index(emb, dataset_crops(labelled), reporter=reporter)
 
 
-def evaluate_index(emb: Embedder, index: Index, stats: dict) -> dict:
+def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[str] | None = None) -> dict:
     """`evaluate_spotting` on a collection already indexed by `index_labelled`."""
     texts = [emb.norm(c.text) for c in index.crops]
     queries = sorted(set(texts))
     qvecs = emb.embed_strings(queries)
     scores = spotting_scores(index.vectors, texts, qvecs, queries, emb.string_distances, emb.image_distances)
     # what a user sees: how far from the query are the top hits
-    order = ranking(emb.string_distances(qvecs, index.vectors))
+    dist = emb.string_distances(qvecs, index.vectors)
+    order = ranking(dist)
     lev = np.array([[Levenshtein.distance(q, texts[j]) for j in row[:10]] for q, row in zip(queries, order)])
     out = {
         "images": len(texts), "skipped_images": stats["skipped"],
@@ -47,19 +53,49 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict) -> dict:
         "qbs_p_at_1": float(np.mean(lev[:, 0] == 0)),
         # over all hits when the collection has fewer than k images
         **{f"qbs_lev_top{k}": float(lev[:, :k].mean()) for k in (1, 5, 10)},
+        "qbs_spearman": distance_spearman(dist, queries, texts),
         "per_query": [{"query": q, "ap": float(a), "top1": texts[row[0]], "lev_top1": int(lv[0])}
                       for q, a, row, lv in zip(queries, scores["qbs_ap"], order, lev)],
     }
+    if vocabulary is not None:
+        seen = {emb.norm(w) for w in vocabulary}
+        ap = scores["qbs_ap"]
+        oov = np.array([q not in seen for q in queries]) & np.isfinite(ap)
+        inv = ~oov & np.isfinite(ap)
+        out.update({"qbs_map_oov": float(ap[oov].mean()) if oov.any() else float("nan"), "qbs_queries_oov": int(oov.sum()),
+                    "qbs_map_inv": float(ap[inv].mean()) if inv.any() else float("nan"), "qbs_queries_inv": int(inv.sum())})
+        for q in out["per_query"]:
+            q["oov"] = q["query"] not in seen
     return out
 
 
-SUMMARY_KEYS = ("qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10")
+def distance_spearman(dist: np.ndarray, queries: list[str], texts: list[str], max_pairs: int = 500_000,
+                      seed: int = 0) -> float:
+    """Spearman correlation of (Q, N) query-image distances with the Levenshtein distance between
+    the query and the image's transcription (a sample of `max_pairs` pairs on large sets)."""
+    from scipy.stats import spearmanr  # here: `wordspot query` should not pay for importing it
+    q, n = dist.shape
+    if q * n <= max_pairs:
+        qi, ni = np.divmod(np.arange(q * n), n)
+    else:
+        rng = np.random.default_rng(seed)
+        qi, ni = rng.integers(q, size=max_pairs), rng.integers(n, size=max_pairs)
+    lev = np.array([Levenshtein.distance(queries[a], texts[b]) for a, b in zip(qi, ni)])
+    d = dist[qi, ni]
+    if lev.std() == 0 or d.std() == 0:
+        return float("nan")
+    return float(spearmanr(d, lev)[0])
+
+
+SUMMARY_KEYS = ("qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10",
+                "qbs_spearman", "qbs_map_oov", "qbs_map_inv")
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Mean and standard deviation over folds of each headline figure of `evaluate_spotting`."""
+    """Mean and standard deviation over folds of each headline figure of `evaluate_spotting`
+    (those every fold has)."""
     return {key: {"mean": float(np.mean([r[key] for r in rows])), "std": float(np.std([r[key] for r in rows]))}
-            for key in SUMMARY_KEYS}
+            for key in SUMMARY_KEYS if all(key in r for r in rows)}
 
 
 # ---- string spaces -----------------------------------------------------------------------------

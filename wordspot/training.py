@@ -400,12 +400,14 @@ class Trainer:
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
         spe = math.ceil(len(images) / cfg.image_batch)
         widths = np.array([im.shape[1] for im in images])
+        phoc_term = self._reader_phoc_term(emb, texts)
 
         def step_fn(step: int) -> float:
             net.train()
             idx = self._batches(widths, step)
             x, w = self._image_batch(images, idx, step)
-            loss = ctc_loss(emb, *net(x, w), [texts[i] for i in idx])
+            logp, frames, aux_out = net(x, w, aux=True)
+            loss = ctc_loss(emb, logp, frames, [texts[i] for i in idx]) + phoc_term(aux_out, idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)  # the LSTM's gradients spike early on
@@ -415,6 +417,13 @@ class Trainer:
         self._loop("image", emb, opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, step_fn,
                    self._spotting_validator(emb, valid), cfg.val_every or spe, resume)
         return Embedder.load(self.out / "image.pt", self.device)
+
+    def _reader_phoc_term(self, emb: Embedder, texts: list[str]):
+        """(aux logits, batch indices) -> the weighted PHOC loss of a reader's PHOC head (0 without one)."""
+        if emb.aux_phoc is None:
+            return lambda aux_out, idx: 0.0
+        targets = torch.from_numpy(emb.aux_phoc.encode(texts)).to(self.device)
+        return lambda aux_out, idx: emb.config.aux_phoc * F.binary_cross_entropy_with_logits(aux_out, targets[idx])
 
     def train_joint(self, emb: Embedder, train: list[WordSample], valid: list[WordSample] | None,
                     words: list[str], resume: dict | None = None) -> Embedder:
@@ -435,6 +444,7 @@ class Trainer:
         joint, pair_loss = JointLoss(*cfg.joint_weights), PairLoss()
         spe = math.ceil(len(images) / cfg.image_batch)
         widths = np.array([im.shape[1] for im in images])
+        phoc_term = self._reader_phoc_term(emb, texts) if emb.reads else None
 
         def step_fn(step: int) -> float:
             emb.string_net.train()
@@ -444,9 +454,9 @@ class Trainer:
             words_b = [texts[i] for i in idx]
             lev = levenshtein_matrix(words_b, words_b).to(self.device)
             if emb.reads:  # the reader keeps reading while the distances are tuned
-                logp, frames = emb.image_net(x, w)
+                logp, frames, aux_out = emb.image_net(x, w, aux=True)
                 vecs = emb.reading_vectors(logp, frames)
-                ctc = ctc_loss(emb, logp, frames, words_b)
+                ctc = ctc_loss(emb, logp, frames, words_b) + phoc_term(aux_out, idx)
             else:
                 vecs, ctc = emb.image_net(x, w), 0.0
             parts = joint(vecs, emb.string_net(emb.encode(words_b)), lev)
