@@ -25,7 +25,7 @@ def test_every_command_explains_itself(cmd):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["query", "/nonexistent.idx", "great"], "no such index file"),
+    (["query", "/nonexistent.idx", "great"], "no such index"),
     (["train", "--data", "/nonexistent", "--out", "/tmp/x"], "no such file or folder"),
     (["train", "bogus", "--data", "builtin", "--out", "/tmp/x"], "unknown stage"),
     (["index", "/nonexistent.pt", "--data", "builtin", "--out", "/tmp/x.idx"], "no such model file"),

@@ -150,21 +150,40 @@ def test_crafted_model_files(ws, case, command):
 
 
 # ---- crafted index files ------------------------------------------------------------------------
-def _index_blob(ws) -> tuple[np.ndarray, dict]:
-    with np.load(ws["idx"], allow_pickle=False) as z:
-        return z["vectors"], json.loads(str(z["meta"]))
-
-
 def _index(ws, name: str, edit) -> Path:
-    vectors, meta = _index_blob(ws)
-    vectors, meta = edit(vectors.copy(), meta)
-    return _npz(ws["root"] / name, vectors=vectors, meta=np.array(json.dumps(meta)))
+    """A copy of the good index folder, then `edit(folder, meta)` (meta: its index.json, written back
+    unless the edit replaced or moved the file)."""
+    folder = ws["root"] / name
+    shutil.copytree(ws["idx"], folder)
+    before = (folder / "index.json").read_text()
+    meta = json.loads(before)
+    edit(folder, meta)
+    if (folder / "index.json").exists() and (folder / "index.json").read_text() == before:
+        (folder / "index.json").write_text(json.dumps(meta))
+    return folder
 
 
-def _crop_edit(key, value):
-    def edit(v, m):
-        m["crops"][0][key] = value
-        return v, m
+def _meta(**changes):
+    return lambda folder, meta: meta.update(changes)
+
+
+def _sql(statement: str):
+    def edit(folder, meta):
+        import sqlite3
+        with sqlite3.connect(next(folder.glob("crops-*.sqlite"))) as db:
+            db.execute(statement)
+    return edit
+
+
+def _old_npz(ws, name: str) -> Path:
+    meta = {"format": 2, "kind": "wordspot-index", "model_id": "x", "crops": []}
+    return _npz(ws["root"] / name, vectors=np.zeros((0, 4), np.float32), meta=np.array(json.dumps(meta)))
+
+
+def _vectors(fill):
+    def edit(folder, meta):
+        f = next(folder.glob("vectors-*.bin"))
+        f.write_bytes(fill(f.read_bytes()))
     return edit
 
 
@@ -172,43 +191,54 @@ INDEX_CASES = {
     "empty": lambda ws: _write(ws, "i-empty.idx", b""),
     "random": lambda ws: _write(ws, "i-random.idx", os.urandom(2048)),
     "model-file": lambda ws: ws["run"] / "model.pt",
-    "truncated": lambda ws: _write(ws, "i-trunc.idx", ws["idx"].read_bytes()[:300]),
-    "no-meta": lambda ws: _npz(ws["root"] / "i-nometa.idx", vectors=np.zeros((2, 4), np.float32)),
-    "meta-not-json": lambda ws: _npz(ws["root"] / "i-nj.idx", vectors=np.zeros((2, 4)), meta=np.array("{")),
-    "wrong-kind": lambda ws: _index(ws, "i-kind.idx", lambda v, m: (v, {**m, "kind": "x"})),
-    "old-format": lambda ws: _index(ws, "i-old.idx", lambda v, m: (v, {**m, "format": 1})),
-    "more-vectors": lambda ws: _index(ws, "i-more.idx", lambda v, m: (np.concatenate([v, v]), m)),
-    "fewer-vectors": lambda ws: _index(ws, "i-fewer.idx", lambda v, m: (v[:-1], m)),
-    "nan-vectors": lambda ws: _index(ws, "i-nan.idx", lambda v, m: (np.full_like(v, np.nan), m)),
-    "inf-vector": lambda ws: _index(ws, "i-inf.idx", lambda v, m: (np.where(np.arange(len(v))[:, None] == 0, np.inf, v), m)),
-    "1d-vectors": lambda ws: _index(ws, "i-1d.idx", lambda v, m: (v[:, 0], m)),
-    "int-vectors": lambda ws: _index(ws, "i-int.idx", lambda v, m: (v.astype(np.int64), m)),
-    "wrong-dim": lambda ws: _index(ws, "i-dim.idx", lambda v, m: (v[:, :3], m)),
-    "crop-no-source": lambda ws: _index(ws, "i-nosrc.idx", lambda v, m: (v, {**m, "crops": [{}] * len(v)})),
-    "crop-box-reversed": lambda ws: _index(ws, "i-box.idx", _crop_edit("box", [5, 5, 1, 1])),
-    "crop-box-short": lambda ws: _index(ws, "i-box3.idx", _crop_edit("box", [1, 2, 3])),
-    "crop-box-text": lambda ws: _index(ws, "i-boxs.idx", _crop_edit("box", "a,b,c,d")),
-    "crops-not-list": lambda ws: _index(ws, "i-crops.idx", lambda v, m: (v, {**m, "crops": 5})),
+    "old-single-file": lambda ws: _old_npz(ws, "i-old.idx"),
     "folder": lambda ws: _mkdir(ws, "i-folder.idx"),
     "fifo": lambda ws: _fifo(ws, "i-fifo.idx"),
     "missing": lambda ws: ws["root"] / "i-missing.idx",
+    "meta-not-json": lambda ws: _index(ws, "i-nj.idx", lambda f, m: (f / "index.json").write_text("{")),
+    "meta-list": lambda ws: _index(ws, "i-list.idx", lambda f, m: (f / "index.json").write_text("[1]")),
+    "wrong-kind": lambda ws: _index(ws, "i-kind.idx", _meta(kind="x")),
+    "old-format": lambda ws: _index(ws, "i-fmt.idx", _meta(format=2)),
+    "count-more": lambda ws: _index(ws, "i-more.idx", lambda f, m: m.update(count=m["count"] + 5)),
+    "count-text": lambda ws: _index(ws, "i-ctext.idx", _meta(count="5")),
+    "count-negative": lambda ws: _index(ws, "i-cneg.idx", _meta(count=-1)),
+    "wrong-dim": lambda ws: _index(ws, "i-dim.idx", _meta(dim=3)),
+    "int-vectors": lambda ws: _index(ws, "i-int.idx", _meta(dtype="int64")),
+    "no-model-id": lambda ws: _index(ws, "i-noid.idx", lambda f, m: m.pop("model_id")),
+    "vectors-missing": lambda ws: _index(ws, "i-novec.idx", lambda f, m: next(f.glob("vectors-*")).unlink()),
+    "vectors-short": lambda ws: _index(ws, "i-short.idx", _vectors(lambda b: b[:-100])),
+    "nan-vectors": lambda ws: _index(ws, "i-nan.idx", _vectors(lambda b: np.full(len(b) // 4, np.nan, np.float32).tobytes())),
+    "records-missing": lambda ws: _index(ws, "i-norec.idx", lambda f, m: next(f.glob("crops-*")).unlink()),
+    "records-junk": lambda ws: _index(ws, "i-junk.idx", lambda f, m: next(f.glob("crops-*")).write_bytes(os.urandom(4096))),
+    "record-deleted": lambda ws: _index(ws, "i-del.idx", _sql("DELETE FROM crops WHERE id = 3")),
+    "record-box-reversed": lambda ws: _index(ws, "i-box.idx", _sql("UPDATE crops SET x1 = 9, y1 = 9, x2 = 1, y2 = 1 WHERE id = 2")),
+    "record-box-text": lambda ws: _index(ws, "i-boxs.idx", _sql("UPDATE crops SET x1 = 'a', y1 = 1, x2 = 5, y2 = 5 WHERE id = 2")),
+    "sources-gone": lambda ws: _index(ws, "i-nosrc.idx", _sql("DROP TABLE sources")),
+    "unfinished": lambda ws: _index(ws, "i-unfinished.idx", lambda f, m: (f / "index.json").rename(f / "build.json")),
 }
 
 
 @pytest.mark.parametrize("case", INDEX_CASES)
 def test_crafted_index_files(ws, case):
     path = INDEX_CASES[case](ws)
-    r = run("query", path, "great", "--json")
+    r = run("query", path, "great", "--json", "-k", "1000")  # every row: damaged records are read too
     assert_clean_failure(r, path.name)
 
 
-@pytest.mark.parametrize("case", ["random", "model-file", "truncated", "folder"])
+def _folder_with_a_file(ws) -> Path:
+    folder = ws["root"] / "notes"
+    folder.mkdir(exist_ok=True)
+    (folder / "letter.txt").write_text("keep me")
+    return folder
+
+
+@pytest.mark.parametrize("case", ["random", "model-file", "notes-folder"])
 def test_index_out_that_is_not_an_index_is_never_overwritten(ws, case):
-    path = INDEX_CASES[case](ws)
-    before = path.read_bytes() if path.is_file() else None
+    path = _folder_with_a_file(ws) if case == "notes-folder" else INDEX_CASES[case](ws)
+    before = path.read_bytes() if path.is_file() else sorted(p.name for p in path.iterdir())
     r = run("index", ws["run"], "--data", ws["data"], "--out", path)
     assert_clean_failure(r, path.name)
-    assert (path.read_bytes() if path.is_file() else None) == before
+    assert (path.read_bytes() if path.is_file() else sorted(p.name for p in path.iterdir())) == before
 
 
 # ---- images ------------------------------------------------------------------------------------
@@ -500,13 +530,14 @@ def test_two_concurrent_appends_lose_nothing(ws, tmp_path):
     import subprocess
     import sys
     idx = tmp_path / "shared.idx"
-    shutil.copy(ws["idx"], idx)
+    shutil.copytree(ws["idx"], idx)
     n = len(json.loads(run("query", idx, "great", "-k", "1000", "--json").stdout)["hits"])
     cmd = [sys.executable, "-m", "wordspot.cli", "index", str(ws["run"]), "--data", str(ws["data"]),
-           "--subset", "valid", "--out", str(idx), "--append", "--plain", "--device", "cpu"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+           "--subset", "{}", "--out", str(idx), "--append", "--plain", "--device", "cpu"]
+    procs = [subprocess.Popen([a.format(part) for a in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for part in ("valid", "train")]
     outs = [p.communicate(timeout=300)[0].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    valid = len(load_folder(ws["data"]).subset("valid"))
+    added = sum(len(load_folder(ws["data"]).subset(part)) for part in ("valid", "train"))
     after = json.loads(run("query", idx, "great", "-k", "1000", "--json").stdout)["hits"]
-    assert len(after) == n + 2 * valid  # both runs' crops are there
+    assert len(after) == n + added  # both runs' crops are there

@@ -1,5 +1,7 @@
 import json
+import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -8,7 +10,7 @@ import pytest
 
 from wordspot.datasets import load_folder
 from wordspot.embedder import Embedder
-from wordspot.index import Index, IndexFileError, build_index, collect_crops, dataset_crops
+from wordspot.index import IndexFileError, build_index, collect_crops, dataset_crops, open_index, write_index
 from wordspot.query import by_example, by_string, contact_sheet
 
 
@@ -60,11 +62,11 @@ def test_index_save_load_append_and_query(collection, tiny_run, tmp_path):
     emb = Embedder.load(tiny_run)
     idx, stats = build_index(emb, collect_crops([root / "words", root / "pages"]), str(tiny_run))
     assert stats["crops"] == 10 and stats["skipped"] == 0
-    idx.save(tmp_path / "a.idx")
-    loaded = Index.load(tmp_path / "a.idx")
-    assert loaded.model_id == emb.model_id() and loaded.crops == idx.crops
+    loaded = write_index(idx, tmp_path / "a.idx")
+    assert loaded.model_id == emb.model_id() and len(loaded) == len(idx)
+    assert loaded.crops == [replace(c, source=os.path.abspath(c.source)) for c in idx.crops]
     np.testing.assert_array_equal(loaded.vectors, idx.vectors)
-    assert not list(tmp_path.glob("*.tmp"))  # written through a temporary file, then renamed
+    assert not list((tmp_path / "a.idx").glob("*.tmp"))  # written through a temporary file, then renamed
 
     # QbE with a box on page p1: the same word cut from page p2 (identical pixels) ranks first
     x1, y1, x2, y2, text = boxes[1]
@@ -81,7 +83,7 @@ def test_index_save_load_append_and_query(collection, tiny_run, tmp_path):
     assert cv2.imread(str(tmp_path / "sheet.png")).shape[0] > 5 * 64
 
     more, _ = build_index(emb, collect_crops([root / "words"]), str(tiny_run))
-    assert len(loaded.extend(more)) == 14
+    assert len(idx.extend(more)) == 14
 
 
 def test_qbs_finds_the_word_on_the_tiny_model(tiny_data, tiny_run):
@@ -99,15 +101,11 @@ def test_index_from_another_model_is_refused(tiny_run, tiny_data, tmp_path):
         next(other.image_net.parameters()).add_(0.01)
     with pytest.raises(IndexFileError, match="built by model"):
         by_string(other, idx, "great")
-    with pytest.raises(IndexFileError, match="not a readable"):
+    with pytest.raises(IndexFileError, match="not a wordspot index"):
         (tmp_path / "x.idx").write_bytes(b"junk")
-        Index.load(tmp_path / "x.idx")
-    # an index in another format (PHOC vectors changed meaning in format 2) must be rebuilt, not misread
-    idx.save(tmp_path / "old.idx")
-    with np.load(tmp_path / "old.idx") as z:
-        meta = json.loads(str(z["meta"]))
-        vectors = z["vectors"]
-    meta["format"] = 1
-    np.savez(tmp_path / "old.npz", vectors=vectors, meta=np.array(json.dumps(meta)))
-    with pytest.raises(IndexFileError, match="build it again"):
-        Index.load(tmp_path / "old.npz")
+        open_index(tmp_path / "x.idx")
+    # an index of an older format (a single .npz file) must be rebuilt, not misread
+    meta = {"format": 2, "kind": "wordspot-index", "model_id": idx.model_id, "crops": []}
+    np.savez(tmp_path / "old.npz", vectors=idx.vectors, meta=np.array(json.dumps(meta)))
+    with pytest.raises(IndexFileError, match="older format.*build it again"):
+        open_index(tmp_path / "old.npz")

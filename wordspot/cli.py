@@ -21,9 +21,10 @@ from .embedder import PHOC_ONLY, Embedder, resolve_device
 from .errors import ConfigError, WordspotError
 from .evaluate import evaluate_spotting, evaluate_strings, plot_strings, summarise
 from .files import upgrade_torch_file
-from .index import Index, build_index, collect_crops, dataset_crops, is_index_file, write_index
+from .index import collect_crops, dataset_crops, index_crops, is_index, open_index, open_shards
 from .progress import PlainReporter, Reporter, RichReporter
-from .query import Hit, by_example, by_string, contact_sheet
+from .query import Hit, Searcher, contact_sheet
+from .search import ANN_MIN, describe
 from .text import TextNorm
 from .training import STAGES, TrainConfig, TrainingInterrupted, parse_settings, train_ensemble
 from .training import train as run_training
@@ -224,33 +225,42 @@ def index(
     sets_dir: Optional[str] = typer.Option(None, help=SETS_HELP),
     drop_err: bool = typer.Option(False, help=DROP_ERR_HELP),
     subset: str = typer.Option("test", help="train, valid, test or all."),
-    out_path: Path = typer.Option(..., "--out", help="Index file to write."),
-    append: bool = typer.Option(False, help="Add to an existing index (same model) instead of replacing it."),
+    out_path: Path = typer.Option(..., "--out", help="Index folder to write (made if missing)."),
+    append: bool = typer.Option(False, help="Add to an existing index (same model) instead of replacing it; "
+                                            "crops already in it are skipped."),
+    half: bool = typer.Option(False, "--half", help="Store vectors as float16: half the size; rankings "
+                                                    "unchanged on George Washington (README)."),
+    ann: Optional[bool] = typer.Option(None, "--ann/--no-ann", help="Also build an approximate search (faiss) "
+                                       f"for large indexes; default: from {ANN_MIN:,} crops on."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     plain: bool = typer.Option(False, help="Log lines instead of a progress bar."),
 ) -> None:
-    """Embed word crops with a model's image CNN and save them as a searchable index.
+    """Embed word crops with a model's image CNN and save them as a searchable index folder.
 
     A folder may hold word images, page images each with a .txt of boxes (x1 y1 x2 y2 [text] per
-    line) or PAGE / ALTO XML files. Example: wordspot index runs/demo pages/ --out pages.idx
+    line) or PAGE / ALTO XML files. The index is written a chunk at a time: if the command is
+    stopped, the previous index stays as it was, and running the same command again continues
+    where it stopped. Example: wordspot index runs/demo pages/ --out pages.idx
     """
     with cli_errors():
         if not sources and not data:
             raise WordspotError("give SOURCES or --data")
-        if out_path.is_dir():
-            raise WordspotError(f"--out {out_path}: is a folder; give the index file to write")
-        if out_path.exists() and not is_index_file(out_path):
+        if out_path.exists() and not is_index(out_path) and (out_path.is_file() or any(out_path.iterdir())):
             raise WordspotError(f"--out {out_path}: exists and is not a wordspot index; not overwritten")
         emb = Embedder.load(model, resolve_device(device))
-        if append and out_path.exists():
-            Index.load(out_path).check_model(emb)  # before the work, not after
+        if append and out_path.exists() and is_index(out_path) and (out_path / "index.json").exists():
+            open_index(out_path).check_model(emb)  # before the work, not after
         crops = collect_crops(sources) if sources else []
         if data:
             crops += dataset_crops(open_source(data, split, sets_dir, drop_err).subset(subset))
-        idx, stats = build_index(emb, crops, str(Path(model).resolve()), _reporter(plain))
-        idx = write_index(idx, out_path, append)
+        stats = index_crops(emb, crops, out_path, model_path=str(Path(model).resolve()), append=append,
+                            dtype="float16" if half else "float32", ann=ann, reporter=_reporter(plain))
         err.print(f"indexed {stats['crops']} crops in {stats['seconds']:.1f}s ({stats['per_second']:.0f}/s); "
-                  f"{len(idx)} in {out_path}", highlight=False, markup=False)
+                  f"{stats['total']} in {out_path}", highlight=False, markup=False)
+        if stats["already_indexed"]:
+            say(err, f"{stats['already_indexed']} crop(s) were in the index already, skipped", "note:", "cyan")
+        if stats["ann"]:
+            say(err, describe(stats["ann"]), "approximate search:", "cyan")
         for key, what in (("bad", "unreadable crop(s), skipped"), ("odd", "crop(s) that look degenerate, indexed")):
             if stats[key]:
                 first = next(iter(stats[key].values()))
@@ -283,7 +293,8 @@ def _hits_table(title: str, hits: list[Hit]) -> Table:
 
 @app.command()
 def query(
-    index_path: Path = typer.Argument(..., metavar="INDEX", help="Index file made by 'wordspot index'."),
+    index_path: Path = typer.Argument(..., metavar="INDEX", help="Index folder made by 'wordspot index', or a "
+                                      "folder of such indexes (shards of one collection, searched as one)."),
     word: Optional[str] = typer.Argument(None, help="Word to find (query by string)."),
     image: Optional[Path] = typer.Option(None, help="Example word image (query by example)."),
     box: Optional[str] = typer.Option(None, help="With --image: the word's box x1,y1,x2,y2 on that page image."),
@@ -292,6 +303,9 @@ def query(
     k: int = typer.Option(10, "-k", "--top", help="How many hits."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     sheet: Optional[Path] = typer.Option(None, help="Draw the hit crops into this PNG (one query only)."),
+    shard: Optional[list[Path]] = typer.Option(None, help="Another index of the same collection to search with "
+                                                         "INDEX (repeat for more)."),
+    exact: bool = typer.Option(False, help="Exact search even where the index has an approximate one."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Search an index by typing a word or by showing an example image.
@@ -309,15 +323,11 @@ def query(
         if sheet is not None and (sheet.suffix.lower() != ".png" or sheet.is_dir()):
             raise WordspotError(f"--sheet {sheet}: give a .png file name")
         parsed_box = _parse_box(box)
-        idx = Index.load(index_path)
-        model_path = model or idx.model_path
+        shards = open_shards([index_path, *(shard or [])])
+        model_path = model or shards[0].model_path
         if not model_path:
             raise WordspotError(f"{index_path}: the index does not say which model built it: give --model")
-        emb = Embedder.load(model_path, resolve_device(device))
-        try:
-            idx.check_model(emb)
-        except WordspotError as e:
-            raise WordspotError(f"{index_path}: {e}") from None
+        searcher = Searcher(Embedder.load(model_path, resolve_device(device)), shards, exact=exact)
         if batch is not None:
             queries = _batch_queries(batch)
         else:
@@ -325,7 +335,7 @@ def query(
         results, failed = [], 0
         for where, w, img in queries:
             try:
-                hits = by_string(emb, idx, w, k) if w is not None else by_example(emb, idx, img, parsed_box, k)
+                hits = searcher.by_string(w, k) if w is not None else searcher.by_example(img, parsed_box, k)
             except ValueError as e:  # WordspotError, or a word too long for the model
                 if not where:
                     raise
@@ -340,9 +350,43 @@ def query(
             print_json(payload if batch is not None else payload[0])
         else:
             for q, hits in results:
-                out.print(_hits_table(f"{q}  ({len(idx)} crops)", hits))
+                out.print(_hits_table(f"{q}  ({len(searcher)} crops)", hits))
         if failed:
             raise WordspotError(f"{batch}: {failed} of {len(queries)} queries failed (see above)")
+
+
+@app.command()
+def serve(
+    index_path: Path = typer.Argument(..., metavar="INDEX", help="Index folder, or a folder of index shards."),
+    shard: Optional[list[Path]] = typer.Option(None, help="Another index of the same collection (repeat for more)."),
+    model: Optional[Path] = typer.Option(None, help="Model (default: the one that built the index)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; the default answers this machine only."),
+    port: int = typer.Option(8765, help="Port to listen on."),
+    exact: bool = typer.Option(False, help="Exact search even where the index has an approximate one."),
+    max_upload_mb: float = typer.Option(5.0, help="Largest example image a client may upload (MB)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+) -> None:
+    """Search an index from a browser: a search page and a JSON API, model and index kept loaded.
+
+    Open http://127.0.0.1:8765 after: wordspot serve pages.idx
+    """
+    with cli_errors():
+        if not 0 < port < 65536:
+            raise WordspotError(f"--port: 1 to 65535, got {port}")
+        if max_upload_mb <= 0:
+            raise WordspotError(f"--max-upload-mb: must be more than 0, got {max_upload_mb}")
+        shards = open_shards([index_path, *(shard or [])])
+        model_path = model or shards[0].model_path
+        if not model_path:
+            raise WordspotError(f"{index_path}: the index does not say which model built it: give --model")
+        searcher = Searcher(Embedder.load(model_path, resolve_device(device)), shards, exact=exact, warm=True)
+        from .serve import run
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            say(err, f"listening on {host}: anyone who can reach this machine can search the index and see its "
+                     f"page images", "warning:", "yellow")
+        err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
+                  markup=False)
+        run(searcher, host, port, int(max_upload_mb * 2**20))
 
 
 def _batch_queries(path: Path) -> list[tuple[str, Optional[str], Optional[Path]]]:

@@ -118,6 +118,22 @@ def load_file(path: str | Path, kind: str) -> dict:
     return blob
 
 
+def _same(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def _prm_images(z: np.ndarray) -> np.ndarray:
+    return np.hstack([z, -np.logaddexp(0.0, z).sum(1, keepdims=True)]).astype(np.float32)
+
+
+def _prm_queries(a: np.ndarray) -> np.ndarray:
+    return np.hstack([a, np.ones((len(a), 1), a.dtype)]).astype(np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 class Embedder:
     """Maps words and word images into one space, and measures distances in it.
 
@@ -259,6 +275,27 @@ class Embedder:
             # PHOCNet's angle of probabilities (benchmarks/README.md), which saturate near 0 and 1
             return cosine_distances(queries, images)
         return distances(queries, images)
+
+    # ---- the rankings as nearest-neighbour searches (search.py, faiss) ----
+    def search_kinds(self) -> tuple[str, ...]:
+        """The rankings that need a search form of their own (LSDE's QbS and QbE share one space)."""
+        return ("qbs", "qbe") if self.phoc is not None else ("qbs",)
+
+    def search_form(self, kind: str):
+        """("l2" or "ip", image form, query form): ranking by `string_distances` (kind "qbs") or
+        `image_distances` ("qbe") is ranking by smallest L2 distance, or largest inner product, of
+        the vectors in these forms ((n, d) float32 -> (n, d') float32)."""
+        if self.phoc is None:
+            return "l2", _same, _same
+        if kind == "qbs":  # PRM: d = -a.z + sum(softplus(z)), so -d = [a, 1] . [z, -sum(softplus(z))]
+            return "ip", _prm_images, _prm_queries
+        return "ip", _unit, _unit
+
+    def probe_queries(self, kind: str, image_vectors: np.ndarray) -> np.ndarray:
+        """Queries like a user's, made from image vectors: to tune an approximate index."""
+        if self.phoc is not None and kind == "qbs":
+            return (image_vectors > 0).astype(np.float32)  # the PHOC the network reads
+        return image_vectors
 
     def model_id(self) -> str:
         """A hash of the weights: an index remembers which model made it."""

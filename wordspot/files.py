@@ -23,6 +23,8 @@ import torch
 from .errors import WordspotError
 
 MAGIC = "wordspot-tree"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: setting it is the only way to read it
 
 
 class FileFormatError(WordspotError):
@@ -36,6 +38,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; the file gets the mode any new file would
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -45,9 +45,15 @@ def read_grey(path: str | Path) -> np.ndarray:
         data = np.fromfile(p, np.uint8)
     except OSError as e:
         raise ImageError(f"{path}: cannot read ({e.strerror})") from None
+    return decode_grey(data, str(path))
+
+
+def decode_grey(data: bytes | np.ndarray, name: str) -> np.ndarray:
+    """An encoded image (PNG, JPEG, TIFF...) -> uint8 grey; ImageError names it and says why not."""
+    data = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None or img.size == 0:
-        raise ImageError(f"{path}: cannot read image ({'empty file' if not data.size else 'not an image or damaged'})")
+        raise ImageError(f"{name}: cannot read image ({'empty file' if not data.size else 'not an image or damaged'})")
     return _to_grey(img)
 
 

@@ -1,32 +1,28 @@
-"""Word-crop indexes: collect crops from a source, embed them, save and load them atomically."""
+"""Word-crop indexes: collect crops from sources, embed them, write them to an index folder (store.py)."""
 
 from __future__ import annotations
 
-import fcntl
-import io
-import json
+import hashlib
+import os
 import time
 import warnings
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from .datasets import WordSample
 from .embedder import Embedder
 from .errors import WordspotError
-from .files import atomic_write_bytes
 from .formats import IMAGE_EXTS, PageWords, find_image, read_box_file, read_xml
 from .imaging import ImageError, cut_box, degenerate, normalise, read_grey
 from .progress import Reporter
+from .search import ANN_MIN, build_approximate
+from .store import IndexFileError, IndexStore, IndexWriter, check_model, is_index
 
-INDEX_FORMAT = 2  # 2: PHOC models store attribute logits (1 held unit probabilities)
-
-
-class IndexFileError(WordspotError):
-    """An index that cannot be used as asked (missing, damaged, or made by another model)."""
+__all__ = ["Crop", "Index", "IndexFileError", "IndexStore", "build_index", "collect_crops", "dataset_crops",
+           "index_crops", "open_index", "open_shards", "write_index"]
 
 
 @dataclass(frozen=True)
@@ -118,52 +114,11 @@ def _name(c: Crop) -> str:
 
 
 # ---- the index -------------------------------------------------------------------------------
-def _box(box) -> tuple[int, int, int, int] | None:
-    if box is None:
-        return None
-    x1, y1, x2, y2 = (int(v) for v in box)
-    if x2 <= x1 or y2 <= y1:
-        raise ValueError("empty box")
-    return (x1, y1, x2, y2)
-
-
-def is_index_file(path: str | Path) -> bool:
-    """Whether `path` holds a wordspot index of any format version (safe to replace)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return json.loads(str(z["meta"])).get("kind") == "wordspot-index"
-    except Exception:  # anything unreadable is not an index
-        return False
-
-
-@contextmanager
-def locked(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (a .lock file beside it) for a read-modify-write: two
-    writers of one index wait for each other instead of one losing the other's crops."""
-    lock = Path(str(path) + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def write_index(index: "Index", path: str | Path, append: bool = False) -> "Index":
-    """Save `index` to `path`, or with `append` add it to the index already there (same model).
-    Writers of one path are serialised by a lock; what is written is what was returned."""
-    with locked(path):
-        if append and Path(path).exists():
-            previous = Index.load(path)
-            index = previous.extend(index)
-        index.save(path)
-    return index
-
-
-
 @dataclass
 class Index:
+    """An index in memory, as `build_index` makes it (evaluation uses one). `IndexStore` is an
+    index on disk; both answer the same questions (`crops_at`, `find`, `check_model`)."""
+
     vectors: np.ndarray  # (N, dim) float32
     crops: list[Crop]
     model_id: str
@@ -172,59 +127,115 @@ class Index:
     def __len__(self) -> int:
         return len(self.crops)
 
-    def save(self, path: str | Path) -> None:
-        """Write to a temporary file beside `path`, then rename over it."""
-        path = Path(path)
-        meta = {"format": INDEX_FORMAT, "kind": "wordspot-index", "model_id": self.model_id,
-                "model_path": self.model_path, "crops": [asdict(c) for c in self.crops]}
-        buf = io.BytesIO()
-        np.savez(buf, vectors=self.vectors.astype(np.float32), meta=np.array(json.dumps(meta)))
-        atomic_write_bytes(path, buf.getvalue())
+    def crops_at(self, ids: list[int]) -> list[Crop]:
+        return [self.crops[int(i)] for i in ids]
 
-    @classmethod
-    def load(cls, path: str | Path) -> "Index":
-        path = Path(path)
-        if not path.is_file():
-            raise IndexFileError(f"{path}: no such index file")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                vectors, meta = z["vectors"], json.loads(str(z["meta"]))
-        except Exception as e:
-            raise IndexFileError(f"{path}: not a readable wordspot index ({type(e).__name__})") from None
-        if meta.get("kind") != "wordspot-index":
-            raise IndexFileError(f"{path}: not a wordspot index")
-        if meta.get("format", 0) != INDEX_FORMAT:
-            raise IndexFileError(f"{path}: index format {meta.get('format')}, this wordspot reads {INDEX_FORMAT}: "
-                                 f"build it again with `wordspot index`")
-        try:
-            crops = [Crop(str(c["source"]), str(c["page"]), _box(c["box"]), str(c["text"])) for c in meta["crops"]]
-            model_id = str(meta["model_id"])
-        except (KeyError, TypeError, ValueError):
-            raise IndexFileError(f"{path}: damaged index (its crop records are malformed): "
-                                 f"build it again with `wordspot index`") from None
-        if vectors.ndim != 2 or len(vectors) != len(crops) or vectors.dtype.kind != "f":
-            raise IndexFileError(f"{path}: damaged index ({vectors.shape} vectors for {len(crops)} crops): "
-                                 f"build it again with `wordspot index`")
-        bad = int((~np.isfinite(vectors).all(1)).sum())
-        if bad:
-            raise IndexFileError(f"{path}: damaged index ({bad} vectors hold NaN or infinity): "
-                                 f"build it again with `wordspot index`")
-        return cls(vectors, crops, model_id, str(meta.get("model_path", "")))
+    def find(self, source: str | Path, box: tuple[int, int, int, int] | None) -> int | None:
+        path = os.path.abspath(source)
+        return next((i for i, c in enumerate(self.crops) if c.box == box and os.path.abspath(c.source) == path), None)
 
     def check_model(self, emb: Embedder) -> None:
-        if self.vectors.shape[1] != emb.dim:
-            raise IndexFileError(f"damaged index: its vectors have {self.vectors.shape[1]} dimensions, the model's "
-                                 f"{emb.dim}: build it again with `wordspot index`")
-        if emb.model_id() != self.model_id:
-            raise IndexFileError(f"this index was built by model {self.model_id}, not by the given model "
-                              f"{emb.model_id()}: re-index with this model or query with the one that built it")
+        check_model(self.vectors.shape[1], self.model_id, emb)
 
     def extend(self, other: "Index") -> "Index":
         if other.model_id != self.model_id:
             raise IndexFileError(f"cannot append: the index was built by model {self.model_id}, "
-                              f"the new crops by {other.model_id}")
+                                 f"the new crops by {other.model_id}")
         return Index(np.concatenate([self.vectors, other.vectors]), self.crops + other.crops,
                      self.model_id, self.model_path)
+
+
+def open_index(path: str | Path) -> IndexStore:
+    """An index folder written by `write_index` or `index_crops`, ready to search."""
+    return IndexStore(path)
+
+
+def open_shards(paths: list[str | Path]) -> list[IndexStore]:
+    """Index folders to search as one collection; a folder holding index folders gives all of them."""
+    out = []
+    for p in map(Path, paths):
+        inner = sorted(d for d in p.iterdir() if d.is_dir() and is_index(d)) if p.is_dir() and not is_index(p) else []
+        out += [IndexStore(d) for d in inner] if inner else [IndexStore(p)]
+    return out
+
+
+def _fingerprint(model_id: str, dtype: str, append: bool, crops: list[Crop]) -> str:
+    """Names a job: a rerun with the same model, options and crops continues it."""
+    h = hashlib.sha256(f"{model_id}\t{dtype}\t{append}\n".encode())
+    for c in crops:
+        h.update(f"{os.path.abspath(c.source)}\t{c.box}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def write_index(index: Index, path: str | Path, append: bool = False, dtype: str = "float32",
+                method: str = "") -> IndexStore:
+    """Save an index built in memory to the folder `path` (with `append`, add it to the index
+    there; crops already in it are skipped). Returns the index as saved."""
+    crops = index.crops
+    with IndexWriter(path, model_id=index.model_id, model_path=index.model_path, method=method,
+                     dim=index.vectors.shape[1], dtype=dtype, append=append,
+                     fingerprint=_fingerprint(index.model_id, dtype, append, crops)) as w:
+        keep = [i for i, c in enumerate(crops) if not append or c.box not in w.existing(c.source)]
+        w.add(index.vectors[keep], [crops[i] for i in keep], len(crops))
+        w.commit()
+    return IndexStore(path)
+
+
+def index_crops(emb: Embedder, crops: list[Crop], path: str | Path, *, model_path: str = "", append: bool = False,
+                dtype: str = "float32", ann: bool | None = None, reporter: Reporter | None = None,
+                chunk: int = 512) -> dict:
+    """Embed crops straight into the index folder `path`, a chunk at a time (the next chunk's
+    images are read and normalised in a thread while the network embeds this one). A run that is
+    killed leaves the previous index intact; the same command run again continues it.
+
+    With `append`, crops already in the index (same file and box) are skipped. `ann`: build an
+    approximate search too (None: from ANN_MIN crops on, or when the index had one). Returns stats.
+    """
+    rep = reporter or Reporter()
+    t0 = time.time()
+    fingerprint = _fingerprint(emb.model_id(), dtype, append, crops)
+    with IndexWriter(path, model_id=emb.model_id(), model_path=model_path, method=emb.config.method,
+                     dim=emb.dim, dtype=dtype, append=append, fingerprint=fingerprint) as w:
+        resumed, skipped = w.done, 0
+        if append:
+            seen: dict[str, set] = {}
+            todo = [c for c in crops if c.box not in seen.setdefault(c.source, w.existing(c.source))]
+            skipped = len(crops) - len(todo)
+        else:
+            todo = crops
+        if resumed:
+            rep.log(f"continuing an interrupted run: {resumed} of {len(todo)} crops were already done")
+        bad, odd, written = {}, {}, 0
+        rep.start("index", len(todo))
+        rep.advance(resumed)
+        starts = list(range(resumed, len(todo), chunk))
+        height = emb.config.image_height
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(load_crops, todo[starts[0]:starts[0] + chunk], height, odd) if starts else None
+            for n, start in enumerate(starts):
+                part = todo[start:start + chunk]
+                kept, images, part_bad = pending.result()
+                if n + 1 < len(starts):
+                    nxt = starts[n + 1]
+                    pending = pool.submit(load_crops, todo[nxt:nxt + chunk], height, odd)
+                vectors = emb.embed_images(images) if images else np.zeros((0, emb.dim), np.float32)
+                w.add(vectors, [part[k] for k in kept], start + len(part))
+                bad.update(part_bad)
+                written += len(kept)
+                rep.advance(len(part))
+        rep.stop()
+        if todo and not w.rows and bad:
+            raise IndexFileError(f"none of the {len(todo)} crops could be read, e.g. {next(iter(bad.values()))}")
+        extra = {}
+        total = w.base + w.rows
+        if ann or (ann is None and (total >= ANN_MIN or w.had_ann)):
+            rep.log(f"building the approximate search over {total} crops")
+            extra["ann"] = build_approximate(emb, w.path, w.gen, w.vectors())
+        meta = w.commit(**extra)
+    seconds = time.time() - t0
+    return {"crops": written, "skipped": len(bad), "bad": bad, "odd": odd, "seconds": seconds,
+            "per_second": written / seconds if seconds > 0 else float("inf"), "total": meta["count"],
+            "already_indexed": skipped, "resumed": resumed, "ann": meta.get("ann")}
 
 
 def build_index(emb: Embedder, crops: list[Crop], model_path: str = "",

@@ -12,8 +12,8 @@ import numpy as np
 from .embedder import Embedder
 from .errors import WordspotError
 from .imaging import load_image, read_grey
-from .index import Crop, Index, crop_image
-from .metrics import Distance, distances, ranking
+from .index import Crop, IndexFileError, crop_image
+from .search import Approximate, Prepared, candidates, rank
 
 
 @dataclass
@@ -22,57 +22,126 @@ class Hit:
     distance: float
     crop: Crop
     lev: int | None = None  # edit distance between the query and the crop's transcription, when both known
+    shard: int = 0  # which of the searched indexes holds the crop, and its row there
+    row: int = -1
 
     def as_dict(self) -> dict:
         d = round(self.distance, 4) if np.isfinite(self.distance) else None  # JSON has no NaN
         return {"rank": self.rank, "distance": d, "source": self.crop.source,
                 "page": self.crop.page, "box": list(self.crop.box) if self.crop.box else None,
-                "text": self.crop.text, "lev": self.lev}
+                "text": self.crop.text, "lev": self.lev, "shard": self.shard, "row": self.row}
 
 
-def nearest(index: Index, vector: np.ndarray, k: int = 10, skip: int | None = None,
-            distance: Distance = distances) -> list[Hit]:
-    """The k crops closest to `vector`; `skip` leaves one index row out (the example itself)."""
-    if len(index) == 0:
-        return []
-    dist = distance(vector[None, :], index.vectors)[0]
-    if skip is not None:
-        dist[skip] = np.inf
-    order = ranking(dist)[: min(k, len(index) - (skip is not None))]
-    return [Hit(r + 1, float(dist[i]), index.crops[i]) for r, i in enumerate(order)]
+class Searcher:
+    """Searches one index, or several shards of one collection built by the same model, as one.
 
-
-def _with_lev(hits: list[Hit], query: str, emb: Embedder) -> list[Hit]:
-    q = emb.norm(query)
-    for h in hits:
-        h.lev = Levenshtein.distance(q, emb.norm(h.crop.text)) if h.crop.text else None
-    return hits
-
-
-def by_string(emb: Embedder, index: Index, word: str, k: int = 10) -> list[Hit]:
-    """QbS: rank the index by distance to the string CNN's vector of `word`."""
-    if not emb.norm(word):
-        raise WordspotError(f"query {word!r} is empty once normalised (the model compares "
-                            f"{'lower-case ' if emb.config.lowercase else ''}"
-                            f"{'letters and digits' if emb.config.alnum_only else 'text'})")
-    index.check_model(emb)
-    return _with_lev(nearest(index, emb.embed_strings([word])[0], k, distance=emb.string_distances), word, emb)
-
-
-def by_example(emb: Embedder, index: Index, image: str | Path, box: tuple[int, int, int, int] | None = None,
-               k: int = 10) -> list[Hit]:
-    """QbE: rank the index by distance to the image CNN's vector of an example crop.
-
-    When the example is itself in the index it is left out of its own ranking.
+    Uses an index's approximate search (faiss) when it has one, unless `exact`. With `warm`, keeps
+    the vectors in search form in memory, for many queries (the server).
     """
-    index.check_model(emb)
-    height = emb.config.image_height
-    img = crop_image(read_grey(image), Crop(str(image), Path(image).stem, box), height) if box else load_image(image, height)
-    vec = emb.embed_images([img])[0]
-    same = [i for i, c in enumerate(index.crops) if Path(c.source).resolve() == Path(image).resolve() and c.box == box]
-    hits = nearest(index, vec, k, skip=same[0] if same else None, distance=emb.image_distances)
-    text = index.crops[same[0]].text if same else ""
-    return _with_lev(hits, text, emb) if text else hits
+
+    def __init__(self, emb: Embedder, indexes: list, exact: bool = False, warm: bool = False) -> None:
+        if not indexes:
+            raise WordspotError("no index to search")
+        for ix in indexes:
+            try:
+                ix.check_model(emb)
+            except IndexFileError as e:
+                raise IndexFileError(f"{getattr(ix, 'path', 'index')}: {e}") from None
+        self.emb, self.indexes = emb, list(indexes)
+        self.ann: list[dict] = []
+        self.prepared: list[dict] = []
+        for ix in self.indexes:
+            info = {} if exact else (getattr(ix, "meta", {}).get("ann") or {})
+            self.ann.append({kind: Approximate.load(ix.path / v["file"], v) for kind, v in info.items()})
+            self.prepared.append({kind: Prepared(emb, ix.vectors, kind) for kind in emb.search_kinds()
+                                  if warm and kind not in self.ann[-1]})
+
+    def __len__(self) -> int:
+        return sum(len(ix) for ix in self.indexes)
+
+    def _form(self, kind: str) -> str:
+        return kind if kind in self.emb.search_kinds() else "qbs"  # LSDE: QbE shares the QbS space
+
+    def nearest(self, vector: np.ndarray, kind: str, k: int = 10, skip: tuple[int, int] | None = None) -> list[Hit]:
+        """The k crops closest to `vector` by the ranking `kind` ("qbs" or "qbe"); `skip` leaves
+        one (shard, row) out (the example itself)."""
+        form, n = self._form(kind), 4 * k + 32
+        found = []
+        for s, ix in enumerate(self.indexes):
+            if not len(ix):
+                continue
+            ann = self.ann[s].get(form)
+            if ann is not None:
+                ids = ann.candidates(self.emb, vector[None, :], form, n)[0]
+                ids = ids[ids >= 0]
+            else:
+                ids = candidates(self.emb, ix.vectors, vector[None, :], form, n, self.prepared[s].get(form))[0]
+            skip_row = skip[1] if skip and skip[0] == s else None
+            try:
+                found += [(d, s, r) for r, d in rank(self.emb, ix.vectors, vector, ids, kind, k, skip_row)]
+            except WordspotError as e:
+                raise WordspotError(f"{getattr(ix, 'path', 'index')}: {e}") from None
+        found.sort()
+        found = found[:k]
+        crops = {}
+        for s in {s for _, s, _ in found}:
+            rows = [r for _, t, r in found if t == s]
+            crops.update({(s, r): c for r, c in zip(rows, self.indexes[s].crops_at(rows))})
+        return [Hit(i + 1, d, crops[(s, r)], shard=s, row=r) for i, (d, s, r) in enumerate(found)]
+
+    def _with_lev(self, hits: list[Hit], query: str) -> list[Hit]:
+        q = self.emb.norm(query)
+        for h in hits:
+            h.lev = Levenshtein.distance(q, self.emb.norm(h.crop.text)) if h.crop.text else None
+        return hits
+
+    def by_string(self, word: str, k: int = 10) -> list[Hit]:
+        """QbS: rank by distance to the string CNN's vector of `word`."""
+        emb = self.emb
+        if not emb.norm(word):
+            raise WordspotError(f"query {word!r} is empty once normalised (the model compares "
+                                f"{'lower-case ' if emb.config.lowercase else ''}"
+                                f"{'letters and digits' if emb.config.alnum_only else 'text'})")
+        return self._with_lev(self.nearest(emb.embed_strings([word])[0], "qbs", k), word)
+
+    def by_image(self, img: np.ndarray, k: int = 10, skip: tuple[int, int] | None = None, text: str = "") -> list[Hit]:
+        """QbE with a normalised word image."""
+        hits = self.nearest(self.emb.embed_images([img])[0], "qbe", k, skip)
+        return self._with_lev(hits, text) if text else hits
+
+    def by_example(self, image: str | Path, box: tuple[int, int, int, int] | None = None, k: int = 10) -> list[Hit]:
+        """QbE with an example crop: a word image, or a box on a page image. When the example is
+        itself indexed it is left out of its own ranking."""
+        height = self.emb.config.image_height
+        img = (crop_image(read_grey(image), Crop(str(image), Path(image).stem, box), height) if box
+               else load_image(image, height))
+        skip, text = None, ""
+        for s, ix in enumerate(self.indexes):
+            row = ix.find(image, box)
+            if row is not None:
+                skip, text = (s, row), ix.crops_at([row])[0].text
+                break
+        return self.by_image(img, k, skip, text)
+
+    def by_crop(self, shard: int, row: int, k: int = 10) -> list[Hit]:
+        """QbE with a crop of the index (a hit used as the next query): its stored vector."""
+        if not (0 <= shard < len(self.indexes) and 0 <= row < len(self.indexes[shard])):
+            raise WordspotError(f"no crop {row} in index {shard}")
+        ix = self.indexes[shard]
+        hits = self.nearest(np.asarray(ix.vectors[row], np.float32), "qbe", k, (shard, row))
+        text = ix.crops_at([row])[0].text
+        return self._with_lev(hits, text) if text else hits
+
+
+def by_string(emb: Embedder, index, word: str, k: int = 10) -> list[Hit]:
+    """QbS over one index, exactly."""
+    return Searcher(emb, [index], exact=True).by_string(word, k)
+
+
+def by_example(emb: Embedder, index, image: str | Path, box: tuple[int, int, int, int] | None = None,
+               k: int = 10) -> list[Hit]:
+    """QbE over one index, exactly (see `Searcher.by_example`)."""
+    return Searcher(emb, [index], exact=True).by_example(image, box, k)
 
 
 def contact_sheet(hits: list[Hit], path: str | Path, height: int = 64, width: int = 360) -> None:

@@ -1,0 +1,150 @@
+"""`wordspot serve`: every endpoint of the JSON API, and its errors (always 4xx with a one-line detail)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from wordspot.datasets import load_folder
+from wordspot.embedder import Embedder
+from wordspot.index import Crop, dataset_crops, index_crops, open_index
+from wordspot.query import Searcher
+from wordspot.serve import create_app
+
+
+@pytest.fixture(scope="module")
+def served(tiny_run, tiny_data, tmp_path_factory):
+    """The tiny model's test words as word images, and three of them on a page with boxes."""
+    root = tmp_path_factory.mktemp("serve")
+    test = load_folder(tiny_data).subset("test")
+    imgs = [cv2.imread(s.path, cv2.IMREAD_GRAYSCALE) for s in test[:3]]
+    page = np.full((max(i.shape[0] for i in imgs) + 20, sum(i.shape[1] for i in imgs) + 80), 255, np.uint8)
+    crops, x = [], 20
+    for s, im in zip(test[:3], imgs):
+        page[10:10 + im.shape[0], x:x + im.shape[1]] = im
+        crops.append(Crop(str(root / "page.png"), "page", (x, 10, x + im.shape[1], 10 + im.shape[0]), s.text))
+        x += im.shape[1] + 20
+    cv2.imwrite(str(root / "page.png"), page)
+    emb = Embedder.load(tiny_run)
+    index_crops(emb, dataset_crops(test) + crops, root / "a.idx")
+    searcher = Searcher(emb, [open_index(root / "a.idx")], warm=True)
+    client = TestClient(create_app(searcher, max_upload=200_000), raise_server_exceptions=False)
+    return {"client": client, "test": test, "n": len(test) + 3, "page_row": len(test), "root": root,
+            "example": test[0].path}
+
+
+def ok(r, status=200):
+    assert r.status_code == status, r.text
+    return r.json() if r.headers["content-type"].startswith("application/json") else r
+
+
+def error(r, status: int, words: str):
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and "Traceback" not in detail and words in detail, detail
+
+
+def test_page_and_info(served):
+    c = served["client"]
+    assert 'id="search-form"' in ok(c.get("/")).text
+    info = ok(c.get("/api/info"))
+    assert info["crops"] == served["n"] and info["method"] == "lsde" and len(info["shards"]) == 1
+
+
+def test_query_by_string_and_the_images_of_a_hit(served):
+    c = served["client"]
+    res = ok(c.get("/api/search", params={"q": "great", "k": 5}))
+    hits = res["hits"]
+    assert res["query"] == "great" and [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert all(a["distance"] <= b["distance"] for a, b in zip(hits, hits[1:]))
+    thumb = ok(c.get(hits[0]["thumb"]))
+    assert thumb.headers["content-type"] == "image/png" and cv2.imdecode(np.frombuffer(thumb.content, np.uint8), 0) is not None
+    page = ok(c.get(f"/api/page/0/{served['page_row']}.png"))
+    drawn = cv2.imdecode(np.frombuffer(page.content, np.uint8), cv2.IMREAD_COLOR)
+    assert ((drawn[:, :, 2].astype(int) - drawn[:, :, 0]) > 100).any()  # the box, drawn in red
+
+
+def test_query_by_example_upload_box_and_crop(served):
+    c = served["client"]
+    data = open(served["example"], "rb").read()
+    up = ok(c.post("/api/search/image", params={"k": 3}, files={"file": ("ex.png", data, "image/png")}))
+    assert len(up["hits"]) == 3 and up["hits"][0]["distance"] < 1e-3  # the same image is indexed
+    row = served["page_row"]
+    box = ok(c.get("/api/search/crop", params={"row": row, "k": 4}))
+    assert len(box["hits"]) == 4 and all(h["row"] != row for h in box["hits"])  # itself left out
+    page_crop = ok(c.get("/api/search", params={"q": "great", "k": served["n"]}))["hits"]
+    x1, y1, x2, y2 = next(h["box"] for h in page_crop if h["row"] == row)
+    same = ok(c.post("/api/search/box", json={"shard": 0, "row": row, "box": [x1, y1, x2, y2], "k": 2}))
+    # the box is an indexed crop (left out); the word image it was pasted from has the same pixels
+    assert same["hits"][0]["row"] == 0 and same["hits"][0]["distance"] < 1e-3
+    assert all(h["row"] != row for h in same["hits"])
+
+
+def test_batch(served):
+    res = ok(served["client"].post("/api/batch", json={"queries": ["great", "!!!"], "k": 2}))["results"]
+    assert len(res[0]["hits"]) == 2 and "empty once normalised" in res[1]["error"]
+
+
+@pytest.mark.parametrize("method,url,kw,status,words", [
+    ("get", "/api/search", {}, 422, "q"),
+    ("get", "/api/search", {"params": {"q": "great", "k": 0}}, 422, "k"),
+    ("get", "/api/search", {"params": {"q": "great", "k": "many"}}, 422, "k"),
+    ("get", "/api/search", {"params": {"q": "!!!"}}, 400, "empty once normalised"),
+    ("get", "/api/search", {"params": {"q": "x" * 101}}, 422, "q"),
+    ("get", "/api/search/crop", {"params": {"row": 10_000}}, 404, "no crop"),
+    ("get", "/api/search/crop", {"params": {"row": 0, "shard": 3}}, 404, "no crop"),
+    ("get", "/api/crop/0/99999.png", {}, 404, "no crop"),
+    ("get", "/api/page/1/0.png", {}, 404, "no crop"),
+    ("post", "/api/search/image", {"files": {"file": ("a.png", b"not an image", "image/png")}}, 400, "not an image"),
+    ("post", "/api/search/image", {"files": {"file": ("a.png", b"", "image/png")}}, 400, "empty"),
+    ("post", "/api/search/image", {"files": {"other": ("a.png", b"x", "image/png")}}, 400, "'file'"),
+    ("post", "/api/search/image", {"files": {"file": ("big.png", b"0" * 300_000, "image/png")}}, 413, "at most"),
+    ("post", "/api/search/box", {"json": {"row": 0}}, 400, "box"),
+    ("post", "/api/search/box", {"json": {"row": 0, "box": [5, 5, 1, 1]}}, 400, "box"),
+    ("post", "/api/search/box", {"json": {"row": 0, "box": "a,b"}}, 400, "box"),
+    ("post", "/api/search/box", {"content": b"{", "headers": {"content-type": "application/json"}}, 422, ""),
+    ("post", "/api/batch", {"json": {"queries": "great"}}, 400, "queries"),
+    ("post", "/api/batch", {"json": {"queries": ["a"] * 101}}, 400, "at most"),
+    ("post", "/api/batch", {"json": {"queries": ["a"], "k": 0}}, 400, "k from"),
+    ("get", "/api/nothing", {}, 404, ""),
+])
+def test_bad_requests_get_a_clear_4xx(served, method, url, kw, status, words):
+    error(getattr(served["client"], method)(url, **kw), status, words)
+
+
+def test_a_page_image_gone_from_disk_is_a_404(served, tmp_path):
+    c = served["client"]
+    page = served["root"] / "page.png"
+    saved = page.read_bytes()
+    page.unlink()
+    try:
+        error(c.get(f"/api/page/0/{served['page_row']}.png"), 404, "not readable")
+    finally:
+        page.write_bytes(saved)
+
+
+def test_several_clients_at_once(served):
+    c = served["client"]
+    words = [s.text for s in served["test"]] * 3
+
+    def one(w):
+        return c.get("/api/search", params={"q": w, "k": 3}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(one, words)) == {200}
+
+
+def test_serve_refuses_bad_options(tiny_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from wordspot.cli import app
+    r = CliRunner().invoke(app, ["serve", str(tmp_path / "none.idx")])
+    assert r.exit_code != 0 and "no such index" in r.output
+    r = CliRunner().invoke(app, ["serve", str(tmp_path), "--port", "0"])
+    assert r.exit_code != 0 and "--port" in r.output
+    assert "127.0.0.1" in CliRunner().invoke(app, ["serve", "--help"]).output
+

@@ -1,0 +1,172 @@
+"""The index folder (store.py) and search (search.py): crash safety, resume, append, float16,
+exact search against a naive ranking, approximate search against exact, shards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from wordspot import search
+from wordspot.datasets import load_folder
+from wordspot.embedder import Embedder, ModelConfig
+from wordspot.index import Crop, Index, dataset_crops, index_crops, open_index, open_shards, write_index
+from wordspot.metrics import ranking
+from wordspot.phoc import PHOC
+from wordspot.query import Searcher
+from wordspot.store import IndexFileError
+from wordspot.text import Alphabet
+
+WORDS = ["orders", "order", "letters", "great", "greater", "camp", "fort", "the", "then", "virginia"]
+
+
+def _model(method: str) -> Embedder:
+    """An untrained model: the search must give its rankings whatever its weights."""
+    cfg = ModelConfig(dim=16, max_len=16, string_channels=8, string_hidden=32, image_height=32,
+                      image_channels=[4, 4], image_blocks=[1, 1], image_hidden=16, method=method,
+                      phoc_bigrams=PHOC.from_words(WORDS).bigrams if method == "phoc" else [])
+    return Embedder(cfg, Alphabet.from_words(WORDS))
+
+
+def _index(emb: Embedder, n: int, seed: int = 0) -> Index:
+    """Vectors in clusters; a PHOC model's are the logits a network gives when it reads the words well."""
+    rng = np.random.default_rng(seed)
+    if emb.phoc is not None:
+        centres = 8.0 * emb.phoc.encode(WORDS) - 4.0
+    else:
+        centres = rng.normal(0, 3, (len(WORDS), emb.dim))
+    vectors = (centres[np.arange(n) % len(WORDS)] + rng.normal(0, 1, (n, emb.dim))).astype(np.float32)
+    crops = [Crop(f"/pages/p{i // 50}.png", f"p{i // 50}", (i % 50, 0, i % 50 + 5, 9), WORDS[i % len(WORDS)])
+             for i in range(n)]
+    return Index(vectors, crops, emb.model_id())
+
+
+@pytest.mark.parametrize("method", ["lsde", "phoc"])
+@pytest.mark.parametrize("kind", ["qbs", "qbe"])
+def test_exact_search_is_the_naive_ranking(method, kind, monkeypatch):
+    emb = _model(method)
+    idx = _index(emb, 500)
+    monkeypatch.setattr(search, "CHUNK", 37)  # several chunks, the last one short
+    if kind == "qbs":
+        queries, dist = emb.embed_strings(WORDS[:4]), emb.string_distances
+    else:
+        queries, dist = idx.vectors[:4], emb.image_distances
+    prepared = search.Prepared(emb, idx.vectors, kind if kind in emb.search_kinds() else "qbs")
+    for q in queries:
+        naive = ranking(dist(q[None, :], idx.vectors)[0])[:10]  # every row, one distance each
+        for prep in (None, prepared):
+            form = kind if kind in emb.search_kinds() else "qbs"
+            ids = search.candidates(emb, idx.vectors, q[None, :], form, 72, prep)[0]
+            got = search.rank(emb, idx.vectors, q, ids, kind, 10)
+            assert [r for r, _ in got] == list(naive)
+            np.testing.assert_allclose([d for _, d in got], dist(q[None, :], idx.vectors)[0][naive], rtol=1e-9)
+
+
+def test_write_open_float16_and_append(tmp_path):
+    emb = _model("lsde")
+    idx = _index(emb, 300)
+    full = write_index(idx, tmp_path / "a.idx")
+    half = write_index(idx, tmp_path / "h.idx", dtype="float16")
+    assert half.vectors.dtype == np.float16 and len(half) == 300
+    size = {p: sum(f.stat().st_size for f in (tmp_path / p).glob("vectors-*")) for p in ("a.idx", "h.idx")}
+    assert size["h.idx"] * 2 == size["a.idx"]
+    q = emb.embed_strings(["great"])[0]
+    top = [h.row for h in Searcher(emb, [full]).nearest(q, "qbs", 10)]
+    assert [h.row for h in Searcher(emb, [half]).nearest(q, "qbs", 10)][:5] == top[:5]
+    # append: the crops already in the index are skipped, new ones added after them
+    more = _index(emb, 350, seed=1)
+    more.crops[300:] = [Crop(f"/new/{i}.png", "new", None, "camp") for i in range(50)]
+    appended = write_index(more, tmp_path / "a.idx", append=True)
+    assert len(appended) == 350
+    assert appended.crops_at([349])[0] == Crop("/new/49.png", "new", None, "camp")
+    np.testing.assert_array_equal(appended.vectors[:300], idx.vectors)
+    assert appended.find("/new/3.png", None) == 303 and appended.find("/pages/p0.png", (2, 0, 7, 9)) == 2
+    other = Index(more.vectors, more.crops, "another-model")
+    with pytest.raises(IndexFileError, match="built by model"):
+        write_index(other, tmp_path / "a.idx", append=True)
+    assert len(open_index(tmp_path / "a.idx")) == 350  # the refused append changed nothing
+
+
+def test_shards_search_as_one_index(tmp_path):
+    emb = _model("lsde")
+    idx = _index(emb, 400)
+    write_index(Index(idx.vectors[:150], idx.crops[:150], idx.model_id), tmp_path / "coll" / "s0.idx")
+    write_index(Index(idx.vectors[150:], idx.crops[150:], idx.model_id), tmp_path / "coll" / "s1.idx")
+    whole = write_index(idx, tmp_path / "whole.idx")
+    shards = open_shards([tmp_path / "coll"])
+    assert len(shards) == 2
+    q = emb.embed_strings(["letters"])[0]
+    got = [(h.crop, round(h.distance, 5)) for h in Searcher(emb, shards).nearest(q, "qbs", 15)]
+    want = [(h.crop, round(h.distance, 5)) for h in Searcher(emb, [whole]).nearest(q, "qbs", 15)]
+    assert got == want
+    hits = Searcher(emb, shards).by_crop(1, 10, k=5)  # a hit of shard 1 as the next query: itself left out
+    assert all((h.shard, h.row) != (1, 10) for h in hits) and len(hits) == 5
+
+
+@pytest.mark.parametrize("method", ["lsde", "phoc"])
+def test_approximate_search_recall_against_exact(method, tmp_path):
+    emb = _model(method)
+    idx = _index(emb, 3000)
+    store = write_index(idx, tmp_path / "a.idx")
+    info = search.build_approximate(emb, tmp_path / "a.idx", 1, store.vectors)
+    assert set(info) == set(emb.search_kinds())
+    for kind, v in info.items():
+        assert v["recall_at_10"] >= search.RECALL and (tmp_path / "a.idx" / v["file"]).is_file()
+    meta = json.loads((tmp_path / "a.idx" / "index.json").read_text())
+    (tmp_path / "a.idx" / "index.json").write_text(json.dumps({**meta, "ann": info}))
+    approx, exact = Searcher(emb, [open_index(tmp_path / "a.idx")]), Searcher(emb, [store], exact=True)
+    assert approx.ann[0] and not exact.ann[0]
+    found = []
+    for w in WORDS:
+        a = {h.row for h in approx.by_string(w, 10)}
+        e = {h.row for h in exact.by_string(w, 10)}
+        found.append(len(a & e) / 10)
+    assert np.mean(found) >= 0.9
+
+
+KILL_AFTER_TWO_CHUNKS = textwrap.dedent("""
+    import os, signal, sys
+    from wordspot.datasets import load_folder
+    from wordspot.embedder import Embedder
+    from wordspot.index import dataset_crops, index_crops
+    from wordspot.progress import Reporter
+
+    class Killer(Reporter):
+        seen = 0
+        def advance(self, n=1, **kw):
+            self.seen += 1
+            if self.seen == 3:  # two chunks written: die as kill -9 would, with no cleanup
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    crops = dataset_crops(load_folder(sys.argv[2]).subset("all"))
+    index_crops(Embedder.load(sys.argv[1]), crops, sys.argv[3], chunk=8, reporter=Killer())
+""")
+
+
+def test_killed_build_leaves_the_old_index_and_a_rerun_continues(tiny_run, tiny_data, tmp_path):
+    emb = Embedder.load(tiny_run)
+    crops = dataset_crops(load_folder(tiny_data).subset("all"))
+    out = tmp_path / "a.idx"
+    index_crops(emb, crops[:5], out)  # the previous index
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
+    r = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_CHUNKS, str(tiny_run), str(tiny_data), str(out)])
+    assert r.returncode == -9
+    job = json.loads((out / "build.json").read_text())
+    assert job["done"] == 16  # two chunks of 8
+    # a half-written third chunk: bytes past the rows it counts
+    with open(next(p for p in out.glob("vectors-*.bin") if p.name not in before), "ab") as f:
+        f.write(b"\0" * 100)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before  # intact
+    assert len(open_index(out)) == 5
+    stats = index_crops(emb, crops, out)  # the same command again
+    assert stats["resumed"] == 16 and stats["total"] == len(crops)
+    clean = tmp_path / "clean.idx"
+    index_crops(emb, crops, clean)
+    a, b = open_index(out), open_index(clean)
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
+    assert a.crops == b.crops
+    assert not (out / "build.json").exists() and len(list(out.glob("vectors-*"))) == 1  # old generation gone
