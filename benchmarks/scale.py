@@ -114,7 +114,7 @@ def main() -> None:
     src = open_source(args.gw, "cv1") if gw else open_source("builtin")
     crops = dataset_crops([s for part in ("train", "valid", "test") for s in src.subset(part)])
     shutil.rmtree(work / "speed.idx", ignore_errors=True)
-    stats = index_crops(emb, crops, work / "speed.idx", dtype="float16")
+    stats = index_crops(emb, crops, work / "speed.idx", model_path=str(Path(args.model).resolve()), dtype="float16")
     result["indexing"] = {"data": "George Washington" if gw else "built-in", "crops": stats["crops"],
                           "seconds": round(stats["seconds"], 1), "crops_per_s": round(stats["per_second"], 1)}
     print("indexing:", result["indexing"], flush=True)

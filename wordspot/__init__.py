@@ -1,23 +1,28 @@
 """wordspot: handwritten word spotting with a Levenshtein-space embedding (LSDE).
 
 The command line is a thin layer over these functions; everything it does can be done from Python.
+Names are imported when first used, so that `wordspot query WORD` never loads PyTorch.
 """
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-from .datasets import WordSample, load_fki, load_labels, open_source
-from .embedder import Embedder, ModelConfig
-from .errors import WordspotError
-from .evaluate import evaluate_spotting, evaluate_strings
-from .index import Crop, Index, build_index, collect_crops, dataset_crops, index_crops, open_index, write_index
-from .query import Searcher, by_example, by_string
-from .synth import builtin as builtin_dataset
-from .text import Alphabet, TextNorm, decode_fki
-from .training import TrainConfig, train, train_ensemble
+_WHERE = {
+    "WordSample": "datasets", "load_fki": "datasets", "load_labels": "datasets", "open_source": "datasets",
+    "Embedder": "embedder", "ModelConfig": "config", "TrainConfig": "config", "WordspotError": "errors",
+    "evaluate_spotting": "evaluate", "evaluate_strings": "evaluate", "Crop": "store", "Index": "index",
+    "build_index": "index", "collect_crops": "index", "dataset_crops": "index", "index_crops": "index",
+    "open_index": "index", "write_index": "index", "Searcher": "query", "by_example": "query",
+    "by_string": "query", "Alphabet": "text", "TextNorm": "text", "decode_fki": "text",
+    "train": "training", "train_ensemble": "training", "StringSide": "stringside",
+}
+__all__ = sorted([*_WHERE, "builtin_dataset"])
 
-__all__ = [
-    "Alphabet", "Crop", "Embedder", "Index", "ModelConfig", "Searcher", "TextNorm", "TrainConfig", "WordSample",
-    "WordspotError", "build_index", "builtin_dataset", "by_example", "by_string", "collect_crops",
-    "dataset_crops", "decode_fki", "evaluate_spotting", "evaluate_strings", "index_crops", "load_fki",
-    "load_labels", "open_index", "open_source", "train", "train_ensemble", "write_index",
-]
+
+def __getattr__(name: str):
+    if name == "builtin_dataset":
+        return import_module(".synth", __name__).builtin
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module 'wordspot' has no attribute {name!r}")

@@ -16,18 +16,14 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from . import __version__
+from .config import TrainConfig, parse_settings
 from .datasets import DataWarning, check, list_splits, open_source
-from .embedder import PHOC_ONLY, Embedder, resolve_device
-from .errors import ConfigError, WordspotError
-from .evaluate import evaluate_spotting, evaluate_strings, plot_strings, summarise
-from .files import upgrade_torch_file
-from .index import collect_crops, dataset_crops, index_crops, is_index, open_index, open_shards
+from .errors import ConfigError, TrainingInterrupted, WordspotError
 from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, Searcher, contact_sheet
 from .search import ANN_MIN, describe
+from .store import IndexFileError, is_index, open_shards
 from .text import TextNorm
-from .training import STAGES, TrainConfig, TrainingInterrupted, parse_settings, train_ensemble
-from .training import train as run_training
 
 out = Console()
 err = Console(stderr=True)
@@ -175,6 +171,9 @@ def train(
     Example: wordspot train --data builtin --out runs/demo --string-steps 600 --image-epochs 8
     """
     with cli_errors():
+        from .embedder import PHOC_ONLY, resolve_device
+        from .training import STAGES, train_ensemble
+        from .training import train as run_training
         chosen = stage or stage_arg or "all"
         if chosen not in ("all", *STAGES):
             raise WordspotError(f"unknown stage {chosen!r} (use all, string, image or joint)")
@@ -243,6 +242,8 @@ def index(
     where it stopped. Example: wordspot index runs/demo pages/ --out pages.idx
     """
     with cli_errors():
+        from .embedder import Embedder, resolve_device
+        from .index import collect_crops, dataset_crops, index_crops, open_index
         if not sources and not data:
             raise WordspotError("give SOURCES or --data")
         if out_path.exists() and not is_index(out_path) and (out_path.is_file() or any(out_path.iterdir())):
@@ -327,11 +328,20 @@ def query(
         model_path = model or shards[0].model_path
         if not model_path:
             raise WordspotError(f"{index_path}: the index does not say which model built it: give --model")
-        searcher = Searcher(Embedder.load(model_path, resolve_device(device)), shards, exact=exact)
+        if device not in ("auto", "cpu", "cuda"):
+            raise WordspotError(f"--device: must be auto, cpu or cuda, got {device!r}")
         if batch is not None:
             queries = _batch_queries(batch)
         else:
             queries = [("", word, None)] if word is not None else [("", None, image)]
+        if all(w is not None for _, w, _ in queries):
+            # typed words only: the string side in NumPy, and PyTorch is never imported (a second saved)
+            from .stringside import StringSide
+            emb = StringSide.load(model_path)
+        else:
+            from .embedder import Embedder, resolve_device
+            emb = Embedder.load(model_path, resolve_device(device))
+        searcher = _searcher(emb, shards, model_path, exact=exact)
         results, failed = [], 0
         for where, w, img in queries:
             try:
@@ -371,6 +381,7 @@ def serve(
     Open http://127.0.0.1:8765 after: wordspot serve pages.idx
     """
     with cli_errors():
+        from .embedder import Embedder, resolve_device
         if not 0 < port < 65536:
             raise WordspotError(f"--port: 1 to 65535, got {port}")
         if max_upload_mb <= 0:
@@ -379,7 +390,8 @@ def serve(
         model_path = model or shards[0].model_path
         if not model_path:
             raise WordspotError(f"{index_path}: the index does not say which model built it: give --model")
-        searcher = Searcher(Embedder.load(model_path, resolve_device(device)), shards, exact=exact, warm=True)
+        searcher = _searcher(Embedder.load(model_path, resolve_device(device)), shards, model_path, exact=exact,
+                             warm=True)
         from .serve import run
         if host not in ("127.0.0.1", "localhost", "::1"):
             say(err, f"listening on {host}: anyone who can reach this machine can search the index and see its "
@@ -387,6 +399,13 @@ def serve(
         err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
                   markup=False)
         run(searcher, host, port, int(max_upload_mb * 2**20))
+
+
+def _searcher(emb, shards: list, model_path, **kw) -> Searcher:
+    try:
+        return Searcher(emb, shards, **kw)
+    except IndexFileError as e:  # name the model too: either file may be the wrong one
+        raise WordspotError(f"{e} (model {model_path})") from None
 
 
 def _batch_queries(path: Path) -> list[tuple[str, Optional[str], Optional[Path]]]:
@@ -446,6 +465,8 @@ def eval_spotting(
     ranking). Example: wordspot eval runs/gw-{split} --data washingtondb-v1.0 --split all
     """
     with cli_errors():
+        from .embedder import Embedder, resolve_device
+        from .evaluate import evaluate_spotting, summarise
         dev = resolve_device(device)
         if split == "all":
             folds = list_splits(data, sets_dir)
@@ -515,6 +536,8 @@ def eval_strings(
     Example: wordspot eval strings runs/gw --data ../shared/data/washingtondb-v1.0 --split cv1
     """
     with cli_errors():
+        from .embedder import Embedder
+        from .evaluate import evaluate_strings, plot_strings
         if (words is None) == (data is None):
             raise WordspotError("give --words or --data")
         if words is not None:
@@ -555,6 +578,7 @@ def model_upgrade(
     runs/gw/model.pt runs/gw/last.pt
     """
     with cli_errors():
+        from .files import upgrade_torch_file
         for f in files:
             if not f.is_file():
                 raise WordspotError(f"{f}: no such file")

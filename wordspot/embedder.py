@@ -5,33 +5,23 @@ from __future__ import annotations
 import copy
 import hashlib
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import ConfigError, WordspotError, require
-from .files import FileFormatError, load_tree, save_tree
+from .config import ModelConfig
+from .files import save_tree
 from .imaging import collate
-from .metrics import cosine_distances, distances
+from .modelfile import FORMAT_VERSION, ModelError, load_file
 from .models import ImageCNN, ReaderCNN, StringCNN, soft_onehot
-from .phoc import PHOC, prm_distances
+from .phoc import PHOC
+from .rankings import Rankings
 from .text import Alphabet, TextNorm
 
-# 2: a model may hold an ensemble's further image CNNs ("members"); 3: stored by files.save_tree
-# instead of torch.save (a pickle); older files are converted by `wordspot model upgrade`
-FORMAT_VERSION = 3
-
-
 # why only PHOC models make an ensemble; said wherever an ensemble of another method is refused
-METHODS = ("lsde", "phoc")
-IMAGE_SIDES = ("regress", "read")
 PHOC_ONLY = "an ensemble needs PHOC models (an LSDE image CNN is tied to its own string CNN)"
-
-
-class ModelError(WordspotError):
-    """A model file that cannot be used: the message says why."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -44,97 +34,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild the networks and prepare their inputs."""
-
-    dim: int = 128
-    max_len: int = 32
-    string_channels: int = 64
-    string_hidden: int = 512
-    string_layers: int = 2
-    string_both_ends: bool = True  # one-hot aligned at both ends of the word
-    image_height: int = 48
-    image_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
-    image_blocks: list[int] = field(default_factory=lambda: [2, 2, 3, 3])
-    image_hidden: int = 1024
-    lowercase: bool = True
-    alnum_only: bool = True
-    method: str = "lsde"  # or "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
-    phoc_bigrams: list[str] = field(default_factory=list)
-    aux_phoc: float = 0.0  # LSDE: weight of an auxiliary PHOC head trained beside the image CNN's vector
-    # LSDE's image side: "regress" (a CNN regresses the string vector) or "read" (a CTC reader whose
-    # soft reading goes through the string CNN; benchmarks/README.md)
-    image_side: str = "regress"
-
-    def __post_init__(self) -> None:
-        for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):
-            v = getattr(self, name)
-            require(isinstance(v, int) and v >= 1, name, "a whole number of at least 1", v)
-        require(isinstance(self.image_height, int) and 16 <= self.image_height <= 512, "image_height",
-                "a whole number from 16 to 512 (pixels)", self.image_height)
-        for name in ("image_channels", "image_blocks"):
-            v = getattr(self, name)
-            require(isinstance(v, (list, tuple)) and all(isinstance(c, int) and c >= 1 for c in v), name,
-                    "a list of whole numbers of at least 1", v)
-        require(len(self.image_channels) == len(self.image_blocks) >= 1, "image_blocks",
-                "a list as long as image_channels", self.image_blocks)
-        require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
-        require(self.image_side in IMAGE_SIDES, "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
-        require(self.image_side == "regress" or self.method == "lsde", "image_side",
-                "'regress' with the phoc method", self.image_side)
-        require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
-        for name in ("string_both_ends", "lowercase", "alnum_only"):
-            require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
-        require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),
-                "phoc_bigrams", "a list of strings", self.phoc_bigrams)
-
-    @classmethod
-    def from_dict(cls, d: dict, strict: bool = False) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = [k for k in d if k not in known]
-        if strict and unknown:
-            raise ConfigError(f"model.{unknown[0]}", f"not a model setting (model settings: {', '.join(sorted(known))})")
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def load_file(path: str | Path, kind: str) -> dict:
-    """Read a wordspot file (never unpickled), checking what it is and its format version."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    try:
-        blob = load_tree(path)
-    except FileFormatError as e:
-        raise ModelError(str(e)) from None
-    if not isinstance(blob, dict) or blob.get("kind") != kind:
-        raise ModelError(f"{path}: not a wordspot {kind} file")
-    version = blob.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelError(f"{path}: format version {version} is newer than this wordspot reads "
-                         f"({FORMAT_VERSION}); upgrade wordspot")
-    return blob
-
-
-def _same(x: np.ndarray) -> np.ndarray:
-    return x
-
-
-def _prm_images(z: np.ndarray) -> np.ndarray:
-    return np.hstack([z, -np.logaddexp(0.0, z).sum(1, keepdims=True)]).astype(np.float32)
-
-
-def _prm_queries(a: np.ndarray) -> np.ndarray:
-    return np.hstack([a, np.ones((len(a), 1), a.dtype)]).astype(np.float32)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-class Embedder:
+class Embedder(Rankings):
     """Maps words and word images into one space, and measures distances in it.
 
     LSDE: both sides are vectors whose Euclidean distance tracks Levenshtein distance. PHOC: a word
@@ -212,8 +112,9 @@ class Embedder:
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     @torch.no_grad()
-    def embed_images(self, images: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
-        """Normalised images (see imaging.normalise) -> (N, dim) float32, in input order."""
+    def embed_images(self, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Normalised images (see imaging.normalise) -> (N, dim) float32, in input order. (Batches
+        of 32 ran faster on a 2-core CPU than larger ones, whose activations outgrow the caches.)"""
         if self.image_net is None:
             raise ModelError("this model has no image network yet (only stage 1 was trained)")
         nets = [self.image_net, *self.members]
@@ -261,41 +162,6 @@ class Embedder:
         out.image_net.load_state_dict(nets[0].state_dict())
         out.members = [copy.deepcopy(net) for net in nets[1:]]
         return out.to(first.device)
-
-    def string_distances(self, words: np.ndarray, images: np.ndarray) -> np.ndarray:
-        """(Q, dim) string vectors, (N, dim) image vectors -> (Q, N) distances (QbS ranking)."""
-        if self.phoc is not None:
-            return prm_distances(words, images)
-        return distances(words, images)
-
-    def image_distances(self, queries: np.ndarray, images: np.ndarray) -> np.ndarray:
-        """(Q, dim), (N, dim) image vectors -> (Q, N) distances (QbE ranking)."""
-        if self.phoc is not None:
-            # by the angle of the logits: on George Washington validation sets this ranked better than
-            # PHOCNet's angle of probabilities (benchmarks/README.md), which saturate near 0 and 1
-            return cosine_distances(queries, images)
-        return distances(queries, images)
-
-    # ---- the rankings as nearest-neighbour searches (search.py, faiss) ----
-    def search_kinds(self) -> tuple[str, ...]:
-        """The rankings that need a search form of their own (LSDE's QbS and QbE share one space)."""
-        return ("qbs", "qbe") if self.phoc is not None else ("qbs",)
-
-    def search_form(self, kind: str):
-        """("l2" or "ip", image form, query form): ranking by `string_distances` (kind "qbs") or
-        `image_distances` ("qbe") is ranking by smallest L2 distance, or largest inner product, of
-        the vectors in these forms ((n, d) float32 -> (n, d') float32)."""
-        if self.phoc is None:
-            return "l2", _same, _same
-        if kind == "qbs":  # PRM: d = -a.z + sum(softplus(z)), so -d = [a, 1] . [z, -sum(softplus(z))]
-            return "ip", _prm_images, _prm_queries
-        return "ip", _unit, _unit
-
-    def probe_queries(self, kind: str, image_vectors: np.ndarray) -> np.ndarray:
-        """Queries like a user's, made from image vectors: to tune an approximate index."""
-        if self.phoc is not None and kind == "qbs":
-            return (image_vectors > 0).astype(np.float32)  # the PHOC the network reads
-        return image_vectors
 
     def model_id(self) -> str:
         """A hash of the weights: an index remembers which model made it."""

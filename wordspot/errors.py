@@ -17,3 +17,7 @@ def require(ok: bool, field: str, allowed: str, value: object) -> None:
     """Raise ConfigError for `field` unless `ok`; `allowed` says the range, e.g. 'at least 1'."""
     if not ok:
         raise ConfigError(field, f"must be {allowed}, got {value!r}")
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training; the state was saved to last.pt."""

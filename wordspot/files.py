@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import torch
 
 from .errors import WordspotError
 
@@ -57,9 +57,14 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 # ---- trees of tensors -----------------------------------------------------------------------------
+def _is_tensor(obj) -> bool:
+    # without importing torch: a tree of NumPy arrays is written without it
+    return "torch" in sys.modules and isinstance(obj, sys.modules["torch"].Tensor)
+
+
 def _encode(obj, arrays: dict[str, np.ndarray]):
     """A JSON-able skeleton of `obj`; tensors and arrays are moved into `arrays` and named in it."""
-    if isinstance(obj, torch.Tensor):
+    if _is_tensor(obj):
         key = f"t{len(arrays)}"
         arrays[key] = obj.detach().cpu().numpy()
         return {"__tensor__": key}
@@ -83,20 +88,23 @@ def _encode(obj, arrays: dict[str, np.ndarray]):
     raise TypeError(f"cannot store a {type(obj).__name__} in a wordspot file")
 
 
-def _decode(obj, arrays):
+def _decode(obj, arrays, tensors: bool = True):
     if isinstance(obj, list):
-        return [_decode(v, arrays) for v in obj]
+        return [_decode(v, arrays, tensors) for v in obj]
     if not isinstance(obj, dict):
         return obj
     if "__tensor__" in obj:
+        if not tensors:
+            return np.array(arrays[obj["__tensor__"]])
+        import torch
         return torch.from_numpy(np.array(arrays[obj["__tensor__"]]))
     if "__array__" in obj:
         return np.array(arrays[obj["__array__"]])
     if "__float__" in obj:
         return float(obj["__float__"])
     if "__items__" in obj:
-        return {_decode(k, arrays): _decode(v, arrays) for k, v in obj["__items__"]}
-    return {k: _decode(v, arrays) for k, v in obj.items()}
+        return {_decode(k, arrays, tensors): _decode(v, arrays, tensors) for k, v in obj["__items__"]}
+    return {k: _decode(v, arrays, tensors) for k, v in obj.items()}
 
 
 def save_tree(tree: dict, path: str | Path) -> None:
@@ -117,8 +125,9 @@ def is_torch_pickle(path: Path) -> bool:
         return False
 
 
-def load_tree(path: str | Path) -> dict:
-    """Read a file written by `save_tree`; nothing in it is unpickled."""
+def load_tree(path: str | Path, tensors: bool = True) -> dict:
+    """Read a file written by `save_tree`; nothing in it is unpickled. With `tensors=False`,
+    tensors come back as NumPy arrays (and PyTorch is not imported)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -132,13 +141,14 @@ def load_tree(path: str | Path) -> dict:
                                   f"longer opens as it is (a pickle can run code); convert it once with "
                                   f"`wordspot model upgrade {path}`") from None
         raise FileFormatError(f"{path}: not a readable wordspot file ({type(e).__name__})") from None
-    return _decode(head["tree"], arrays)
+    return _decode(head["tree"], arrays, tensors)
 
 
 def upgrade_torch_file(path: str | Path, out: str | Path | None = None) -> Path:
     """Rewrite an old torch.save checkpoint in the safe format. Read with torch's restricted
     loader (weights_only: tensors, numbers and containers only), so it cannot run code either."""
     path = Path(path)
+    import torch
     if not is_torch_pickle(path):
         raise FileFormatError(f"{path}: not an old-format wordspot file (nothing to upgrade)")
     try:

@@ -19,20 +19,10 @@ from .formats import IMAGE_EXTS, PageWords, find_image, read_box_file, read_xml
 from .imaging import ImageError, cut_box, degenerate, normalise, read_grey
 from .progress import Reporter
 from .search import ANN_MIN, build_approximate
-from .store import IndexFileError, IndexStore, IndexWriter, check_model, is_index
+from .store import Crop, IndexFileError, IndexStore, IndexWriter, check_model, open_shards
 
 __all__ = ["Crop", "Index", "IndexFileError", "IndexStore", "build_index", "collect_crops", "dataset_crops",
            "index_crops", "open_index", "open_shards", "write_index"]
-
-
-@dataclass(frozen=True)
-class Crop:
-    """A word on a page: the whole image at `source` when `box` is None."""
-
-    source: str
-    page: str
-    box: tuple[int, int, int, int] | None = None  # x1, y1, x2, y2
-    text: str = ""
 
 
 # ---- sources ---------------------------------------------------------------------------------
@@ -72,11 +62,6 @@ def collect_crops(paths: list[str | Path]) -> list[Crop]:
 
 def dataset_crops(samples: list[WordSample]) -> list[Crop]:
     return [Crop(s.path, s.page, s.box, s.text) for s in samples]
-
-
-def crop_image(page: np.ndarray, crop: Crop, height: int) -> np.ndarray:
-    """Cut `crop` out of its (already read) grey image and normalise it for the network."""
-    return normalise(page if crop.box is None else cut_box(page, crop.box, crop.source), height)
 
 
 def load_crops(crops: list[Crop], height: int,
@@ -150,15 +135,6 @@ def open_index(path: str | Path) -> IndexStore:
     return IndexStore(path)
 
 
-def open_shards(paths: list[str | Path]) -> list[IndexStore]:
-    """Index folders to search as one collection; a folder holding index folders gives all of them."""
-    out = []
-    for p in map(Path, paths):
-        inner = sorted(d for d in p.iterdir() if d.is_dir() and is_index(d)) if p.is_dir() and not is_index(p) else []
-        out += [IndexStore(d) for d in inner] if inner else [IndexStore(p)]
-    return out
-
-
 def _fingerprint(model_id: str, dtype: str, append: bool, crops: list[Crop]) -> str:
     """Names a job: a rerun with the same model, options and crops continues it."""
     h = hashlib.sha256(f"{model_id}\t{dtype}\t{append}\n".encode())
@@ -183,7 +159,7 @@ def write_index(index: Index, path: str | Path, append: bool = False, dtype: str
 
 def index_crops(emb: Embedder, crops: list[Crop], path: str | Path, *, model_path: str = "", append: bool = False,
                 dtype: str = "float32", ann: bool | None = None, reporter: Reporter | None = None,
-                chunk: int = 512) -> dict:
+                chunk: int = 1024) -> dict:
     """Embed crops straight into the index folder `path`, a chunk at a time (the next chunk's
     images are read and normalised in a thread while the network embeds this one). A run that is
     killed leaves the previous index intact; the same command run again continues it.

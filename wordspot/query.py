@@ -9,11 +9,10 @@ import cv2
 import Levenshtein
 import numpy as np
 
-from .embedder import Embedder
 from .errors import WordspotError
-from .imaging import load_image, read_grey
-from .index import Crop, IndexFileError, crop_image
+from .imaging import cut_box, load_image, normalise, read_grey
 from .search import Approximate, Prepared, candidates, rank
+from .store import Crop, IndexFileError
 
 
 @dataclass
@@ -32,6 +31,11 @@ class Hit:
                 "text": self.crop.text, "lev": self.lev, "shard": self.shard, "row": self.row}
 
 
+def crop_image(page: np.ndarray, crop: Crop, height: int) -> np.ndarray:
+    """Cut `crop` out of its (already read) grey image and normalise it for the network."""
+    return normalise(page if crop.box is None else cut_box(page, crop.box, crop.source), height)
+
+
 class Searcher:
     """Searches one index, or several shards of one collection built by the same model, as one.
 
@@ -39,7 +43,7 @@ class Searcher:
     the vectors in search form in memory, for many queries (the server).
     """
 
-    def __init__(self, emb: Embedder, indexes: list, exact: bool = False, warm: bool = False) -> None:
+    def __init__(self, emb, indexes: list, exact: bool = False, warm: bool = False) -> None:
         if not indexes:
             raise WordspotError("no index to search")
         for ix in indexes:
@@ -133,12 +137,12 @@ class Searcher:
         return self._with_lev(hits, text) if text else hits
 
 
-def by_string(emb: Embedder, index, word: str, k: int = 10) -> list[Hit]:
+def by_string(emb, index, word: str, k: int = 10) -> list[Hit]:
     """QbS over one index, exactly."""
     return Searcher(emb, [index], exact=True).by_string(word, k)
 
 
-def by_example(emb: Embedder, index, image: str | Path, box: tuple[int, int, int, int] | None = None,
+def by_example(emb, index, image: str | Path, box: tuple[int, int, int, int] | None = None,
                k: int = 10) -> list[Hit]:
     """QbE over one index, exactly (see `Searcher.by_example`)."""
     return Searcher(emb, [index], exact=True).by_example(image, box, k)

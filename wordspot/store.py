@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,16 @@ CREATE TABLE IF NOT EXISTS crops (id INTEGER PRIMARY KEY, source INTEGER NOT NUL
                                   x1 INTEGER, y1 INTEGER, x2 INTEGER, y2 INTEGER, text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS crops_by_source ON crops (source);
 """
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A word on a page: the whole image at `source` when `box` is None."""
+
+    source: str
+    page: str
+    box: tuple[int, int, int, int] | None = None  # x1, y1, x2, y2
+    text: str = ""
 
 
 class IndexFileError(WordspotError):
@@ -114,9 +125,6 @@ class IndexStore:
     """
 
     def __init__(self, path: str | Path) -> None:
-        from .index import Crop  # the record type; index.py builds on this module
-
-        self._crop = Crop
         self.path = Path(path)
         self.meta = meta = read_meta(self.path)
         self.count, self.dim, self.dtype = meta["count"], meta["dim"], np.dtype(meta["dtype"])
@@ -157,7 +165,7 @@ class IndexStore:
                               tuple(part))
             for r in rows:
                 try:
-                    found[r[0]] = self._crop(str(r[1]), str(r[2]), _box(r[3:7]), str(r[7]))
+                    found[r[0]] = Crop(str(r[1]), str(r[2]), _box(r[3:7]), str(r[7]))
                 except ValueError:
                     raise IndexFileError(f"{self.path}: damaged index (crop record {r[0]} is malformed); "
                                          f"{REBUILD}") from None
@@ -295,7 +303,8 @@ class IndexWriter:
             if src not in self._sources:
                 self._sources[src] = self._db.execute("INSERT INTO sources (path, page) VALUES (?, ?)",
                                                       (src, c.page)).lastrowid
-            rows.append((first + i, self._sources[src], *(c.box or (None,) * 4), c.text))
+            box = tuple(int(v) for v in c.box) if c.box else (None,) * 4  # NumPy integers would be stored as bytes
+            rows.append((first + i, self._sources[src], *box, str(c.text)))
         self._db.executemany("INSERT INTO crops VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         self._db.commit()
         self.rows += len(crops)
@@ -332,3 +341,12 @@ class IndexWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def open_shards(paths: list[str | Path]) -> list[IndexStore]:
+    """Index folders to search as one collection; a folder holding index folders gives all of them."""
+    out = []
+    for p in map(Path, paths):
+        inner = sorted(d for d in p.iterdir() if d.is_dir() and is_index(d)) if p.is_dir() and not is_index(p) else []
+        out += [IndexStore(d) for d in inner] if inner else [IndexStore(p)]
+    return out

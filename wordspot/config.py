@@ -1,0 +1,161 @@
+"""Every setting, written and checked once: `ModelConfig` (what rebuilds a model's networks and
+prepares their inputs) and `TrainConfig` (a run). No PyTorch here: the command line shows these
+defaults, and a query by string loads a model, without importing it."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import ConfigError, require
+
+METHODS = ("lsde", "phoc")
+IMAGE_SIDES = ("regress", "read")
+IMAGE_LOSSES = ("euclidean", "bce", "softmax")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the networks and prepare their inputs."""
+
+    dim: int = 128
+    max_len: int = 32
+    string_channels: int = 64
+    string_hidden: int = 512
+    string_layers: int = 2
+    string_both_ends: bool = True  # one-hot aligned at both ends of the word
+    image_height: int = 48
+    image_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    image_blocks: list[int] = field(default_factory=lambda: [2, 2, 3, 3])
+    image_hidden: int = 1024
+    lowercase: bool = True
+    alnum_only: bool = True
+    method: str = "lsde"  # or "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
+    phoc_bigrams: list[str] = field(default_factory=list)
+    aux_phoc: float = 0.0  # LSDE: weight of an auxiliary PHOC head trained beside the image CNN's vector
+    # LSDE's image side: "regress" (a CNN regresses the string vector) or "read" (a CTC reader whose
+    # soft reading goes through the string CNN; benchmarks/README.md)
+    image_side: str = "regress"
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):
+            v = getattr(self, name)
+            require(isinstance(v, int) and v >= 1, name, "a whole number of at least 1", v)
+        require(isinstance(self.image_height, int) and 16 <= self.image_height <= 512, "image_height",
+                "a whole number from 16 to 512 (pixels)", self.image_height)
+        for name in ("image_channels", "image_blocks"):
+            v = getattr(self, name)
+            require(isinstance(v, (list, tuple)) and all(isinstance(c, int) and c >= 1 for c in v), name,
+                    "a list of whole numbers of at least 1", v)
+        require(len(self.image_channels) == len(self.image_blocks) >= 1, "image_blocks",
+                "a list as long as image_channels", self.image_blocks)
+        require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
+        require(self.image_side in IMAGE_SIDES, "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
+        require(self.image_side == "regress" or self.method == "lsde", "image_side",
+                "'regress' with the phoc method", self.image_side)
+        require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
+        for name in ("string_both_ends", "lowercase", "alnum_only"):
+            require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
+        require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),
+                "phoc_bigrams", "a list of strings", self.phoc_bigrams)
+
+    @classmethod
+    def from_dict(cls, d: dict, strict: bool = False) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = [k for k in d if k not in known]
+        if strict and unknown:
+            raise ConfigError(f"model.{unknown[0]}", f"not a model setting (model settings: {', '.join(sorted(known))})")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; saved as config.json beside the checkpoints."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    seed: int = 0
+    device: str = "auto"
+    string_steps: int = 3000
+    string_batch: int = 256
+    string_lr: float = 1e-3
+    image_epochs: int = 30
+    image_minutes: float = 0.0  # 0: no time limit
+    image_batch: int = 32
+    image_lr: float = 1e-3
+    image_loss: str = "euclidean"  # or "bce" (sigmoid cross-entropy of the seed method), or "softmax"
+    joint_epochs: int = 10
+    joint_minutes: float = 0.0
+    joint_lr: float = 3e-4
+    joint_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # ss, is, ii
+    joint_string_pairs: int = 64
+    augment: bool = True
+    val_every: int = 0  # steps between validations; 0: once an epoch
+    val_limit: int = 1500  # validation images at most, to keep validation cheap
+    weight_decay: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("string_steps", "string_batch", "image_epochs", "image_batch", "joint_epochs", "val_limit"):
+            v = getattr(self, name)
+            require(isinstance(v, int) and v >= 1, name, "a whole number of at least 1", v)
+        for name in ("seed", "joint_string_pairs", "val_every"):
+            v = getattr(self, name)
+            require(isinstance(v, int) and v >= 0, name, "a whole number of at least 0", v)
+        for name in ("string_lr", "image_lr", "joint_lr"):
+            v = getattr(self, name)
+            require(_number(v) and 0 < v < 1, name, "a number between 0 and 1", v)
+        for name in ("image_minutes", "joint_minutes", "weight_decay"):
+            v = getattr(self, name)
+            require(_number(v) and v >= 0 and math.isfinite(v), name, "a number of 0 or more (minutes: 0 for no limit)", v)
+        require(isinstance(self.augment, bool), "augment", "true or false", self.augment)
+        require(self.device in ("auto", "cpu", "cuda"), "device", "auto, cpu or cuda", self.device)
+        require(self.image_loss in IMAGE_LOSSES, "image_loss", f"one of {', '.join(IMAGE_LOSSES)}", self.image_loss)
+        w = self.joint_weights
+        require(isinstance(w, (list, tuple)) and len(w) == 3 and all(_number(x) and x >= 0 for x in w), "joint_weights",
+                "three weights of 0 or more (string-string, image-string, image-image)", self.joint_weights)
+
+    @classmethod
+    def from_dict(cls, d: dict, strict: bool = False) -> "TrainConfig":
+        """From a dict such as a run's config.json; `strict` refuses keys that are not settings."""
+        d = dict(d)
+        known = set(cls.__dataclass_fields__)
+        unknown = [k for k in d if k not in known]
+        if strict and unknown:
+            raise ConfigError(unknown[0], f"not a setting (settings: {', '.join(sorted(known))})")
+        d["model"] = ModelConfig.from_dict(d.get("model", {}), strict)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def with_settings(self, settings: dict[str, object]) -> "TrainConfig":
+        """A copy with `key: value` settings applied; `model.dim` (or plain `dim`) reaches the model."""
+        d = asdict(self)
+        model_fields = set(ModelConfig.__dataclass_fields__)
+        for key, value in settings.items():
+            name = key.removeprefix("model.")
+            if key.startswith("model.") or (key not in d and name in model_fields):
+                if name not in model_fields:
+                    raise ConfigError(key, f"not a model setting (model settings: {', '.join(sorted(model_fields))})")
+                d["model"][name] = value
+            elif key in d and key != "model":
+                d[key] = value
+            else:
+                raise ConfigError(key, "not a setting (see config.json of a run for every setting)")
+        return TrainConfig.from_dict(d, strict=True)
+
+
+def parse_settings(items: list[str]) -> dict[str, object]:
+    """`key=value` strings -> {key: value}; a value is read as JSON (numbers, true, lists) when it can be."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("set", f"expected KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out

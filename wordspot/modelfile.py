@@ -1,0 +1,37 @@
+"""Reading a model or checkpoint file: what it is and its format version are checked first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import WordspotError
+from .files import FileFormatError, load_tree
+
+# 2: a model may hold an ensemble's further image CNNs ("members"); 3: stored by files.save_tree
+# instead of torch.save (a pickle); older files are converted by `wordspot model upgrade`
+FORMAT_VERSION = 3
+
+
+class ModelError(WordspotError):
+    """A model file that cannot be used: the message says why."""
+
+
+def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:
+    """Read a wordspot file (never unpickled), checking what it is and its format version; with
+    `tensors=False` its tensors are NumPy arrays and PyTorch is not needed."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        blob = load_tree(path, tensors)
+    except FileFormatError as e:
+        raise ModelError(str(e)) from None
+    if not isinstance(blob, dict) or blob.get("kind") != kind:
+        raise ModelError(f"{path}: not a wordspot {kind} file")
+    version = blob.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelError(f"{path}: format version {version} is newer than this wordspot reads "
+                         f"({FORMAT_VERSION}); upgrade wordspot")
+    return blob

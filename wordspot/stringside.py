@@ -1,0 +1,75 @@
+"""A model's string side in NumPy: what a query by string needs, without importing PyTorch.
+
+Importing PyTorch takes about a second and most of a `wordspot query`'s memory; a typed query only
+runs the string CNN (LSDE) or encodes a PHOC, which NumPy does as well (tests check both agree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from .config import ModelConfig
+from .modelfile import ModelError, load_file
+from .phoc import PHOC
+from .rankings import Rankings
+from .text import Alphabet, TextNorm
+
+
+def _conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(B, C, L) -> (B, O, L): nn.Conv1d with kernel 3 and padding 1."""
+    L = x.shape[2]
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1)))
+    cols = np.stack([xp[:, :, k:k + L] for k in range(w.shape[2])], axis=-1)  # (B, C, L, 3)
+    return np.einsum("bclk,ock->bol", cols, w, optimize=True) + b[None, :, None]
+
+
+class StringSide(Rankings):
+    """Loads the string side of a model file; `embed_strings`, the rankings and `model_id` as `Embedder`."""
+
+    def __init__(self, blob: dict, path: str) -> None:
+        try:
+            self.config = ModelConfig.from_dict(blob["config"])
+            self.alphabet = Alphabet(blob["alphabet"])
+            self._nets = [n for n in (blob["string_net"], blob["image_net"], *blob.get("members", [])) if n is not None]
+            self.phoc = PHOC(self.alphabet.symbols, self.config.phoc_bigrams) if self.config.method == "phoc" else None
+            net = blob["string_net"]
+            if self.phoc is None:
+                convs = sorted((k for k in net if k.startswith("conv.") and k.endswith(".weight")),
+                               key=lambda k: int(k.split(".")[1]))
+                self._convs = [(net[k], net[k[:-6] + "bias"]) for k in convs]
+                self._fc = [(net["fc.0.weight"], net["fc.0.bias"]), (net["fc.2.weight"], net["fc.2.bias"])]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {str(e)[:80]})") from None
+        self.norm = TextNorm(self.config.lowercase, self.config.alnum_only)
+        self.dim = self.phoc.dim if self.phoc is not None else self.config.dim
+        self._id = ""
+
+    @classmethod
+    def load(cls, path: str | Path) -> "StringSide":
+        return cls(load_file(path, "model", tensors=False), str(path))
+
+    def embed_strings(self, words: list[str]) -> np.ndarray:
+        """Words (normalised here) -> (N, dim) float32, as `Embedder.embed_strings`."""
+        words = [self.norm(w) for w in words]
+        if self.phoc is not None:
+            return self.phoc.encode(words).astype(np.float32)
+        x = self.alphabet.onehot(words, self.config.max_len, True, self.config.string_both_ends)
+        for w, b in self._convs:
+            x = np.maximum(_conv1d(x, w, b), 0.0)
+        x = x.reshape(len(words), -1)
+        (w1, b1), (w2, b2) = self._fc
+        return (np.maximum(x @ w1.T + b1, 0.0) @ w2.T + b2).astype(np.float32)
+
+    def model_id(self) -> str:
+        """The hash `Embedder.model_id` gives, from the same weights."""
+        if not self._id:
+            h = hashlib.sha256()
+            for net in self._nets:
+                for k, v in sorted(net.items()):
+                    h.update(k.encode())
+                    h.update(np.ascontiguousarray(v).tobytes())
+            self._id = h.hexdigest()[:16]
+        return self._id
