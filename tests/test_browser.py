@@ -3,16 +3,13 @@ Playwright against `wordspot serve` on localhost. Types a query, sees the expect
 it on its page, and asks for more like it.
 
 Skipped where Chromium is not installed, except in CI (CI=true), where that is a failure.
-WORDSPOT_SCREENSHOT=path.png also saves a screenshot of the page (the README's).
+(`docs/screenshot.py` makes the README's screenshot the same way.)
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 
 import pytest
 
@@ -20,7 +17,7 @@ from wordspot.datasets import load_folder
 from wordspot.embedder import Embedder
 from wordspot.index import dataset_crops, index_crops, open_index
 from wordspot.query import Searcher
-from wordspot.serve import create_app
+from wordspot.serve import start
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # the closed network refuses Chromium's own background connections; these flags keep it from trying
@@ -31,33 +28,18 @@ if not CHROMIUM and os.environ.get("CI") != "true":
     pytest.skip("no Chromium here (CI installs Debian's: apt-get install chromium)", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tiny_run, tiny_data, tmp_path_factory):
-    import uvicorn
     root = tmp_path_factory.mktemp("browser")
     emb = Embedder.load(tiny_run)
     test = load_folder(tiny_data).subset("test")
     index_crops(emb, dataset_crops(test), root / "a.idx")
     searcher = Searcher(emb, [open_index(root / "a.idx")], warm=True)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(searcher), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.1)
+    url, stop = start(searcher)
     # the word the tiny model finds first for its own query: what the page must show first
     first = searcher.by_string("great", 1)[0].crop.text
-    yield {"url": f"http://127.0.0.1:{port}/", "first": first, "crops": len(test)}
-    srv.should_exit = True
-    thread.join(timeout=10)
+    yield {"url": url, "first": first, "crops": len(test)}
+    stop()
 
 
 def test_search_page_in_chromium(server, tmp_path):
@@ -81,8 +63,6 @@ def test_search_page_in_chromium(server, tmp_path):
         expect(page.locator("#page-view")).to_be_visible()
         page.wait_for_function("() => document.getElementById('page-img').naturalWidth > 0")
         expect(page.locator("#page-caption")).to_contain_text(server["first"])
-        if os.environ.get("WORDSPOT_SCREENSHOT"):
-            page.screenshot(path=os.environ["WORDSPOT_SCREENSHOT"])
         # use it as the next query (QbE): it is left out of its own ranking
         row = hits.first.get_attribute("data-row")
         hits.first.locator("button.similar").click()

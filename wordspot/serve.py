@@ -15,6 +15,7 @@ Endpoints (all answers JSON but the page and the images; errors are 4xx with {"d
 from __future__ import annotations
 
 import threading
+import time
 from importlib import resources
 
 import cv2
@@ -170,3 +171,26 @@ def run(searcher: Searcher, host: str = "127.0.0.1", port: int = 8765, max_uploa
     """Serve until Ctrl-C."""
     import uvicorn
     uvicorn.run(create_app(searcher, max_upload), host=host, port=port, log_level="warning")
+
+
+def start(searcher: Searcher, host: str = "127.0.0.1", port: int = 0):
+    """Serve in a background thread (tests, scripts): returns the base URL and a function that stops it."""
+    import socket
+
+    import uvicorn
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(searcher), host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+    return f"http://{host}:{port}/", stop
