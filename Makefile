@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 GW     ?= ../shared/data/washingtondb-v1.0
 
-.PHONY: install demo test bench-gw bench-strings clean
+.PHONY: install demo test bench-gw bench-strings bench-scale clean
 
 install: $(BIN)/.installed
 
@@ -33,6 +33,11 @@ bench-gw: install
 
 bench-strings: install
 	$(BIN)/python benchmarks/strings.py --data $(GW) --steps 8000
+
+# index size and query time for 10k, 100k and 1M crops (about 10 minutes; MODEL: a run folder)
+MODEL  ?= runs/demo
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py --model $(MODEL) --gw $(GW)
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

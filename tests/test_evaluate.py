@@ -54,3 +54,34 @@ def test_out_of_vocabulary_split_of_qbs(tiny_run, tiny_data):
     assert res["qbs_map_oov"] == pytest.approx(np.mean([q["ap"] for q in per if q["oov"]]))
     assert res["qbs_map_inv"] == pytest.approx(np.mean([q["ap"] for q in per if not q["oov"]]))
     assert "qbs_map_oov" not in evaluate_spotting(emb, test)
+
+
+def test_interpolated_precision_matches_a_naive_loop():
+    from wordspot.evaluate import RECALL_GRID, _interpolated_pr
+    rng = np.random.default_rng(3)
+    dist = rng.random((5, 12))
+    rel = rng.random((5, 12)) < 0.3
+    rel[0] = False  # a query with nothing relevant is left out
+    rel[1, 0] = True
+    got = _interpolated_pr(dist, rel)
+    want = []
+    for q in range(1, 5):  # one query, one recall level at a time
+        order = np.argsort(dist[q], kind="stable")
+        hits = rel[q][order]
+        prec = [hits[:i + 1].sum() / (i + 1) for i in range(len(hits))]
+        rec = [hits[:i + 1].sum() / hits.sum() for i in range(len(hits))]
+        want.append([max(p for p, r in zip(prec, rec) if r >= level - 1e-12) for level in RECALL_GRID])
+    np.testing.assert_allclose(got, np.mean(want, 0))
+
+
+def test_eval_plot_draws_the_pictures(tiny_run, tiny_data, tmp_path):
+    from typer.testing import CliRunner
+
+    from wordspot.cli import app
+    r = CliRunner().invoke(app, ["eval", str(tiny_run), "--data", str(tiny_data), "--plot", str(tmp_path / "pics"),
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "pics").iterdir())
+    assert len(names) == 3 and {"precision-recall.png", "edit-distance.png"} <= set(names), names
+    assert next(n for n in names if n.startswith("map-")).endswith(".png")
+    assert "wrote" in r.output

@@ -452,6 +452,8 @@ def eval_spotting(
     subset: str = typer.Option("test", help="Subset to evaluate on."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     per_query: Optional[Path] = typer.Option(None, "--csv", help="Write per-query QbS results to this CSV."),
+    plot: Optional[Path] = typer.Option(None, help="Draw precision-recall curves, edit distance of the top k hits "
+                                                   "and a 2-D map of words and images into this folder."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     plain: bool = typer.Option(False, help="Log lines instead of a progress bar."),
 ) -> None:
@@ -466,7 +468,7 @@ def eval_spotting(
     """
     with cli_errors():
         from .embedder import Embedder, resolve_device
-        from .evaluate import evaluate_spotting, summarise
+        from .evaluate import evaluate_index, index_labelled, plot_spotting, spotting_curves, summarise
         dev = resolve_device(device)
         if split == "all":
             folds = list_splits(data, sets_dir)
@@ -480,13 +482,19 @@ def eval_spotting(
             folds = [split]
             if len(models) != 1:
                 raise WordspotError("give one model (several only with --split all)")
-        rows = {}
+        rows, curves = {}, {}
         for fold, m in zip(folds, models):
             src = open_source(data, fold, sets_dir, drop_err)
             # out-of-vocabulary queries: words never seen in the training transcriptions
             vocab = [s.text for s in src.subset("train")] if subset != "train" and "train" in src.subsets else None
-            rows[src.name] = evaluate_spotting(Embedder.load(m, dev), src.subset(subset), _reporter(plain), vocab)
+            emb = Embedder.load(m, dev)
+            collection, stats = index_labelled(emb, src.subset(subset), _reporter(plain))
+            rows[src.name] = evaluate_index(emb, collection, stats, vocab)
+            if plot is not None:
+                curves[f"{Path(m).name} {src.name}"] = spotting_curves(emb, collection)
         summary = summarise(list(rows.values()))
+        if plot is not None:
+            say(err, ", ".join(str(p) for p in plot_spotting(curves, plot)), "wrote", "cyan")
         if per_query is not None:
             with open(per_query, "w", newline="") as f:
                 w = csv.writer(f)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import Levenshtein
@@ -85,6 +86,112 @@ def distance_spearman(dist: np.ndarray, queries: list[str], texts: list[str], ma
     if lev.std() == 0 or d.std() == 0:
         return float("nan")
     return float(spearmanr(d, lev)[0])
+
+
+# ---- pictures ----------------------------------------------------------------------------------
+RECALL_GRID = np.linspace(0.0, 1.0, 101)
+
+
+def _interpolated_pr(dist: np.ndarray, relevant: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Mean over queries of interpolated precision (the best precision at recall >= r) at RECALL_GRID."""
+    dist = np.where(exclude, np.inf, dist) if exclude is not None else dist
+    rel = relevant & ~exclude if exclude is not None else relevant
+    hits = np.take_along_axis(rel, ranking(dist), 1)
+    n_rel = hits.sum(1)
+    keep = n_rel > 0
+    hits, n_rel = hits[keep], n_rel[keep]
+    cum = np.cumsum(hits, 1)
+    precision = cum / np.arange(1, hits.shape[1] + 1)
+    best_after = np.maximum.accumulate(precision[:, ::-1], 1)[:, ::-1]
+    recall = cum / n_rel[:, None]
+    out = np.zeros((len(hits), len(RECALL_GRID)))
+    for q in range(len(hits)):
+        at = np.minimum(np.searchsorted(recall[q], RECALL_GRID, side="left"), hits.shape[1] - 1)
+        out[q] = best_after[q, at]
+    return out.mean(0) if len(out) else np.full(len(RECALL_GRID), np.nan)
+
+
+def spotting_curves(emb: Embedder, index: Index, words: int = 6, max_k: int = 20) -> dict:
+    """What `plot_spotting` draws for one model: QbS and QbE precision-recall, the mean edit
+    distance of the top k QbS hits for k = 1..max_k, and a 2-D map (PCA) of the string vectors of
+    the most frequent words beside their images' vectors."""
+    texts = [emb.norm(c.text) for c in index.crops]
+    arr = np.array(texts, dtype=object)
+    queries = sorted(set(texts))
+    qvecs = emb.embed_strings(queries)
+    dist = emb.string_distances(qvecs, index.vectors)
+    qbs = _interpolated_pr(dist, np.array(queries, dtype=object)[:, None] == arr[None, :])
+    counts = Counter(texts)
+    qi = np.array([i for i, t in enumerate(texts) if counts[t] >= 2], dtype=int)
+    qbe = np.full(len(RECALL_GRID), np.nan)
+    if len(qi):
+        exclude = np.zeros((len(qi), len(texts)), bool)
+        exclude[np.arange(len(qi)), qi] = True
+        qbe = _interpolated_pr(emb.image_distances(index.vectors[qi], index.vectors), arr[qi][:, None] == arr[None, :],
+                               exclude)
+    order = ranking(dist)[:, :max_k]
+    lev_at_k = np.array([[Levenshtein.distance(q, texts[j]) for j in row] for q, row in zip(queries, order)])
+    common = [w for w, n in counts.most_common() if n >= 3][:words]
+    images = np.asarray(index.vectors, np.float64)
+    if emb.phoc is not None:  # attribute logits -> probabilities, comparable with a word's binary PHOC
+        images = 1.0 / (1.0 + np.exp(-images))
+    pick = [i for i, t in enumerate(texts) if t in common]
+    points = np.concatenate([emb.embed_strings(common), images[pick]]) if common else np.zeros((0, 2))
+    centred = points - points.mean(0) if len(points) else points
+    xy = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T if len(points) > 2 else centred[:, :2]
+    return {"qbs_pr": qbs, "qbe_pr": qbe, "lev_at_k": lev_at_k.mean(0), "words": common,
+            "word_xy": xy[:len(common)], "image_xy": xy[len(common):], "image_word": [texts[i] for i in pick]}
+
+
+def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
+    """precision-recall.png, edit-distance.png (one line per model) and map-<model>.png in `folder`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, key in zip(axes, ("qbs_pr", "qbe_pr")):
+        for name, c in curves.items():
+            ax.plot(RECALL_GRID, c[key], label=name)
+        ax.set_title(f"{key[:3].upper()}: interpolated precision")
+        ax.set_xlabel("recall")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("precision")
+    axes[1].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    written.append(folder / "precision-recall.png")
+    fig.savefig(written[-1], dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, c in curves.items():
+        ax.plot(np.arange(1, len(c["lev_at_k"]) + 1), np.cumsum(c["lev_at_k"]) / np.arange(1, len(c["lev_at_k"]) + 1),
+                marker=".", label=name)
+    ax.set_xlabel("k (top hits of a query by string)")
+    ax.set_ylabel("mean edit distance to the query")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    written.append(folder / "edit-distance.png")
+    fig.savefig(written[-1], dpi=100)
+    plt.close(fig)
+    for name, c in curves.items():
+        fig, ax = plt.subplots(figsize=(6, 5))
+        colours = plt.get_cmap("tab10").colors
+        for i, w in enumerate(c["words"]):
+            mine = np.array([t == w for t in c["image_word"]])
+            ax.scatter(*c["image_xy"][mine].T, s=12, alpha=0.6, color=colours[i % 10])
+            ax.scatter(*c["word_xy"][i], marker="*", s=260, color=colours[i % 10], edgecolor="black", label=w)
+        ax.set_title(f"{name}: words (stars) and their images (dots), PCA")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+        written.append(folder / f"map-{safe}.png")
+        fig.savefig(written[-1], dpi=100)
+        plt.close(fig)
+    return written
 
 
 SUMMARY_KEYS = ("qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10",
