@@ -26,6 +26,8 @@ from .store import IndexFileError, is_index, open_shards
 from .text import TextNorm
 
 out = Console()
+if not out.is_terminal:  # piped or logged: wide enough for the tables, which rich would squeeze into 80
+    out = Console(width=160)
 err = Console(stderr=True)
 
 app = typer.Typer(
@@ -514,7 +516,8 @@ def eval_spotting(
                 ("qbe_map", "QbE mAP", True), ("qbs_p_at_1", "QbS P@1", True), ("qbs_lev_top1", "lev@1", False),
                 ("qbs_lev_top5", "lev@5", False), ("qbs_lev_top10", "lev@10", False),
                 ("qbs_spearman", "Spearman", False)]
-        cols = [c for c in cols if c[0] in summary]
+        has_oov = any(r.get("qbs_queries_oov") for r in rows.values())  # else every query was seen in training
+        cols = [c for c in cols if c[0] in summary and (has_oov or c[0] not in ("qbs_map_oov", "qbs_map_inv"))]
         for col in ("data", "images", *(c[1] for c in cols)):
             t.add_column(col, justify="left" if col == "data" else "right")
         for name, r in rows.items():

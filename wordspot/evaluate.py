@@ -184,7 +184,7 @@ def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
             mine = np.array([t == w for t in c["image_word"]])
             ax.scatter(*c["image_xy"][mine].T, s=12, alpha=0.6, color=colours[i % 10])
             ax.scatter(*c["word_xy"][i], marker="*", s=260, color=colours[i % 10], edgecolor="black", label=w)
-        ax.set_title(f"{name}: words (stars) and their images (dots), PCA")
+        ax.set_title(f"{name}\nwords (stars) and their images (dots), first two principal components", fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
