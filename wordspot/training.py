@@ -8,8 +8,9 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -46,6 +47,24 @@ def lr_at(base: float, progress: float) -> float:
 
 def _texts(samples: list[WordSample], emb: Embedder) -> list[str]:
     return [emb.norm(s.text) for s in samples]
+
+
+@dataclass
+class Stage:
+    """What a training stage gives the loop (`Trainer._loop`): its optimizer and base learning rate,
+    its length (steps, and minutes when not 0), the loss of step n (batches drawn inside), how it
+    validates (a dict with "score", higher is better) and how often, and what else a resume restores."""
+
+    name: str
+    opt: torch.optim.Optimizer
+    lr: float
+    total: int
+    minutes: float
+    loss: Callable[[int], torch.Tensor]
+    validate: Callable[[], dict]
+    val_every: int
+    clip: float = 0.0  # gradient norm limit; 0: none
+    sampler: PairSampler | None = None
 
 
 class Trainer:
@@ -88,10 +107,13 @@ class Trainer:
             f.write(json.dumps(row) + "\n")
 
     # ---- the shared loop ---------------------------------------------------------------------
-    def _loop(self, stage: str, emb: Embedder, opt: torch.optim.Optimizer, base_lr: float, total: int,
-              minutes: float, step_fn, validate, val_every: int, resume: dict | None,
-              sampler: PairSampler | None = None) -> None:
-        """Step until `total` steps or `minutes` pass; validate, keep the best, save on Ctrl-C."""
+    def _loop(self, st: "Stage", emb: Embedder, resume: dict | None) -> None:
+        """Step until `st.total` steps or `st.minutes` pass; validate, keep the best, save on Ctrl-C.
+
+        One step: the learning rate from the schedule, the stage's loss of this step, backward,
+        (clipped gradients), the optimizer's step. Everything else a stage does is in its `Stage`.
+        """
+        stage, opt, sampler, total = st.name, st.opt, st.sampler, st.total
         step, elapsed, best = 0, 0.0, -math.inf
         if resume:
             step, elapsed, best = resume["step"], resume["elapsed"], resume["best"]
@@ -99,7 +121,7 @@ class Trainer:
             torch.set_rng_state(resume["torch_rng"])
             if sampler and resume["sampler"]:
                 sampler.set_state(resume["sampler"])
-        budget = minutes * 60.0 if minutes > 0 else math.inf
+        budget = st.minutes * 60.0 if st.minutes > 0 else math.inf
         t0 = time.time() - elapsed
         self.rep.start(stage, total)
         self.rep.advance(step)
@@ -108,13 +130,19 @@ class Trainer:
             while step < total and time.time() - t0 < budget:
                 progress = max(step / total, (time.time() - t0) / budget)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(base_lr, progress)
-                loss = step_fn(step)
+                    g["lr"] = lr_at(st.lr, progress)
+                loss_t = st.loss(step)
+                opt.zero_grad(set_to_none=True)
+                loss_t.backward()
+                if st.clip:
+                    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], st.clip)
+                opt.step()
+                loss = loss_t.item()
                 step += 1
                 metrics["loss"] = loss
                 last = step >= total or time.time() - t0 >= budget
-                if step % val_every == 0 or last:
-                    scores = validate()
+                if step % st.val_every == 0 or last:
+                    scores = st.validate()
                     metrics.update({k: v for k, v in scores.items() if k != "score"})
                     self._log(stage, step, {"loss": loss, **scores, "minutes": (time.time() - t0) / 60})
                     if scores["score"] > best or not math.isfinite(best):  # NaN scores: keep the latest
@@ -168,16 +196,12 @@ class Trainer:
         net, loss_fn = emb.string_net, PairLoss()
         opt = torch.optim.Adam(net.parameters(), lr=cfg.string_lr)
 
-        def step_fn(step: int) -> float:
+        def loss_of(step: int) -> torch.Tensor:
             net.train()
             a, b = sampler.sample(cfg.string_batch)
             lev = levenshtein_pairs(a, b).to(self.device)
             fa, fb = net(emb.encode(a + b)).split(len(a))  # one pass for both sides of the siamese pair
-            loss = loss_fn(fa, fb, lev)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return loss.item()
+            return loss_fn(fa, fb, lev)
 
         def validate() -> dict:
             fa, fb = emb.embed_strings(va), emb.embed_strings(vb)
@@ -186,8 +210,8 @@ class Trainer:
             return {"val_rmse": rmse, "val_pearson": float(np.corrcoef(d, vlev)[0, 1]), "score": -rmse}
 
         val_every = cfg.val_every or max(1, cfg.string_steps // 10)
-        self._loop("string", emb, opt, cfg.string_lr, cfg.string_steps, 0.0, step_fn, validate, val_every,
-                   resume, sampler)
+        self._loop(Stage("string", opt, cfg.string_lr, cfg.string_steps, 0.0, loss_of, validate, val_every,
+                         sampler=sampler), emb, resume)
         return Embedder.load(self.out / "string.pt", self.device)
 
     # ---- stages 2 and 3 ---------------------------------------------------------------------
@@ -264,7 +288,7 @@ class Trainer:
         widths = np.array([im.shape[1] for im in images])
         bce = torch.nn.BCEWithLogitsLoss()
 
-        def step_fn(step: int) -> float:
+        def loss_of(step: int) -> torch.Tensor:
             net.train()
             idx = self._batches(widths, step)
             x, w = self._image_batch(images, idx, step)
@@ -285,14 +309,10 @@ class Trainer:
                     # also make the image's own word the nearest of all training words
                     logits = -torch.cdist(out, anchors).pow(2)  # (B, words)
                     loss = loss + F.cross_entropy(logits, word_of[idx])
-            loss = loss + aux_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return loss.item()
+            return loss + aux_loss
 
-        self._loop("image", emb, opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, step_fn,
-                   self._spotting_validator(emb, valid), cfg.val_every or spe, resume)
+        self._loop(Stage("image", opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, loss_of,
+                         self._spotting_validator(emb, valid), cfg.val_every or spe), emb, resume)
         return Embedder.load(self.out / "image.pt", self.device)
 
     def _train_reader(self, emb: Embedder, images: list[np.ndarray], texts: list[str],
@@ -306,20 +326,16 @@ class Trainer:
         widths = np.array([im.shape[1] for im in images])
         phoc_term = self._reader_phoc_term(emb, texts)
 
-        def step_fn(step: int) -> float:
+        def loss_of(step: int) -> torch.Tensor:
             net.train()
             idx = self._batches(widths, step)
             x, w = self._image_batch(images, idx, step)
             logp, frames, aux_out = net(x, w, aux=True)
-            loss = ctc_loss(emb, logp, frames, [texts[i] for i in idx]) + phoc_term(aux_out, idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)  # the LSTM's gradients spike early on
-            opt.step()
-            return loss.item()
+            return ctc_loss(emb, logp, frames, [texts[i] for i in idx]) + phoc_term(aux_out, idx)
 
-        self._loop("image", emb, opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, step_fn,
-                   self._spotting_validator(emb, valid), cfg.val_every or spe, resume)
+        # clipped: the LSTM's gradients spike early on
+        self._loop(Stage("image", opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, loss_of,
+                         self._spotting_validator(emb, valid), cfg.val_every or spe, clip=5.0), emb, resume)
         return Embedder.load(self.out / "image.pt", self.device)
 
     def _reader_phoc_term(self, emb: Embedder, texts: list[str]):
@@ -350,7 +366,7 @@ class Trainer:
         widths = np.array([im.shape[1] for im in images])
         phoc_term = self._reader_phoc_term(emb, texts) if emb.reads else None
 
-        def step_fn(step: int) -> float:
+        def loss_of(step: int) -> torch.Tensor:
             emb.string_net.train()
             emb.image_net.train()
             idx = self._batches(widths, step)
@@ -371,13 +387,10 @@ class Trainer:
                 plev = levenshtein_pairs(a, b).to(self.device)
                 loss = loss + cfg.joint_weights[0] * pair_loss(emb.string_net(emb.encode(a)),
                                                                emb.string_net(emb.encode(b)), plev)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return loss.item()
+            return loss
 
-        self._loop("joint", emb, opt, cfg.joint_lr, cfg.joint_epochs * spe, cfg.joint_minutes, step_fn,
-                   self._spotting_validator(emb, valid), cfg.val_every or spe, resume, sampler)
+        self._loop(Stage("joint", opt, cfg.joint_lr, cfg.joint_epochs * spe, cfg.joint_minutes, loss_of,
+                         self._spotting_validator(emb, valid), cfg.val_every or spe, sampler=sampler), emb, resume)
         return Embedder.load(self.out / "joint.pt", self.device)
 
     def _report_bad(self) -> None:
