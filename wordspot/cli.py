@@ -22,7 +22,7 @@ from .errors import ConfigError, TrainingInterrupted, WordspotError
 from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, Searcher, contact_sheet
 from .search import ANN_MIN, describe
-from .store import IndexFileError, is_index, open_shards
+from .store import IndexFileError, check_target, is_index, open_shards
 from .text import TextNorm
 
 out = Console()
@@ -248,8 +248,7 @@ def index(
         from .index import collect_crops, dataset_crops, index_crops, open_index
         if not sources and not data:
             raise WordspotError("give SOURCES or --data")
-        if out_path.exists() and not is_index(out_path) and (out_path.is_file() or any(out_path.iterdir())):
-            raise WordspotError(f"--out {out_path}: exists and is not a wordspot index; not overwritten")
+        check_target(out_path, append)  # before loading the model, not after
         emb = Embedder.load(model, resolve_device(device))
         if append and out_path.exists() and is_index(out_path) and (out_path / "index.json").exists():
             open_index(out_path).check_model(emb)  # before the work, not after

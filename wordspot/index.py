@@ -169,13 +169,14 @@ def index_crops(emb: Embedder, crops: list[Crop], path: str | Path, *, model_pat
     """
     rep = reporter or Reporter()
     t0 = time.time()
-    fingerprint = _fingerprint(emb.model_id(), dtype, append, crops)
-    with IndexWriter(path, model_id=emb.model_id(), model_path=model_path, method=emb.config.method,
+    model_id = emb.model_id()  # a hash of every weight: once
+    fingerprint = _fingerprint(model_id, dtype, append, crops)
+    with IndexWriter(path, model_id=model_id, model_path=model_path, method=emb.config.method,
                      dim=emb.dim, dtype=dtype, append=append, fingerprint=fingerprint) as w:
         resumed, skipped = w.done, 0
         if append:
-            seen: dict[str, set] = {}
-            todo = [c for c in crops if c.box not in seen.setdefault(c.source, w.existing(c.source))]
+            seen = {src: w.existing(src) for src in dict.fromkeys(c.source for c in crops)}  # one lookup a source
+            todo = [c for c in crops if c.box not in seen[c.source]]
             skipped = len(crops) - len(todo)
         else:
             todo = crops

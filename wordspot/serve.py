@@ -40,6 +40,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
     lock = threading.Lock()
     page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
     height = searcher.emb.config.image_height
+    model_id = searcher.emb.model_id()  # a hash of every weight: once, not per request
 
     @app.exception_handler(WordspotError)
     async def bad_input(request: Request, exc: WordspotError):
@@ -83,7 +84,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
     def info() -> dict:
         return {"crops": len(searcher), "shards": [{"path": str(getattr(ix, "path", "")), "crops": len(ix)}
                                                    for ix in searcher.indexes],
-                "model_id": searcher.emb.model_id(), "method": searcher.emb.config.method,
+                "model_id": model_id, "method": searcher.emb.config.method,
                 "approximate": [sorted(a) for a in searcher.ann]}
 
     @app.get("/api/search")

@@ -194,6 +194,18 @@ class IndexStore:
         self._db.close()
 
 
+def check_target(path: Path, append: bool = False) -> None:
+    """Refuse to write an index where something else is (a file or a folder that is not an index),
+    or to append to an index of the older single-file format."""
+    if path.is_file():
+        if not is_old_index_file(path):
+            raise WordspotError(f"{path}: exists and is not a wordspot index; not overwritten")
+        if append:
+            raise IndexFileError(f"{path}: an index in an older format (one file) cannot be appended to; {REBUILD}")
+    elif path.is_dir() and any(path.iterdir()) and not is_index(path):
+        raise WordspotError(f"{path}: a folder that is not a wordspot index; not overwritten")
+
+
 class IndexWriter:
     """Adds crops to an index folder chunk by chunk; `commit` makes them count.
 
@@ -207,15 +219,9 @@ class IndexWriter:
         self.path = path = Path(path)
         if dtype not in DTYPES:
             raise WordspotError(f"vector type {dtype!r}: use one of {', '.join(DTYPES)}")
+        check_target(path, append)
         if path.is_file():
-            if not is_old_index_file(path):
-                raise WordspotError(f"{path}: exists and is not a wordspot index; not overwritten")
-            if append:
-                raise IndexFileError(f"{path}: an index in an older format (one file) cannot be appended to; "
-                                     f"{REBUILD}")
             path.unlink()  # an old index this wordspot cannot read: replaced, as a new build would
-        elif path.is_dir() and any(path.iterdir()) and not is_index(path):
-            raise WordspotError(f"{path}: a folder that is not a wordspot index; not overwritten")
         self._created = not path.exists()  # removed again if the job ends with nothing written
         self._committed = False
         path.mkdir(parents=True, exist_ok=True)
