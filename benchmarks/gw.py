@@ -10,6 +10,13 @@ table of every fold run so far, with a mean per setting.
     python benchmarks/gw.py --method phoc --folds cv1 cv2 cv3 cv4 --minutes 27 --holdout 300
     python benchmarks/gw.py --method phoc --folds cv1 --minutes 27 --evaluate-only   # ranked anew
     python benchmarks/gw.py --merge
+
+--method both trains the fused model (LSDE with a PHOC head, ranked by both). `--fuse` ranks an
+LSDE fold already trained with a PHOC head (model.aux_phoc) by both heads instead: the same
+networks, the fusion weights chosen on the fold's validation images as training "both" chooses
+them; it writes the results of `--method both` with the same tag:
+
+    python benchmarks/gw.py --method lsde --folds cv1 --minutes 40 --holdout 300 --tag read --fuse
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ from wordspot.embedder import Embedder
 from wordspot.evaluate import evaluate_index, index_labelled
 from wordspot.index import Index
 from wordspot.metrics import cosine_distances, spotting_scores
+from wordspot.phoc import prm_distances
 from wordspot.progress import PlainReporter
+from wordspot.rankings import choose_fusion
 from wordspot.training import train, train_ensemble
 
 TRAINING_KEYS = ("fold", "method", "budget_minutes", "members", "seed", "train_minutes", "config", "curve", "machine",
@@ -110,6 +119,8 @@ def evaluate_fold(args, fold: str, out: dict) -> dict:
     res = evaluate_index(emb, index, stats, vocabulary)
     if emb.phoc is not None:
         res["phocnet_qbs_map"], res["phocnet_qbe_map"] = phocnet_ranking(emb, index)
+    if emb.fused:
+        res["heads"] = head_scores(emb, index)
     # each stage's own best checkpoint on the test set: does the joint stage earn its place?
     res["stages"] = {}
     for stage in ("image", "joint"):
@@ -123,6 +134,44 @@ def evaluate_fold(args, fold: str, out: dict) -> dict:
     print(f"{fold} {args.method}: QbS mAP {100 * res['qbs_map']:.2f} (OOV {100 * res['qbs_map_oov']:.2f})  "
           f"QbE mAP {100 * res['qbe_map']:.2f}  ({out['train_minutes']:.1f} min)", flush=True)
     return out
+
+
+def fuse_fold(args, fold: str) -> dict:
+    """The fused model of an LSDE fold trained with a PHOC head: its networks, ranked by both heads,
+    the weights chosen on the fold's validation images; evaluated as a `--method both` fold."""
+    src = Path(args.runs) / run_name(args, fold)
+    emb = Embedder.load(src / "model.pt")
+    if emb.aux_phoc is None:
+        raise SystemExit(f"{src}: --fuse needs an LSDE model with a PHOC head (trained with --set model.aux_phoc=W)")
+    blob = emb.state()
+    blob["config"]["method"] = "both"
+    fused = Embedder.from_state(blob)
+    index, _ = index_labelled(fused, fold_sets(args, fold)[1])
+    texts = [fused.norm(c.text) for c in index.crops]
+    queries = sorted(set(texts))
+    chosen = choose_fusion(fused.ranking, index.vectors, texts, fused.embed_strings(queries), queries)
+    fused.set_fusion(chosen["weights"])
+    both = argparse.Namespace(**{**vars(args), "method": "both"})
+    fused.save(Path(args.runs) / run_name(both, fold) / "model.pt", stage="fused", fused_from=str(src),
+               val_qbs=chosen["qbs_map"], val_qbe=chosen["qbe_map"])
+    old = json.loads((RESULTS / f"{run_name(args, fold)}.json").read_text())
+    print(f"{fold}: fusion weights {chosen['weights']} (validation QbS {100 * chosen['qbs_map']:.2f}, "
+          f"QbE {100 * chosen['qbe_map']:.2f})", flush=True)
+    out = {**{k: old[k] for k in TRAINING_KEYS if k in old and k != "model_id"}, "method": f"BOTH-{args.tag}",
+           "fused_from": run_name(args, fold), "fusion_weights": list(chosen["weights"]),
+           "fusion_valid": {"qbs_map": chosen["qbs_map"], "qbe_map": chosen["qbe_map"]}}
+    return evaluate_fold(both, fold, out)
+
+
+def head_scores(emb: Embedder, index: Index) -> dict:
+    """QbS and QbE mAP of a fused model's two heads alone, from the same vectors: LSDE (Euclidean)
+    and PHOC (wordspot's PHOC rankings)."""
+    texts = [emb.norm(c.text) for c in index.crops]
+    queries = sorted(set(texts))
+    d, words, images = emb.config.dim, emb.embed_strings(queries), np.asarray(index.vectors)
+    lsde = spotting_scores(images[:, :d], texts, words[:, :d], queries)
+    phoc = spotting_scores(images[:, d:], texts, words[:, d:], queries, prm_distances, cosine_distances)
+    return {name: {"qbs_map": s["qbs_map"], "qbe_map": s["qbe_map"]} for name, s in (("lsde", lsde), ("phoc", phoc))}
 
 
 def phocnet_ranking(emb: Embedder, index: Index) -> tuple[float, float]:
@@ -201,6 +250,7 @@ def merge() -> str:
                          " / ".join(_pair(stages[s], "qbs_map", "qbe_map") for s in ("image", "joint"))
                          if len(stages) == 2 else "-",
                          _pair(r, "phocnet_qbs_map", "phocnet_qbe_map"),
+                         " / ".join(f"{100 * r['heads'][h]['qbs_map']:.2f}" for h in ("lsde", "phoc")) if "heads" in r else "-",
                          r["config"].get("train_images", "train"), r["train_minutes"],
                          f"{r['machine']['cores']} cores, {r['machine']['device']}", r["machine"]["commit"]])
         if len(group) > 1:
@@ -209,10 +259,11 @@ def merge() -> str:
             folds = " ".join(r["fold"] for r in group)
             body.append([f"**mean ({folds})**", *run, f"**{np.mean(q):.2f}** ± {np.std(q):.2f}",
                          f"**{np.mean(e):.2f}** ± {np.std(e):.2f}",
-                         f"{np.mean(oov):.2f} (OOV)" if len(oov) == len(group) else "", *[""] * 8])
+                         f"{np.mean(oov):.2f} (OOV)" if len(oov) == len(group) else "", *[""] * 9])
     lines = md_table(["fold", "method", "budget (min)", "models", "seed", "QbS mAP", "QbE mAP",
                       "QbS OOV / in-vocab", "QbS P@1", "lev top 5 / 10", "Spearman",
-                      "image stage / joint stage (QbS / QbE)", "PHOCNet ranking: QbS / QbE", "training images",
+                      "image stage / joint stage (QbS / QbE)", "PHOCNet ranking: QbS / QbE",
+                      "heads alone: LSDE / PHOC QbS", "training images",
                       "train minutes", "machine", "commit"], body)
     plot_curves(rows)
     table = "\n".join(lines) + "\n"
@@ -224,8 +275,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/washingtondb-v1.0")
     ap.add_argument("--folds", nargs="+", default=["cv1"])
-    ap.add_argument("--method", choices=["lsde", "phoc"], default="lsde",
-                    help="LSDE, or the PHOC baseline (same image trunk, PHOC head, binary cross-entropy)")
+    ap.add_argument("--method", choices=["lsde", "phoc", "both"], default="lsde",
+                    help="LSDE, the PHOC baseline (same image trunk, PHOC head, binary cross-entropy), or both "
+                         "(LSDE with a PHOC head on its image CNN, ranked by both)")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per fold")
     ap.add_argument("--string-steps", type=int, default=4000)
     ap.add_argument("--height", type=int, default=48)
@@ -246,12 +298,19 @@ def main() -> None:
     ap.add_argument("--evaluate-only", action="store_true",
                     help="evaluate the trained folds in --runs again (after a change in ranking), "
                          "keeping what their result files say of training")
+    ap.add_argument("--fuse", action="store_true",
+                    help="rank trained LSDE folds with a PHOC head by both heads (results as --method both)")
     args = ap.parse_args()
     if args.set and not args.tag:
         raise SystemExit("--set needs --tag NAME, so that its results do not overwrite those of the defaults")
     if args.tag and not re.fullmatch(r"[a-z][a-z0-9]*", args.tag):
         raise SystemExit("--tag: lower-case letters and digits, starting with a letter")
-    if args.evaluate_only:
+    if args.fuse:
+        if args.method != "lsde":
+            raise SystemExit("--fuse ranks trained LSDE folds by both heads: give --method lsde")
+        for fold in args.folds:
+            fuse_fold(args, fold)
+    elif args.evaluate_only:
         for fold in args.folds:
             path = RESULTS / f"{run_name(args, fold)}.json"
             if not path.exists():

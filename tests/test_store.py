@@ -28,24 +28,30 @@ def _model(method: str) -> Embedder:
     """An untrained model: the search must give its rankings whatever its weights."""
     cfg = ModelConfig(dim=16, max_len=16, string_channels=8, string_hidden=32, image_height=32,
                       image_channels=[4, 4], image_blocks=[1, 1], image_hidden=16, method=method,
-                      phoc_bigrams=PHOC.from_words(WORDS).bigrams if method == "phoc" else [])
+                      phoc_bigrams=PHOC.from_words(WORDS).bigrams if method != "lsde" else [])
     return Embedder(cfg, Alphabet.from_words(WORDS))
 
 
 def _index(emb: Embedder, n: int, seed: int = 0) -> Index:
-    """Vectors in clusters; a PHOC model's are the logits a network gives when it reads the words well."""
+    """Vectors in clusters around what a query by string gives: each word's images near its string
+    vector (LSDE), with logits that read its PHOC well (PHOC); a fused model's have both parts."""
     rng = np.random.default_rng(seed)
-    if emb.phoc is not None:
-        centres = 8.0 * emb.phoc.encode(WORDS) - 4.0
-    else:
-        centres = rng.normal(0, 3, (len(WORDS), emb.dim))
-    vectors = (centres[np.arange(n) % len(WORDS)] + rng.normal(0, 1, (n, emb.dim))).astype(np.float32)
+    label = np.arange(n) % len(WORDS)
+    parts = []
+    if emb.config.method != "phoc":
+        centres = emb.embed_strings(WORDS)[:, :emb.config.dim]  # an untrained model's: close together
+        spread = np.median(np.linalg.norm(centres[:, None] - centres[None], axis=2))
+        parts.append(centres[label] + rng.normal(0, 0.3 * spread / np.sqrt(emb.config.dim), (n, emb.config.dim)))
+    if emb.config.method != "lsde":
+        centres = 8.0 * (emb.phoc or emb.aux_phoc).encode(WORDS) - 4.0
+        parts.append(centres[label] + rng.normal(0, 1, (n, centres.shape[1])))
+    vectors = np.hstack(parts).astype(np.float32)
     crops = [Crop(f"/pages/p{i // 50}.png", f"p{i // 50}", (i % 50, 0, i % 50 + 5, 9), WORDS[i % len(WORDS)])
              for i in range(n)]
     return Index(vectors, crops, emb.model_id())
 
 
-@pytest.mark.parametrize("method", ["lsde", "phoc"])
+@pytest.mark.parametrize("method", ["lsde", "phoc", "both"])
 @pytest.mark.parametrize("kind", ["qbs", "qbe"])
 def test_exact_search_is_the_naive_ranking(method, kind, monkeypatch):
     emb = _model(method)
@@ -107,7 +113,7 @@ def test_shards_search_as_one_index(tmp_path):
     assert all((h.shard, h.row) != (1, 10) for h in hits) and len(hits) == 5
 
 
-@pytest.mark.parametrize("method", ["lsde", "phoc"])
+@pytest.mark.parametrize("method", ["lsde", "phoc", "both"])
 def test_approximate_search_recall_against_exact(method, tmp_path):
     emb = _model(method)
     idx = _index(emb, 3000)

@@ -251,3 +251,26 @@ def test_reader_phoc_head_adds_its_loss_and_reloads(tiny_data, tmp_path):
     assert first[2.0] > first[0.0] + 0.5  # BCE of untrained logits is about 0.69 an attribute, times 2
     img = [np.zeros((32, 40), np.float32)]
     np.testing.assert_allclose(Embedder.load(tmp_path / "r2.0").embed_images(img), emb.embed_images(img), atol=1e-5)
+
+
+def test_fused_model_trains_and_keeps_the_weights_validation_chose(tiny_data, tmp_path):
+    from wordspot.datasets import ImageCache
+    from wordspot.rankings import FUSION_GRID, choose_fusion
+    src = load_folder(tiny_data)
+    cfg = tiny_config(string_steps=20, image_epochs=2, joint_epochs=1)
+    cfg.model.method = "both"
+    emb = train(cfg, tmp_path / "b", train_set=src.subset("train"), valid_set=src.subset("valid"))
+    rows = [json.loads(r) for r in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert all("fusion_qbs" in r for r in rows if r["stage"] != "string")
+    model = Embedder.load(tmp_path / "b")
+    ws, we = model.ranking.weights
+    assert ws in FUSION_GRID[0] and we in FUSION_GRID[1] and model.config.aux_phoc > 0
+    # the saved weights are those that rank the validation images best with the saved networks
+    kept, images = ImageCache(cfg.model.image_height).load(src.subset("valid"))
+    texts = [model.norm(s.text) for s in kept]
+    queries = sorted(set(texts))
+    chosen = choose_fusion(model.ranking, model.embed_images(images), texts, model.embed_strings(queries), queries)
+    assert chosen["weights"] == (ws, we)
+    assert load_tree(tmp_path / "b" / "model.pt")["info"]["val_score"] == pytest.approx(
+        (chosen["qbs_map"] + chosen["qbe_map"]) / 2)
+    assert emb.embed_images(images[:2]).shape == (2, cfg.model.dim + model.aux_phoc.dim)

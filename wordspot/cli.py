@@ -158,7 +158,7 @@ def train(
     dim: Optional[int] = typer.Option(None, help=f"Embedding dimension (default {_D.model.dim})."),
     max_len: Optional[int] = typer.Option(None, help=f"Longest word the string CNN embeds (default {_D.model.max_len}; raised to fit the training words)."),
     height: Optional[int] = typer.Option(None, help=f"Image height the image CNN sees (default {_D.model.image_height})."),
-    method: Optional[str] = typer.Option(None, help=f"lsde, or phoc for the PHOC baseline (image CNN predicting PHOC attributes; image stage only); default {_D.model.method}."),
+    method: Optional[str] = typer.Option(None, help=f"lsde; phoc, the PHOC baseline (image CNN predicting PHOC attributes; image stage only); or both: LSDE with a PHOC head on the same image CNN, ranking by both; default {_D.model.method}."),
     members: int = typer.Option(1, help="PHOC only: train this many models (seeds SEED, SEED+1, ...; --image-minutes shared among them) into OUT/member<i>, and average their predictions in OUT/model.pt."),
     keep_case: bool = typer.Option(False, help="Compare words case-sensitively (default: lower-case, as in the GW protocol)."),
     keep_punctuation: bool = typer.Option(False, help="Keep punctuation and symbols (default: letters and digits only)."),

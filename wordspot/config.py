@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, require
 
-METHODS = ("lsde", "phoc")
+METHODS = ("lsde", "phoc", "both")
+BOTH_PHOC_WEIGHT = 5.0  # the PHOC head's loss weight in a fused model when aux_phoc is not given
 IMAGE_SIDES = ("regress", "read")
 IMAGE_LOSSES = ("euclidean", "bce", "softmax")
 
@@ -31,9 +32,13 @@ class ModelConfig:
     image_hidden: int = 1024
     lowercase: bool = True
     alnum_only: bool = True
-    method: str = "lsde"  # or "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
+    # "lsde"; "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes); "both": LSDE with a
+    # PHOC head on the same image trunk, ranking by both (rankings.FusedRanking)
+    method: str = "lsde"
     phoc_bigrams: list[str] = field(default_factory=list)
-    aux_phoc: float = 0.0  # LSDE: weight of an auxiliary PHOC head trained beside the image CNN's vector
+    # the PHOC head's loss weight beside the LSDE image side: a training signal for "lsde", half of
+    # the ranking for "both" (0 there means BOTH_PHOC_WEIGHT)
+    aux_phoc: float = 0.0
     # LSDE's image side: "regress" (a CNN regresses the string vector) or "read" (a CTC reader whose
     # soft reading goes through the string CNN; benchmarks/README.md)
     image_side: str = "regress"
@@ -52,9 +57,11 @@ class ModelConfig:
                 "a list as long as image_channels", self.image_blocks)
         require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
         require(self.image_side in IMAGE_SIDES, "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
-        require(self.image_side == "regress" or self.method == "lsde", "image_side",
+        require(self.image_side == "regress" or self.method != "phoc", "image_side",
                 "'regress' with the phoc method", self.image_side)
         require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
+        if self.method == "both" and self.aux_phoc == 0:
+            self.aux_phoc = BOTH_PHOC_WEIGHT
         for name in ("string_both_ends", "lowercase", "alnum_only"):
             require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
         require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),

@@ -14,10 +14,10 @@ import torch
 from .config import ModelConfig
 from .files import save_tree
 from .imaging import collate
-from .modelfile import FORMAT_VERSION, ModelError, load_file
+from .modelfile import FORMAT_VERSION, ModelError, fusion_weights, load_file
 from .models import ImageCNN, ReaderCNN, StringCNN, soft_onehot
 from .phoc import PHOC
-from .rankings import Rankings
+from .rankings import Rankings, ranking_for
 from .text import Alphabet, TextNorm
 
 # why only PHOC models make an ensemble; said wherever an ensemble of another method is refused
@@ -38,13 +38,13 @@ class Embedder(Rankings):
     """Maps words and word images into one space, and measures distances in it.
 
     LSDE: both sides are vectors whose Euclidean distance tracks Levenshtein distance. PHOC: a word
-    is its binary PHOC and an image the logits of its predicted attributes; compare them with
-    `string_distances` and `image_distances`, which know the method. A PHOC ensemble (`ensemble`)
-    averages the logits of several image CNNs.
+    is its binary PHOC and an image the logits of its predicted attributes. Both: the two side by
+    side. Compare them with `string_distances` and `image_distances`, which ask the method's
+    ranking (rankings.py). A PHOC ensemble (`ensemble`) averages the logits of several image CNNs.
     """
 
     def __init__(self, config: ModelConfig, alphabet: Alphabet, with_image: bool = True,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", fusion: tuple[float, float] | None = None) -> None:
         self.config = config
         self.alphabet = alphabet
         self.norm = TextNorm(config.lowercase, config.alnum_only)
@@ -53,18 +53,17 @@ class Embedder(Rankings):
         if config.method == "phoc":
             # the string side is the fixed PHOC of the word; the image CNN predicts its attributes
             self.phoc = PHOC(alphabet.symbols, config.phoc_bigrams)
-            out_dim = self.phoc.dim
-        elif config.method == "lsde":
+        else:
             rows = len(alphabet) * (2 if config.string_both_ends else 1)
             self.string_net = StringCNN(rows, config.max_len, config.dim, config.string_channels,
                                         config.string_hidden, config.string_layers)
-            out_dim = config.dim
-        else:
-            raise ModelError(f"unknown method {config.method!r} (lsde or phoc)")
-        self.dim = out_dim
-        # the auxiliary PHOC of an LSDE model: a training signal only, never used for search
+        # the PHOC head of an LSDE model: a training signal ("lsde") or half of the ranking ("both")
         use_aux = config.aux_phoc > 0 and self.phoc is None
         self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if use_aux else None
+        self.fused = config.method == "both"
+        self.ranking = ranking_for(config.method, config.dim, fusion)
+        # a vector as stored in an index: LSDE's (dim), PHOC's attributes, or the two side by side
+        self.dim = (self.phoc.dim if self.phoc else config.dim) + (self.aux_phoc.dim if self.fused else 0)
         self.image_net = self._image_cnn() if with_image else None
         self.members: list[ImageCNN] = []  # an ensemble's further image CNNs; never trained here
         self.to(device)
@@ -79,7 +78,7 @@ class Embedder(Rankings):
         if self.reads:
             return ReaderCNN(len(self.alphabet) + 1, c.image_height, tuple(c.image_channels), tuple(c.image_blocks),
                              aux_dim=self.aux_phoc.dim if self.aux_phoc else 0, aux_hidden=c.image_hidden)
-        return ImageCNN(self.dim, tuple(c.image_channels), tuple(c.image_blocks), hidden=c.image_hidden,
+        return ImageCNN(self.phoc.dim if self.phoc else c.dim, tuple(c.image_channels), tuple(c.image_blocks), hidden=c.image_hidden,
                         aux_dim=self.aux_phoc.dim if self.aux_phoc else 0)
 
     def to(self, device: str | torch.device) -> "Embedder":
@@ -109,7 +108,10 @@ class Embedder(Rankings):
                    for i in range(0, len(words), batch_size)]
         for w in {str(c.message): c for c in caught}.values():  # one warning per distinct message
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        vecs = np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
+        if self.fused:
+            return np.hstack([vecs, self.aux_phoc.encode(words)]).astype(np.float32)
+        return vecs
 
     @torch.no_grad()
     def embed_images(self, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
@@ -126,13 +128,23 @@ class Embedder(Rankings):
             idx = order[i:i + batch_size]
             batch, widths = collate([images[j] for j in idx])
             batch = batch.to(self.device)
-            out[idx] = torch.stack([self.image_vectors(batch, widths, net) for net in nets]).mean(0).cpu().numpy()
+            out[idx] = torch.stack([self._stored_vectors(batch, widths, net) for net in nets]).mean(0).cpu().numpy()
         return out
+
+    def _stored_vectors(self, batch: torch.Tensor, widths: torch.Tensor, net: torch.nn.Module) -> torch.Tensor:
+        """(B, 1, H, W) -> (B, self.dim): `image_vectors`, and a fused model's PHOC logits beside them."""
+        if not self.fused:
+            return self.image_vectors(batch, widths, net)
+        if isinstance(net, ReaderCNN):
+            logp, frames, logits = net(batch, widths, aux=True)
+            return torch.cat([self.reading_vectors(logp, frames), logits], 1)
+        return torch.cat(net(batch, widths, aux=True), 1)
 
     def image_vectors(self, batch: torch.Tensor, widths: torch.Tensor,
                       net: torch.nn.Module | None = None) -> torch.Tensor:
         """(B, 1, H, W) batch -> (B, dim) vectors, with gradients: a reader's soft reading goes
-        through the string CNN; any other image CNN gives its vector directly."""
+        through the string CNN; any other image CNN gives its vector directly. (A fused model's
+        PHOC logits are not among them: its PHOC head is trained by its own loss.)"""
         net = net or self.image_net
         if isinstance(net, ReaderCNN):
             return self.reading_vectors(*net(batch, widths))
@@ -141,6 +153,10 @@ class Embedder(Rankings):
     def reading_vectors(self, logp: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """A reader's (T, B, A + 1) log-probabilities -> (B, dim): the string CNN's vector of its soft reading."""
         return self.string_net(soft_onehot(logp, frames, self.config.max_len, self.config.string_both_ends))
+
+    def set_fusion(self, weights: tuple[float, float]) -> None:
+        """A fused model's weights of its PHOC terms (QbS, QbE), as `rankings.choose_fusion` picks them."""
+        self.ranking = ranking_for(self.config.method, self.config.dim, weights)
 
     @classmethod
     def ensemble(cls, models: list["Embedder"]) -> "Embedder":
@@ -170,6 +186,8 @@ class Embedder(Rankings):
             for k, v in sorted(net.state_dict().items()):
                 h.update(k.encode())
                 h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        if self.fused:  # the weights change the ranking, and an approximate index's search form
+            h.update(repr(self.ranking.weights).encode())
         return h.hexdigest()[:16]
 
     def state(self) -> dict:
@@ -179,6 +197,7 @@ class Embedder(Rankings):
             "string_net": self.string_net.state_dict() if self.string_net is not None else None,
             "image_net": self.image_net.state_dict() if self.image_net is not None else None,
             "members": [net.state_dict() for net in self.members],
+            "fusion": list(self.ranking.weights) if self.fused else None,
         }
 
     def save(self, path: str | Path, **info: object) -> None:
@@ -188,7 +207,7 @@ class Embedder(Rankings):
     @classmethod
     def from_state(cls, blob: dict, device: str | torch.device = "cpu") -> "Embedder":
         emb = cls(ModelConfig.from_dict(blob["config"]), Alphabet(blob["alphabet"]),
-                  with_image=blob["image_net"] is not None)
+                  with_image=blob["image_net"] is not None, fusion=fusion_weights(blob))
         if emb.string_net is not None:
             emb.string_net.load_state_dict(blob["string_net"])
         if emb.image_net is not None:

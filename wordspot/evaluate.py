@@ -132,11 +132,10 @@ def spotting_curves(emb: Embedder, index: Index, words: int = 6, max_k: int = 20
     order = ranking(dist)[:, :max_k]
     lev_at_k = np.array([[Levenshtein.distance(q, texts[j]) for j in row] for q, row in zip(queries, order)])
     common = [w for w, n in counts.most_common() if n >= 3][:words]
-    images = np.asarray(index.vectors, np.float64)
-    if emb.phoc is not None:  # attribute logits -> probabilities, comparable with a word's binary PHOC
-        images = 1.0 / (1.0 + np.exp(-images))
     pick = [i for i, t in enumerate(texts) if t in common]
-    points = np.concatenate([emb.embed_strings(common), images[pick]]) if common else np.zeros((0, 2))
+    images = emb.ranking.space(np.asarray(index.vectors[pick], np.float64), images=True)
+    points = (np.concatenate([emb.ranking.space(emb.embed_strings(common), images=False), images]) if common
+              else np.zeros((0, 2)))
     centred = points - points.mean(0) if len(points) else points
     xy = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T if len(points) > 2 else centred[:, :2]
     return {"qbs_pr": qbs, "qbe_pr": qbe, "lev_at_k": lev_at_k.mean(0), "words": common,
@@ -250,7 +249,7 @@ def evaluate_strings(emb: Embedder, words: list[str], max_pairs: int = 300_000, 
     i, j = _pairs(words, max_pairs, seed)
     lev = np.array([Levenshtein.distance(words[a], words[b]) for a, b in zip(i, j)], dtype=np.float64)
     phoc = PHOC.from_words(words)
-    vecs = {"LSDE": (emb.embed_strings(words), "euclidean"),
+    vecs = {"LSDE": (emb.ranking.space(emb.embed_strings(words), images=False), "euclidean"),
             "PHOC (Euclidean)": (phoc.encode(words), "euclidean"),
             "PHOC (cosine)": (phoc.encode(words), "cosine"),
             "n-gram bag": (NgramBag(words).encode(words), "euclidean")}

@@ -35,3 +35,14 @@ def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:
         raise ModelError(f"{path}: format version {version} is newer than this wordspot reads "
                          f"({FORMAT_VERSION}); upgrade wordspot")
     return blob
+
+
+def fusion_weights(blob: dict, path: str = "model file") -> tuple[float, float] | None:
+    """A fused model's weights of its PHOC terms (QbS, QbE), or None when the file has none."""
+    w = blob.get("fusion")
+    if w is None:
+        return None
+    if not (isinstance(w, (list, tuple)) and len(w) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in w)):
+        raise ModelError(f"{path}: damaged model file (fusion weights {w!r})")
+    return float(w[0]), float(w[1])

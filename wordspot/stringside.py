@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from .config import ModelConfig
-from .modelfile import ModelError, load_file
+from .modelfile import ModelError, fusion_weights, load_file
 from .phoc import PHOC
-from .rankings import Rankings
+from .rankings import Rankings, ranking_for
 from .text import Alphabet, TextNorm
 
 
@@ -34,17 +34,23 @@ class StringSide(Rankings):
             self.config = ModelConfig.from_dict(blob["config"])
             self.alphabet = Alphabet(blob["alphabet"])
             self._nets = [n for n in (blob["string_net"], blob["image_net"], *blob.get("members", [])) if n is not None]
-            self.phoc = PHOC(self.alphabet.symbols, self.config.phoc_bigrams) if self.config.method == "phoc" else None
+            method = self.config.method
+            # PHOC: the query's PHOC; both: its PHOC beside the string CNN's vector
+            self.phoc = PHOC(self.alphabet.symbols, self.config.phoc_bigrams) if method != "lsde" else None
+            self.ranking = ranking_for(method, self.config.dim, fusion_weights(blob, path))
+            self.fused = method == "both"
             net = blob["string_net"]
-            if self.phoc is None:
+            if method != "phoc":
                 convs = sorted((k for k in net if k.startswith("conv.") and k.endswith(".weight")),
                                key=lambda k: int(k.split(".")[1]))
                 self._convs = [(net[k], net[k[:-6] + "bias"]) for k in convs]
                 self._fc = [(net["fc.0.weight"], net["fc.0.bias"]), (net["fc.2.weight"], net["fc.2.bias"])]
+        except ModelError:
+            raise
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {str(e)[:80]})") from None
         self.norm = TextNorm(self.config.lowercase, self.config.alnum_only)
-        self.dim = self.phoc.dim if self.phoc is not None else self.config.dim
+        self.dim = (self.phoc.dim if self.phoc else 0) + (self.config.dim if self.config.method != "phoc" else 0)
         self._id = ""
 
     @classmethod
@@ -54,14 +60,17 @@ class StringSide(Rankings):
     def embed_strings(self, words: list[str]) -> np.ndarray:
         """Words (normalised here) -> (N, dim) float32, as `Embedder.embed_strings`."""
         words = [self.norm(w) for w in words]
-        if self.phoc is not None:
+        if self.config.method == "phoc":
             return self.phoc.encode(words).astype(np.float32)
         x = self.alphabet.onehot(words, self.config.max_len, True, self.config.string_both_ends)
         for w, b in self._convs:
             x = np.maximum(_conv1d(x, w, b), 0.0)
         x = x.reshape(len(words), -1)
         (w1, b1), (w2, b2) = self._fc
-        return (np.maximum(x @ w1.T + b1, 0.0) @ w2.T + b2).astype(np.float32)
+        vecs = (np.maximum(x @ w1.T + b1, 0.0) @ w2.T + b2).astype(np.float32)
+        if self.fused:
+            return np.hstack([vecs, self.phoc.encode(words)]).astype(np.float32)
+        return vecs
 
     def model_id(self) -> str:
         """The hash `Embedder.model_id` gives, from the same weights."""
@@ -71,5 +80,7 @@ class StringSide(Rankings):
                 for k, v in sorted(net.items()):
                     h.update(k.encode())
                     h.update(np.ascontiguousarray(v).tobytes())
+            if self.fused:
+                h.update(repr(self.ranking.weights).encode())
             self._id = h.hexdigest()[:16]
         return self._id

@@ -27,6 +27,7 @@ from .metrics import spotting_scores
 from .pairs import PairSampler
 from .phoc import PHOC
 from .progress import Reporter
+from .rankings import choose_fusion
 from .text import Alphabet, TextNorm
 
 STAGES = ("string", "image", "joint")
@@ -204,7 +205,7 @@ class Trainer:
             return loss_fn(fa, fb, lev)
 
         def validate() -> dict:
-            fa, fb = emb.embed_strings(va), emb.embed_strings(vb)
+            fa, fb = (emb.ranking.space(emb.embed_strings(v), images=False) for v in (va, vb))
             d = np.linalg.norm(fa - fb, axis=1)
             rmse = float(np.sqrt(np.mean((d - vlev) ** 2)))
             return {"val_rmse": rmse, "val_pearson": float(np.corrcoef(d, vlev)[0, 1]), "score": -rmse}
@@ -222,9 +223,13 @@ class Trainer:
         queries = sorted(set(texts))
 
         def validate() -> dict:
-            s = spotting_scores(emb.embed_images(images), texts, emb.embed_strings(queries), queries,
-                                emb.string_distances, emb.image_distances)
-            return {"val_qbs": s["qbs_map"], "val_qbe": s["qbe_map"],
+            ivecs, svecs = emb.embed_images(images), emb.embed_strings(queries)
+            fusion = {}
+            if emb.fused:  # each checkpoint carries the weights that rank best on validation
+                emb.set_fusion(choose_fusion(emb.ranking, ivecs, texts, svecs, queries)["weights"])
+                fusion = {"fusion_qbs": emb.ranking.weights[0], "fusion_qbe": emb.ranking.weights[1]}
+            s = spotting_scores(ivecs, texts, svecs, queries, emb.string_distances, emb.image_distances)
+            return {"val_qbs": s["qbs_map"], "val_qbe": s["qbe_map"], **fusion,
                     "score": np.nanmean([s["qbs_map"], s["qbe_map"]])}
         return validate
 
@@ -272,16 +277,20 @@ class Trainer:
         self._report_bad()
         if emb.reads:
             return self._train_reader(emb, images, texts, valid, resume)
+
+        def string_space(words: list[str]) -> torch.Tensor:  # the frozen string CNN's vectors
+            return torch.from_numpy(emb.ranking.space(emb.embed_strings(words), images=False)).to(self.device)
+
         if emb.phoc is not None:
             targets = torch.from_numpy(emb.phoc.encode(texts)).to(self.device)
         else:
-            targets = torch.from_numpy(emb.embed_strings(texts)).to(self.device)  # frozen string space
+            targets = string_space(texts)
         if cfg.image_loss == "softmax" and emb.string_net is not None:
             # every training word's vector, and each image's word among them
             lexicon = {t: i for i, t in enumerate(sorted(set(texts)))}
-            anchors = torch.from_numpy(emb.embed_strings(list(lexicon))).to(self.device)
+            anchors = string_space(list(lexicon))
             word_of = torch.tensor([lexicon[t] for t in texts], device=self.device)
-        aux_targets = torch.from_numpy(emb.aux_phoc.encode(texts)).to(self.device) if emb.aux_phoc else None
+        phoc_term = self._phoc_term(emb, texts)
         net = emb.image_net
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
         spe = math.ceil(len(images) / cfg.image_batch)
@@ -294,9 +303,9 @@ class Trainer:
             x, w = self._image_batch(images, idx, step)
             tgt = targets[idx]
             aux_loss = 0.0
-            if aux_targets is not None:
+            if emb.aux_phoc is not None:
                 out, aux_out = net(x, w, aux=True)
-                aux_loss = emb.config.aux_phoc * bce(aux_out, aux_targets[idx])
+                aux_loss = phoc_term(aux_out, idx)
             else:
                 out = net(x, w)
             if emb.phoc is not None:
@@ -324,7 +333,7 @@ class Trainer:
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
         spe = math.ceil(len(images) / cfg.image_batch)
         widths = np.array([im.shape[1] for im in images])
-        phoc_term = self._reader_phoc_term(emb, texts)
+        phoc_term = self._phoc_term(emb, texts)
 
         def loss_of(step: int) -> torch.Tensor:
             net.train()
@@ -338,8 +347,8 @@ class Trainer:
                          self._spotting_validator(emb, valid), cfg.val_every or spe, clip=5.0), emb, resume)
         return Embedder.load(self.out / "image.pt", self.device)
 
-    def _reader_phoc_term(self, emb: Embedder, texts: list[str]):
-        """(aux logits, batch indices) -> the weighted PHOC loss of a reader's PHOC head (0 without one)."""
+    def _phoc_term(self, emb: Embedder, texts: list[str]):
+        """(PHOC logits, batch indices) -> the weighted loss of an LSDE model's PHOC head (0 without one)."""
         if emb.aux_phoc is None:
             return lambda aux_out, idx: 0.0
         targets = torch.from_numpy(emb.aux_phoc.encode(texts)).to(self.device)
@@ -364,7 +373,7 @@ class Trainer:
         joint, pair_loss = JointLoss(*cfg.joint_weights), PairLoss()
         spe = math.ceil(len(images) / cfg.image_batch)
         widths = np.array([im.shape[1] for im in images])
-        phoc_term = self._reader_phoc_term(emb, texts) if emb.reads else None
+        phoc_term = self._phoc_term(emb, texts)
 
         def loss_of(step: int) -> torch.Tensor:
             emb.string_net.train()
@@ -373,14 +382,18 @@ class Trainer:
             x, w = self._image_batch(images, idx, step)
             words_b = [texts[i] for i in idx]
             lev = levenshtein_matrix(words_b, words_b).to(self.device)
-            if emb.reads:  # the reader keeps reading while the distances are tuned
+            # the reader keeps reading, and a PHOC head keeps predicting, while the distances are tuned
+            if emb.reads:
                 logp, frames, aux_out = emb.image_net(x, w, aux=True)
                 vecs = emb.reading_vectors(logp, frames)
-                ctc = ctc_loss(emb, logp, frames, words_b) + phoc_term(aux_out, idx)
+                kept = ctc_loss(emb, logp, frames, words_b) + phoc_term(aux_out, idx)
+            elif emb.aux_phoc is not None:
+                vecs, aux_out = emb.image_net(x, w, aux=True)
+                kept = phoc_term(aux_out, idx)
             else:
-                vecs, ctc = emb.image_net(x, w), 0.0
+                vecs, kept = emb.image_net(x, w), 0.0
             parts = joint(vecs, emb.string_net(emb.encode(words_b)), lev)
-            loss = parts["total"] + ctc
+            loss = parts["total"] + kept
             if cfg.joint_string_pairs:
                 # keep the string space calibrated beyond the batch's words (close pairs, long strings)
                 a, b = sampler.sample(cfg.joint_string_pairs)
