@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 GW     ?= ../shared/data/washingtondb-v1.0
 
-.PHONY: install demo test bench-gw bench-strings bench-scale clean
+.PHONY: install demo test bench-gw bench-gw-both bench-strings bench-scale clean
 
 install: $(BIN)/.installed
 
@@ -30,6 +30,10 @@ test: install
 FOLDS  ?= cv1 cv2 cv3 cv4
 bench-gw: install
 	$(BIN)/python benchmarks/gw.py --data $(GW) --method phoc --folds $(FOLDS) --minutes 40 --members 2 --holdout 300
+
+# the default model (LSDE with a PHOC head, image side reading) on the four folds, 40 minutes each
+bench-gw-both: install
+	$(BIN)/python benchmarks/gw.py --data $(GW) --method both --folds $(FOLDS) --minutes 40 --holdout 300 --set model.image_side=read --tag read
 
 bench-strings: install
 	$(BIN)/python benchmarks/strings.py --data $(GW) --steps 8000

@@ -275,7 +275,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/washingtondb-v1.0")
     ap.add_argument("--folds", nargs="+", default=["cv1"])
-    ap.add_argument("--method", choices=["lsde", "phoc", "both"], default="lsde",
+    ap.add_argument("--method", choices=["lsde", "phoc", "both"], default="both",
                     help="LSDE, the PHOC baseline (same image trunk, PHOC head, binary cross-entropy), or both "
                          "(LSDE with a PHOC head on its image CNN, ranked by both)")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per fold")

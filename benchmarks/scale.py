@@ -132,7 +132,7 @@ def main() -> None:
     result["indexing"] = {"data": "George Washington" if gw else "built-in",
                           "default": indexing_speed(default, crops, work / "speed-default.idx"),
                           "model": indexing_speed(emb, crops, work / "speed.idx"),
-                          "model_image_side": emb.config.image_side}
+                          "model_image_side": "read" if emb.config.reads else "regress"}
     print("indexing:", result["indexing"], flush=True)
     base = open_index(work / "speed.idx")
     base_vecs = np.asarray(base.vectors, np.float32)

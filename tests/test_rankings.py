@@ -91,7 +91,7 @@ def test_choose_fusion_takes_the_best_weights_of_the_grid():
 
 def test_fused_model_file_and_string_side(tmp_path):
     emb = _fused_model()
-    assert emb.dim == 8 + emb.aux_phoc.dim and emb.config.aux_phoc > 0  # "both" always has its PHOC head
+    assert emb.dim == 8 + emb.aux_phoc.dim and emb.config.phoc_weight > 0  # "both" always has its PHOC head
     first = emb.model_id()
     emb.set_fusion((1.0, 3.0))
     assert emb.model_id() != first  # the weights change the ranking: an index must know

@@ -264,7 +264,7 @@ def test_fused_model_trains_and_keeps_the_weights_validation_chose(tiny_data, tm
     assert all("fusion_qbs" in r for r in rows if r["stage"] != "string")
     model = Embedder.load(tmp_path / "b")
     ws, we = model.ranking.weights
-    assert ws in FUSION_GRID[0] and we in FUSION_GRID[1] and model.config.aux_phoc > 0
+    assert ws in FUSION_GRID[0] and we in FUSION_GRID[1] and model.config.phoc_weight > 0
     # the saved weights are those that rank the validation images best with the saved networks
     kept, images = ImageCache(cfg.model.image_height).load(src.subset("valid"))
     texts = [model.norm(s.text) for s in kept]
@@ -274,3 +274,16 @@ def test_fused_model_trains_and_keeps_the_weights_validation_chose(tiny_data, tm
     assert load_tree(tmp_path / "b" / "model.pt")["info"]["val_score"] == pytest.approx(
         (chosen["qbs_map"] + chosen["qbe_map"]) / 2)
     assert emb.embed_images(images[:2]).shape == (2, cfg.model.dim + model.aux_phoc.dim)
+
+
+def test_defaults_are_the_fused_reader_and_old_files_keep_their_image_side(tiny_run, tmp_path):
+    from wordspot.config import ModelConfig, TrainConfig
+    assert ModelConfig().method == "both" and ModelConfig().reads and ModelConfig().phoc_weight > 0
+    phoc = TrainConfig().with_settings({"model.method": "phoc"}).model  # no reader, no error
+    assert not phoc.reads and phoc.phoc_weight == 0
+    blob = load_tree(tiny_run / "model.pt")
+    del blob["config"]["image_side"]  # as written before the setting existed: a regressing CNN then
+    save_tree(blob, tmp_path / "old.pt")
+    old, new = Embedder.load(tmp_path / "old.pt"), Embedder.load(tiny_run)
+    img = [np.zeros((32, 40), np.float32)]
+    assert not old.reads and np.allclose(old.embed_images(img), new.embed_images(img), atol=1e-6)

@@ -32,16 +32,18 @@ class ModelConfig:
     image_hidden: int = 1024
     lowercase: bool = True
     alnum_only: bool = True
-    # "lsde"; "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes); "both": LSDE with a
-    # PHOC head on the same image trunk, ranking by both (rankings.FusedRanking)
-    method: str = "lsde"
+    # "both" (the default: the most accurate of the LSDE models on George Washington, README): LSDE
+    # with a PHOC head on the same image trunk, ranking by both (rankings.FusedRanking); "lsde": the
+    # LSDE vector alone; "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
+    method: str = "both"
     phoc_bigrams: list[str] = field(default_factory=list)
     # the PHOC head's loss weight beside the LSDE image side: a training signal for "lsde", half of
     # the ranking for "both" (0 there means BOTH_PHOC_WEIGHT)
     aux_phoc: float = 0.0
-    # LSDE's image side: "regress" (a CNN regresses the string vector) or "read" (a CTC reader whose
-    # soft reading goes through the string CNN; benchmarks/README.md)
-    image_side: str = "regress"
+    # LSDE's image side: "read" (a CTC reader whose soft reading goes through the string CNN) or
+    # "regress" (a CNN regresses the string vector; far weaker on words never seen in training,
+    # benchmarks/README.md); "" means read, and regress (the only choice) with the phoc method
+    image_side: str = ""
 
     def __post_init__(self) -> None:
         for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):
@@ -56,16 +58,23 @@ class ModelConfig:
         require(len(self.image_channels) == len(self.image_blocks) >= 1, "image_blocks",
                 "a list as long as image_channels", self.image_blocks)
         require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
-        require(self.image_side in IMAGE_SIDES, "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
-        require(self.image_side == "regress" or self.method != "phoc", "image_side",
-                "'regress' with the phoc method", self.image_side)
+        require(self.image_side in ("", *IMAGE_SIDES), "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
+        require(not self.reads or self.method != "phoc", "image_side", "'regress' with the phoc method", self.image_side)
         require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
-        if self.method == "both" and self.aux_phoc == 0:
-            self.aux_phoc = BOTH_PHOC_WEIGHT
         for name in ("string_both_ends", "lowercase", "alnum_only"):
             require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
         require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),
                 "phoc_bigrams", "a list of strings", self.phoc_bigrams)
+
+    @property
+    def reads(self) -> bool:
+        """Whether the image side is a CTC reader (image_side "read", or "" with an LSDE method)."""
+        return self.image_side == "read" or (self.image_side == "" and self.method != "phoc")
+
+    @property
+    def phoc_weight(self) -> float:
+        """The PHOC head's loss weight: aux_phoc, or BOTH_PHOC_WEIGHT for "both" when aux_phoc is 0."""
+        return self.aux_phoc or (BOTH_PHOC_WEIGHT if self.method == "both" else 0.0)
 
     @classmethod
     def from_dict(cls, d: dict, strict: bool = False) -> "ModelConfig":

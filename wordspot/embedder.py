@@ -58,7 +58,7 @@ class Embedder(Rankings):
             self.string_net = StringCNN(rows, config.max_len, config.dim, config.string_channels,
                                         config.string_hidden, config.string_layers)
         # the PHOC head of an LSDE model: a training signal ("lsde") or half of the ranking ("both")
-        use_aux = config.aux_phoc > 0 and self.phoc is None
+        use_aux = config.phoc_weight > 0 and self.phoc is None
         self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if use_aux else None
         self.fused = config.method == "both"
         self.ranking = ranking_for(config.method, config.dim, fusion)
@@ -71,7 +71,7 @@ class Embedder(Rankings):
     @property
     def reads(self) -> bool:
         """Whether the image side is a CTC reader (see ReaderCNN)."""
-        return self.config.image_side == "read"
+        return self.config.reads
 
     def _image_cnn(self) -> ImageCNN | ReaderCNN:
         c = self.config

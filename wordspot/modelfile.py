@@ -34,7 +34,18 @@ def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelError(f"{path}: format version {version} is newer than this wordspot reads "
                          f"({FORMAT_VERSION}); upgrade wordspot")
+    _made_with_old_defaults(blob)
     return blob
+
+
+def _made_with_old_defaults(blob: dict) -> None:
+    """A file written before `image_side` existed was made with a regressing image CNN: say so, since
+    a config without it now means a reader."""
+    def sub(d: object, key: str) -> object:
+        return d.get(key) if isinstance(d, dict) else None
+    for cfg in (sub(blob, "config"), sub(sub(blob, "config"), "model"), sub(sub(blob, "model"), "config")):
+        if isinstance(cfg, dict) and "method" in cfg:
+            cfg.setdefault("image_side", "regress")
 
 
 def fusion_weights(blob: dict, path: str = "model file") -> tuple[float, float] | None:

@@ -269,7 +269,7 @@ class Trainer:
             blob = emb.state()
             emb.config.aux_phoc = cfg.model.aux_phoc
             emb.config.image_side = cfg.model.image_side
-            if emb.config.aux_phoc > 0:
+            if emb.config.phoc_weight > 0:
                 emb.config.phoc_bigrams = PHOC.from_words(_texts(train, emb)).bigrams
             emb = Embedder(emb.config, emb.alphabet, with_image=True, device=self.device)
             emb.string_net.load_state_dict(blob["string_net"])
@@ -352,7 +352,8 @@ class Trainer:
         if emb.aux_phoc is None:
             return lambda aux_out, idx: 0.0
         targets = torch.from_numpy(emb.aux_phoc.encode(texts)).to(self.device)
-        return lambda aux_out, idx: emb.config.aux_phoc * F.binary_cross_entropy_with_logits(aux_out, targets[idx])
+        weight = emb.config.phoc_weight
+        return lambda aux_out, idx: weight * F.binary_cross_entropy_with_logits(aux_out, targets[idx])
 
     def train_joint(self, emb: Embedder, train: list[WordSample], valid: list[WordSample] | None,
                     words: list[str], resume: dict | None = None) -> Embedder:
