@@ -37,9 +37,8 @@ from wordspot.embedder import Embedder
 from wordspot.evaluate import evaluate_index, index_labelled
 from wordspot.index import Index
 from wordspot.metrics import cosine_distances, spotting_scores
-from wordspot.phoc import prm_distances
 from wordspot.progress import PlainReporter
-from wordspot.rankings import choose_fusion
+from wordspot.rankings import LSDERanking, PHOCRanking, choose_fusion
 from wordspot.training import train, train_ensemble
 
 TRAINING_KEYS = ("fold", "method", "budget_minutes", "members", "seed", "train_minutes", "config", "curve", "machine",
@@ -168,9 +167,10 @@ def head_scores(emb: Embedder, index: Index) -> dict:
     and PHOC (wordspot's PHOC rankings)."""
     texts = [emb.norm(c.text) for c in index.crops]
     queries = sorted(set(texts))
-    d, words, images = emb.config.dim, emb.embed_strings(queries), np.asarray(index.vectors)
-    lsde = spotting_scores(images[:, :d], texts, words[:, :d], queries)
-    phoc = spotting_scores(images[:, d:], texts, words[:, d:], queries, prm_distances, cosine_distances)
+    (wl, wp), (il, ip) = emb.ranking.split(emb.embed_strings(queries)), emb.ranking.split(index.vectors)
+    by_lsde, by_phoc = LSDERanking(), PHOCRanking()
+    lsde = spotting_scores(il, texts, wl, queries, by_lsde.string_distances, by_lsde.image_distances)
+    phoc = spotting_scores(ip, texts, wp, queries, by_phoc.string_distances, by_phoc.image_distances)
     return {name: {"qbs_map": s["qbs_map"], "qbe_map": s["qbe_map"]} for name, s in (("lsde", lsde), ("phoc", phoc))}
 
 

@@ -60,13 +60,17 @@ class Embedder(Rankings):
         # the PHOC head of an LSDE model: a training signal ("lsde") or half of the ranking ("both")
         use_aux = config.phoc_weight > 0 and self.phoc is None
         self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if use_aux else None
-        self.fused = config.method == "both"
         self.ranking = ranking_for(config.method, config.dim, fusion)
         # a vector as stored in an index: LSDE's (dim), PHOC's attributes, or the two side by side
         self.dim = (self.phoc.dim if self.phoc else config.dim) + (self.aux_phoc.dim if self.fused else 0)
         self.image_net = self._image_cnn() if with_image else None
         self.members: list[ImageCNN] = []  # an ensemble's further image CNNs; never trained here
         self.to(device)
+
+    @property
+    def fused(self) -> bool:
+        """Whether vectors hold an LSDE and a PHOC part, ranked by both."""
+        return self.config.method == "both"
 
     @property
     def reads(self) -> bool:

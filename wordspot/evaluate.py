@@ -12,7 +12,7 @@ from .datasets import WordSample
 from .embedder import Embedder
 from .errors import WordspotError
 from .index import Index, build_index, dataset_crops
-from .metrics import ranking, spotting_scores
+from .metrics import qbe_queries, qbs_relevance, ranking, spotting_scores
 from .phoc import PHOC, NgramBag
 from .progress import Reporter
 
@@ -116,19 +116,15 @@ def spotting_curves(emb: Embedder, index: Index, words: int = 6, max_k: int = 20
     distance of the top k QbS hits for k = 1..max_k, and a 2-D map (PCA) of the string vectors of
     the most frequent words beside their images' vectors."""
     texts = [emb.norm(c.text) for c in index.crops]
-    arr = np.array(texts, dtype=object)
     queries = sorted(set(texts))
     qvecs = emb.embed_strings(queries)
     dist = emb.string_distances(qvecs, index.vectors)
-    qbs = _interpolated_pr(dist, np.array(queries, dtype=object)[:, None] == arr[None, :])
-    counts = Counter(texts)
-    qi = np.array([i for i, t in enumerate(texts) if counts[t] >= 2], dtype=int)
+    qbs = _interpolated_pr(dist, qbs_relevance(texts, queries))
+    qi, rel, itself = qbe_queries(texts)
     qbe = np.full(len(RECALL_GRID), np.nan)
     if len(qi):
-        exclude = np.zeros((len(qi), len(texts)), bool)
-        exclude[np.arange(len(qi)), qi] = True
-        qbe = _interpolated_pr(emb.image_distances(index.vectors[qi], index.vectors), arr[qi][:, None] == arr[None, :],
-                               exclude)
+        qbe = _interpolated_pr(emb.image_distances(index.vectors[qi], index.vectors), rel, itself)
+    counts = Counter(texts)
     order = ranking(dist)[:, :max_k]
     lev_at_k = np.array([[Levenshtein.distance(q, texts[j]) for j in row] for q, row in zip(queries, order)])
     common = [w for w, n in counts.most_common() if n >= 3][:words]

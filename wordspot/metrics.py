@@ -50,6 +50,23 @@ def average_precisions(dist: np.ndarray, relevant: np.ndarray, exclude: np.ndarr
         return np.where(n_rel > 0, (hits * cum / ranks).sum(1) / n_rel, np.nan)
 
 
+def qbs_relevance(image_texts: list[str], query_texts: list[str]) -> np.ndarray:
+    """(Q, N) bool: which images each QbS query (one per text in `query_texts`) should find."""
+    return np.array(query_texts, dtype=object)[:, None] == np.array(image_texts, dtype=object)[None, :]
+
+
+def qbe_queries(image_texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The QbE queries of the George Washington protocol: the rows of the images whose text occurs
+    at least twice, their (q, N) relevance, and the (q, N) mask of each query itself (left out)."""
+    texts = np.array(image_texts, dtype=object)
+    counts = Counter(image_texts)
+    qi = np.array([i for i, t in enumerate(image_texts) if counts[t] >= 2], dtype=int)
+    rel = texts[qi][:, None] == texts[None, :]
+    itself = np.zeros_like(rel)
+    itself[np.arange(len(qi)), qi] = True
+    return qi, rel, itself
+
+
 def spotting_scores(image_vecs: np.ndarray, image_texts: list[str],
                     query_vecs: np.ndarray, query_texts: list[str],
                     string_distances: Distance = distances, image_distances: Distance = distances) -> dict:
@@ -59,22 +76,16 @@ def spotting_scores(image_vecs: np.ndarray, image_texts: list[str],
     QbE: every image whose text occurs at least twice, itself removed from its ranking.
     Queries with no relevant item are dropped and counted.
     """
-    texts = np.array(image_texts, dtype=object)
     out: dict = {}
     if len(query_texts):
-        rel = np.array(query_texts, dtype=object)[:, None] == texts[None, :]
-        ap = average_precisions(string_distances(query_vecs, image_vecs), rel)
+        ap = average_precisions(string_distances(query_vecs, image_vecs), qbs_relevance(image_texts, query_texts))
         out["qbs_map"] = float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
         out["qbs_queries"] = int(np.isfinite(ap).sum())
         out["qbs_dropped"] = int(np.isnan(ap).sum())
         out["qbs_ap"] = ap
-    counts = Counter(image_texts)
-    qi = np.array([i for i, t in enumerate(image_texts) if counts[t] >= 2], dtype=int)
+    qi, rel, itself = qbe_queries(image_texts)
     if len(qi):
-        rel = texts[qi][:, None] == texts[None, :]
-        exclude = np.zeros_like(rel)
-        exclude[np.arange(len(qi)), qi] = True
-        ap = average_precisions(image_distances(image_vecs[qi], image_vecs), rel, exclude)
+        ap = average_precisions(image_distances(image_vecs[qi], image_vecs), rel, itself)
         out["qbe_map"] = float(np.nanmean(ap))
         out["qbe_queries"] = int(len(qi))
     else:

@@ -7,11 +7,9 @@ query by string loads without PyTorch, `StringSide`) holds one as `ranking` and 
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
-from .metrics import average_precisions, cosine_distances, distances
+from .metrics import average_precisions, cosine_distances, distances, qbe_queries, qbs_relevance
 from .phoc import prm_distances
 
 # the fused model's weights of its PHOC term: chosen on validation data from these grids (QbS, QbE),
@@ -131,18 +129,19 @@ class FusedRanking(Ranking):
         self.dim = dim
         self.weights = (float(weights[0]), float(weights[1]))
 
-    def _parts(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, dim + P) vectors -> their LSDE part (n, dim) and their PHOC part (n, P)."""
         v = np.asarray(v)
         return v[:, :self.dim], v[:, self.dim:]
 
     def parts_qbs(self, words: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The two (Q, N) terms of the QbS distance, unweighted: squared LSDE, PRM."""
-        (q, a), (x, z) = self._parts(words), self._parts(images)
+        (q, a), (x, z) = self.split(words), self.split(images)
         return distances(q, x) ** 2, prm_distances(a, z)
 
     def parts_qbe(self, queries: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The two (Q, N) terms of the QbE distance, unweighted: squared LSDE, angle of the logits."""
-        (q, a), (x, z) = self._parts(queries), self._parts(images)
+        (q, a), (x, z) = self.split(queries), self.split(images)
         return distances(q, x) ** 2, cosine_distances(a, z)
 
     def string_distances(self, words: np.ndarray, images: np.ndarray) -> np.ndarray:
@@ -179,7 +178,7 @@ class FusedRanking(Ranking):
         return image_vectors
 
     def space(self, vectors: np.ndarray, images: bool) -> np.ndarray:
-        return np.asarray(vectors)[:, :self.dim]
+        return self.split(vectors)[0]
 
 
 def ranking_for(method: str, dim: int, fusion: tuple[float, float] | None = None) -> Ranking:
@@ -204,23 +203,18 @@ def choose_fusion(fused: FusedRanking, image_vecs: np.ndarray, texts: list[str],
     Returns {"weights": (w_qbs, w_qbe), "qbs_map", "qbe_map"}; a weight stays at its default when
     its ranking has no query (no word occurs twice: no QbE query).
     """
-    arr = np.array(texts, dtype=object)
     out = {"weights": list(FUSION_DEFAULT), "qbs_map": float("nan"), "qbe_map": float("nan")}
     if len(queries):
         lsde, phoc = fused.parts_qbs(string_vecs, image_vecs)
-        rel = np.array(queries, dtype=object)[:, None] == arr[None, :]
+        rel = qbs_relevance(texts, queries)
         scores = [_mean_ap(lsde + w * phoc, rel) for w in FUSION_GRID[0]]
         if np.isfinite(scores).any():
             best = int(np.nanargmax(scores))
             out["weights"][0], out["qbs_map"] = FUSION_GRID[0][best], scores[best]
-    counts = Counter(texts)
-    qi = np.array([i for i, t in enumerate(texts) if counts[t] >= 2], dtype=int)
+    qi, rel, itself = qbe_queries(texts)
     if len(qi):
         lsde, phoc = fused.parts_qbe(image_vecs[qi], image_vecs)
-        rel = arr[qi][:, None] == arr[None, :]
-        exclude = np.zeros_like(rel)
-        exclude[np.arange(len(qi)), qi] = True
-        scores = [_mean_ap(lsde + w * phoc, rel, exclude) for w in FUSION_GRID[1]]
+        scores = [_mean_ap(lsde + w * phoc, rel, itself) for w in FUSION_GRID[1]]
         best = int(np.nanargmax(scores))
         out["weights"][1], out["qbe_map"] = FUSION_GRID[1][best], scores[best]
     out["weights"] = tuple(out["weights"])

@@ -38,7 +38,6 @@ class StringSide(Rankings):
             # PHOC: the query's PHOC; both: its PHOC beside the string CNN's vector
             self.phoc = PHOC(self.alphabet.symbols, self.config.phoc_bigrams) if method != "lsde" else None
             self.ranking = ranking_for(method, self.config.dim, fusion_weights(blob, path))
-            self.fused = method == "both"
             net = blob["string_net"]
             if method != "phoc":
                 convs = sorted((k for k in net if k.startswith("conv.") and k.endswith(".weight")),
@@ -52,6 +51,10 @@ class StringSide(Rankings):
         self.norm = TextNorm(self.config.lowercase, self.config.alnum_only)
         self.dim = (self.phoc.dim if self.phoc else 0) + (self.config.dim if self.config.method != "phoc" else 0)
         self._id = ""
+
+    @property
+    def fused(self) -> bool:
+        return self.config.method == "both"
 
     @classmethod
     def load(cls, path: str | Path) -> "StringSide":

@@ -225,10 +225,12 @@ class Trainer:
         def validate() -> dict:
             ivecs, svecs = emb.embed_images(images), emb.embed_strings(queries)
             fusion = {}
-            if emb.fused:  # each checkpoint carries the weights that rank best on validation
-                emb.set_fusion(choose_fusion(emb.ranking, ivecs, texts, svecs, queries)["weights"])
-                fusion = {"fusion_qbs": emb.ranking.weights[0], "fusion_qbe": emb.ranking.weights[1]}
-            s = spotting_scores(ivecs, texts, svecs, queries, emb.string_distances, emb.image_distances)
+            if emb.fused:  # each checkpoint carries the weights that rank best on validation, and their scores
+                s = choose_fusion(emb.ranking, ivecs, texts, svecs, queries)
+                emb.set_fusion(s["weights"])
+                fusion = {"fusion_qbs": s["weights"][0], "fusion_qbe": s["weights"][1]}
+            else:
+                s = spotting_scores(ivecs, texts, svecs, queries, emb.string_distances, emb.image_distances)
             return {"val_qbs": s["qbs_map"], "val_qbe": s["qbe_map"], **fusion,
                     "score": np.nanmean([s["qbs_map"], s["qbe_map"]])}
         return validate
