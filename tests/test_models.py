@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
 from wordspot.embedder import Embedder, ModelConfig
-from wordspot.models import ImageCNN, StringCNN
+from wordspot.models import ImageCNN, ReaderCNN, StringCNN
 from wordspot.text import Alphabet
 
 
@@ -23,6 +24,35 @@ def test_image_embedding_does_not_depend_on_batch_padding():
         alone = net(small, torch.tensor([40]))
         batched = net(wide, torch.tensor([40, 120]))
     torch.testing.assert_close(alone[0], batched[0], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("branch", [False, True])
+def test_reader_and_its_phoc_head_do_not_depend_on_batch_padding(branch):
+    torch.manual_seed(0)
+    net = ReaderCNN(6, 32, channels=(4, 8, 8, 8), blocks=(1, 1, 1, 1), hidden=8, aux_dim=5, aux_hidden=16,
+                    aux_branch=branch).eval()
+    rng = np.random.default_rng(0)
+    small = torch.from_numpy(rng.random((1, 1, 32, 40), dtype=np.float32))
+    wide = torch.zeros(2, 1, 32, 120)
+    wide[0, :, :, :40] = small[0]
+    wide[1] = torch.from_numpy(rng.random((1, 32, 120), dtype=np.float32))
+    with torch.no_grad():
+        logp, frames, aux = net(small, torch.tensor([40]), aux=True)
+        logp_b, frames_b, aux_b = net(wide, torch.tensor([40, 120]), aux=True)
+    assert frames_b.tolist() == [frames.item(), 30]
+    torch.testing.assert_close(logp[:, 0], logp_b[: frames.item(), 0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(aux[0], aux_b[0], atol=1e-5, rtol=1e-4)
+
+
+def test_a_phoc_branch_leaves_the_readers_last_stage_to_reading():
+    torch.manual_seed(0)
+    net = ReaderCNN(6, 32, channels=(4, 8, 8, 8), blocks=(1, 1, 1, 1), hidden=8, aux_dim=5, aux_hidden=16,
+                    aux_branch=True)
+    _, _, aux = net(torch.rand(2, 1, 32, 60), torch.tensor([60, 50]), aux=True)
+    aux.sum().backward()
+    assert all(p.grad is None for p in net.stages[-1].parameters())  # reading's own stage: untouched
+    assert all(p.grad is not None for p in net.aux_stage.parameters())
+    assert all(p.grad is not None for p in net.stages[0].parameters())  # the early stages are shared
 
 
 def test_embedder_orders_image_results_like_its_input():

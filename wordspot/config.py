@@ -44,6 +44,8 @@ class ModelConfig:
     # "regress" (a CNN regresses the string vector; far weaker on words never seen in training,
     # benchmarks/README.md); "" means read, and regress (the only choice) with the phoc method
     image_side: str = ""
+    # a reader's PHOC head pools a last trunk stage of its own instead of the reader's
+    phoc_branch: bool = False
 
     def __post_init__(self) -> None:
         for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):
@@ -61,7 +63,7 @@ class ModelConfig:
         require(self.image_side in ("", *IMAGE_SIDES), "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
         require(not self.reads or self.method != "phoc", "image_side", "'regress' with the phoc method", self.image_side)
         require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
-        for name in ("string_both_ends", "lowercase", "alnum_only"):
+        for name in ("string_both_ends", "lowercase", "alnum_only", "phoc_branch"):
             require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
         require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),
                 "phoc_bigrams", "a list of strings", self.phoc_bigrams)

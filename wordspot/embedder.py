@@ -81,7 +81,8 @@ class Embedder(Rankings):
         c = self.config
         if self.reads:
             return ReaderCNN(len(self.alphabet) + 1, c.image_height, tuple(c.image_channels), tuple(c.image_blocks),
-                             aux_dim=self.aux_phoc.dim if self.aux_phoc else 0, aux_hidden=c.image_hidden)
+                             aux_dim=self.aux_phoc.dim if self.aux_phoc else 0, aux_hidden=c.image_hidden,
+                             aux_branch=c.phoc_branch)
         return ImageCNN(self.phoc.dim if self.phoc else c.dim, tuple(c.image_channels), tuple(c.image_blocks), hidden=c.image_hidden,
                         aux_dim=self.aux_phoc.dim if self.aux_phoc else 0)
 

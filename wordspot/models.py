@@ -36,9 +36,9 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-def trunk_stages(channels: tuple[int, ...], blocks: tuple[int, ...]) -> nn.ModuleList:
+def trunk_stages(channels: tuple[int, ...], blocks: tuple[int, ...], cin: int = 1) -> nn.ModuleList:
     """The VGG-style trunk: stages of 3x3 convolutions (max-pooled between stages)."""
-    stages, cin = nn.ModuleList(), 1
+    stages = nn.ModuleList()
     for cout, n in zip(channels, blocks):
         convs = []
         for _ in range(n):
@@ -48,21 +48,29 @@ def trunk_stages(channels: tuple[int, ...], blocks: tuple[int, ...]) -> nn.Modul
     return stages
 
 
+def run_stage(convs: nn.ModuleList, x: torch.Tensor, widths: torch.Tensor,
+              pool: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One trunk stage: max-pool by `pool` (height, width; None: no pool), then the convolutions.
+    Features beyond each image's width are zeroed after every layer."""
+    if pool:
+        x = F.max_pool2d(x, pool, ceil_mode=True)
+        if pool[1] == 2:
+            widths = torch.div(widths + 1, 2, rounding_mode="floor")
+    mask = (torch.arange(x.shape[3], device=x.device)[None, :] < widths[:, None])[:, None, None, :]
+    for conv in convs:
+        x = conv(x) * mask  # (B, C, h, w)
+    return x, widths
+
+
 def trunk_features(stages: nn.ModuleList, x: torch.Tensor, widths: torch.Tensor,
                    keep_last_width: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 1, H, W) -> (B, C, h, w) features and each image's feature width. Pools halve height and
     width between stages; with `keep_last_width` the last pool halves only the height (more frames
-    for reading). Features beyond each image's width are zeroed after every layer."""
+    for reading)."""
     widths = widths.to(x.device)
     for k, convs in enumerate(stages):
-        if k > 0:
-            halve_width = not (keep_last_width and k == len(stages) - 1)
-            x = F.max_pool2d(x, (2, 2 if halve_width else 1), ceil_mode=True)
-            if halve_width:
-                widths = torch.div(widths + 1, 2, rounding_mode="floor")
-        mask = (torch.arange(x.shape[3], device=x.device)[None, :] < widths[:, None])[:, None, None, :]
-        for conv in convs:
-            x = conv(x) * mask  # (B, C, h, w)
+        halve_width = not (keep_last_width and k == len(stages) - 1)
+        x, widths = run_stage(convs, x, widths, None if k == 0 else (2, 2 if halve_width else 1))
     return x, widths
 
 
@@ -128,7 +136,7 @@ class ReaderCNN(nn.Module):
 
     def __init__(self, classes: int, height: int, channels: tuple[int, ...] = (16, 32, 64, 128),
                  blocks: tuple[int, ...] = (2, 2, 3, 3), hidden: int = 128, dropout: float = 0.2,
-                 aux_dim: int = 0, aux_hidden: int = 1024) -> None:
+                 aux_dim: int = 0, aux_hidden: int = 1024, aux_branch: bool = False) -> None:
         super().__init__()
         self.stages = trunk_stages(channels, blocks)
         rows = -(-height // 2 ** (len(channels) - 1))  # feature rows left after the pools
@@ -143,14 +151,24 @@ class ReaderCNN(nn.Module):
             nn.Linear(channels[-1] * sum(self.levels), aux_hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(aux_hidden, aux_dim),
         ) if aux_dim else None
+        # with `aux_branch` the PHOC head pools a last stage of its own (as a PHOC model's, width
+        # halved) beside the reader's, so that reading and attributes share only the early stages
+        self.aux_stage = trunk_stages(channels[-1:], blocks[-1:], cin=channels[-2])[0] \
+            if aux_dim and aux_branch and len(channels) > 1 else None
 
     def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None, aux: bool = False):
         """(B, 1, H, W), (B,) widths -> (T, B, classes) log-probabilities and (B,) frame counts;
         with `aux`, also (B, aux_dim) PHOC logits (None without a PHOC head)."""
         if widths is None:
             widths = torch.full((images.shape[0],), images.shape[3])
-        x, frames = trunk_features(self.stages, images, widths, keep_last_width=True)  # (B, C, h, T)
-        aux_out = self.aux(pyramid_pool(x, frames, self.levels)) if aux and self.aux is not None else None
+        if self.aux_stage is None:
+            x, frames = trunk_features(self.stages, images, widths, keep_last_width=True)  # (B, C, h, T)
+            aux_in = (x, frames)
+        else:
+            shared, w = trunk_features(self.stages[:-1], images, widths)
+            x, frames = run_stage(self.stages[-1], shared, w, (2, 1))  # (B, C, h, T)
+            aux_in = run_stage(self.aux_stage, shared, w, (2, 2)) if aux else None
+        aux_out = self.aux(pyramid_pool(*aux_in, self.levels)) if aux and self.aux is not None else None
         B, C, h, T = x.shape
         seq = x.permute(3, 0, 1, 2).reshape(T, B, C * h)  # (T, B, C * h)
         seq = F.relu(self.proj(F.dropout(seq, self.dropout, self.training)))
