@@ -15,9 +15,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# The whole pipeline on the built-in data set, in a few minutes on a CPU.
+# The whole pipeline on the built-in data set, in under 3 minutes on two CPU cores: the default model
+# at 32 pixels high, without augmentation (the renderings vary enough, and a 2-pixel erosion wipes out
+# strokes that thin) and with batches of 16 (more steps in the time), 1000 steps of the image stage.
 demo: install
-	$(BIN)/wordspot train --data builtin --out runs/demo --string-steps 800 --image-epochs 25 --joint-epochs 5 --seed 0 --overwrite
+	$(BIN)/wordspot train --data builtin --out runs/demo --height 32 --no-augment --set image_batch=16 \
+		--set image_lr=2e-3 --set val_every=100 --string-steps 300 --image-epochs 20 --joint-epochs 2 \
+		--seed 0 --overwrite
 	$(BIN)/wordspot index runs/demo --data builtin --subset test --out runs/demo/test.idx
 	$(BIN)/wordspot query runs/demo/test.idx quarters -k 5
 	$(BIN)/wordspot eval runs/demo --data builtin --subset test

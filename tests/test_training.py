@@ -287,3 +287,21 @@ def test_defaults_are_the_fused_reader_and_old_files_keep_their_image_side(tiny_
     old, new = Embedder.load(tmp_path / "old.pt"), Embedder.load(tiny_run)
     img = [np.zeros((32, 40), np.float32)]
     assert not old.reads and np.allclose(old.embed_images(img), new.embed_images(img), atol=1e-6)
+
+
+def test_a_reader_file_from_before_phoc_branch_loads_with_the_shared_phoc_head(tmp_path):
+    from wordspot.config import ModelConfig
+    from wordspot.text import Alphabet
+    assert ModelConfig().phoc_branch
+    cfg = ModelConfig(method="both", image_side="read", phoc_branch=False, dim=8, max_len=8, string_channels=8,
+                      string_hidden=16, image_height=16, image_channels=[4, 4], image_blocks=[1, 1], image_hidden=16,
+                      phoc_bigrams=["ab"])
+    emb = Embedder(cfg, Alphabet("abc"))
+    emb.save(tmp_path / "m.pt")
+    blob = load_tree(tmp_path / "m.pt")
+    del blob["config"]["phoc_branch"]  # as written before the setting existed
+    save_tree(blob, tmp_path / "old.pt")
+    old = Embedder.load(tmp_path / "old.pt")
+    img = [np.random.default_rng(0).random((16, 30), dtype=np.float32)]
+    assert not old.config.phoc_branch and old.image_net.aux_stage is None
+    assert np.allclose(old.embed_images(img), emb.embed_images(img), atol=1e-6)

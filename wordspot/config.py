@@ -44,8 +44,9 @@ class ModelConfig:
     # "regress" (a CNN regresses the string vector; far weaker on words never seen in training,
     # benchmarks/README.md); "" means read, and regress (the only choice) with the phoc method
     image_side: str = ""
-    # a reader's PHOC head pools a last trunk stage of its own instead of the reader's
-    phoc_branch: bool = False
+    # a reader's PHOC head pools a last trunk stage of its own (reading and attributes share the
+    # early stages only): the trunk learns faster and both heads rank better (benchmarks/README.md)
+    phoc_branch: bool = True
 
     def __post_init__(self) -> None:
         for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):

@@ -39,13 +39,15 @@ def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:
 
 
 def _made_with_old_defaults(blob: dict) -> None:
-    """A file written before `image_side` existed was made with a regressing image CNN: say so, since
-    a config without it now means a reader."""
+    """A file written before `image_side` existed was made with a regressing image CNN, and one
+    written before `phoc_branch` with the PHOC head on the reader's trunk: say so, since a config
+    without them now means a reader with a PHOC branch."""
     def sub(d: object, key: str) -> object:
         return d.get(key) if isinstance(d, dict) else None
     for cfg in (sub(blob, "config"), sub(sub(blob, "config"), "model"), sub(sub(blob, "model"), "config")):
         if isinstance(cfg, dict) and "method" in cfg:
             cfg.setdefault("image_side", "regress")
+            cfg.setdefault("phoc_branch", False)
 
 
 def fusion_weights(blob: dict, path: str = "model file") -> tuple[float, float] | None:
