@@ -20,7 +20,7 @@ $(BIN)/.installed: pyproject.toml
 # strokes that thin) and with batches of 16 (more steps in the time), 1000 steps of the image stage.
 demo: install
 	$(BIN)/wordspot train --data builtin --out runs/demo --height 32 --no-augment --set image_batch=16 \
-		--set image_lr=2e-3 --set val_every=100 --string-steps 300 --image-epochs 20 --joint-epochs 2 \
+		--set image_lr=2e-3 --set val_every=100 --string-steps 300 --image-epochs 20 --joint-epochs 1 \
 		--seed 0 --overwrite
 	$(BIN)/wordspot index runs/demo --data builtin --subset test --out runs/demo/test.idx
 	$(BIN)/wordspot query runs/demo/test.idx quarters -k 5
