@@ -12,14 +12,20 @@ def test_string_cnn_shapes():
     assert net(torch.zeros(3, 5, 10)).shape == (3, 16)
 
 
-def test_image_embedding_does_not_depend_on_batch_padding():
-    torch.manual_seed(0)
-    net = ImageCNN(dim=8, channels=(4, 8, 8, 8), blocks=(1, 1, 1, 1), hidden=16).eval()
+def _alone_and_padded() -> tuple[torch.Tensor, torch.Tensor]:
+    """A 40-pixel-wide image alone, and the same image padded to 120 in a batch beside a wider one."""
     rng = np.random.default_rng(0)
     small = torch.from_numpy(rng.random((1, 1, 32, 40), dtype=np.float32))
     wide = torch.zeros(2, 1, 32, 120)
     wide[0, :, :, :40] = small[0]
     wide[1] = torch.from_numpy(rng.random((1, 32, 120), dtype=np.float32))
+    return small, wide
+
+
+def test_image_embedding_does_not_depend_on_batch_padding():
+    torch.manual_seed(0)
+    net = ImageCNN(dim=8, channels=(4, 8, 8, 8), blocks=(1, 1, 1, 1), hidden=16).eval()
+    small, wide = _alone_and_padded()
     with torch.no_grad():
         alone = net(small, torch.tensor([40]))
         batched = net(wide, torch.tensor([40, 120]))
@@ -31,11 +37,7 @@ def test_reader_and_its_phoc_head_do_not_depend_on_batch_padding(branch):
     torch.manual_seed(0)
     net = ReaderCNN(6, 32, channels=(4, 8, 8, 8), blocks=(1, 1, 1, 1), hidden=8, aux_dim=5, aux_hidden=16,
                     aux_branch=branch).eval()
-    rng = np.random.default_rng(0)
-    small = torch.from_numpy(rng.random((1, 1, 32, 40), dtype=np.float32))
-    wide = torch.zeros(2, 1, 32, 120)
-    wide[0, :, :, :40] = small[0]
-    wide[1] = torch.from_numpy(rng.random((1, 32, 120), dtype=np.float32))
+    small, wide = _alone_and_padded()
     with torch.no_grad():
         logp, frames, aux = net(small, torch.tensor([40]), aux=True)
         logp_b, frames_b, aux_b = net(wide, torch.tensor([40, 120]), aux=True)
