@@ -35,9 +35,9 @@ FOLDS  ?= cv1 cv2 cv3 cv4
 bench-gw: install
 	$(BIN)/python benchmarks/gw.py --data $(GW) --method phoc --folds $(FOLDS) --minutes 40 --members 2 --holdout 300
 
-# the default model (LSDE with a PHOC head, image side reading) on the four folds, 40 minutes each
+# the default model (LSDE reader with a PHOC branch) on the four folds, 40 minutes each
 bench-gw-both: install
-	$(BIN)/python benchmarks/gw.py --data $(GW) --method both --folds $(FOLDS) --minutes 40 --holdout 300 --set model.image_side=read --tag read
+	$(BIN)/python benchmarks/gw.py --data $(GW) --method both --folds $(FOLDS) --minutes 40 --holdout 300 --set model.image_side=read --set model.phoc_branch=true --tag branch
 
 bench-strings: install
 	$(BIN)/python benchmarks/strings.py --data $(GW) --steps 8000
