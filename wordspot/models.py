@@ -62,15 +62,12 @@ def run_stage(convs: nn.ModuleList, x: torch.Tensor, widths: torch.Tensor,
     return x, widths
 
 
-def trunk_features(stages: nn.ModuleList, x: torch.Tensor, widths: torch.Tensor,
-                   keep_last_width: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 1, H, W) -> (B, C, h, w) features and each image's feature width. Pools halve height and
-    width between stages; with `keep_last_width` the last pool halves only the height (more frames
-    for reading)."""
+def trunk_features(stages: nn.ModuleList, x: torch.Tensor, widths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 1, H, W) -> (B, C, h, w) features and each image's feature width; pools halve height and
+    width between stages."""
     widths = widths.to(x.device)
     for k, convs in enumerate(stages):
-        halve_width = not (keep_last_width and k == len(stages) - 1)
-        x, widths = run_stage(convs, x, widths, None if k == 0 else (2, 2 if halve_width else 1))
+        x, widths = run_stage(convs, x, widths, None if k == 0 else (2, 2))
     return x, widths
 
 
@@ -161,13 +158,10 @@ class ReaderCNN(nn.Module):
         with `aux`, also (B, aux_dim) PHOC logits (None without a PHOC head)."""
         if widths is None:
             widths = torch.full((images.shape[0],), images.shape[3])
-        if self.aux_stage is None:
-            x, frames = trunk_features(self.stages, images, widths, keep_last_width=True)  # (B, C, h, T)
-            aux_in = (x, frames)
-        else:
-            shared, w = trunk_features(self.stages[:-1], images, widths)
-            x, frames = run_stage(self.stages[-1], shared, w, (2, 1))  # (B, C, h, T)
-            aux_in = run_stage(self.aux_stage, shared, w, (2, 2)) if aux else None
+        shared, w = trunk_features(self.stages[:-1], images, widths)
+        # the last pool halves only the height: a frame every 4 pixels for reading
+        x, frames = run_stage(self.stages[-1], shared, w, (2, 1) if len(self.stages) > 1 else None)  # (B, C, h, T)
+        aux_in = run_stage(self.aux_stage, shared, w, (2, 2)) if aux and self.aux_stage is not None else (x, frames)
         aux_out = self.aux(pyramid_pool(*aux_in, self.levels)) if aux and self.aux is not None else None
         B, C, h, T = x.shape
         seq = x.permute(3, 0, 1, 2).reshape(T, B, C * h)  # (T, B, C * h)
