@@ -14,7 +14,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .config import TrainConfig
 from .datasets import ImageCache, WordSample
@@ -24,6 +23,7 @@ from .files import atomic_path, atomic_write_text, save_tree
 from .imaging import augment, collate
 from .losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
 from .metrics import spotting_scores
+from .objectives import Objective, objective_kind
 from .pairs import PairSampler
 from .phoc import PHOC
 from .progress import Reporter
@@ -275,87 +275,29 @@ class Trainer:
                 emb.config.phoc_bigrams = PHOC.from_words(_texts(train, emb)).bigrams
             emb = Embedder(emb.config, emb.alphabet, with_image=True, device=self.device)
             emb.string_net.load_state_dict(blob["string_net"])
+        images, texts, objective = self._objective(emb, train)
+        opt = torch.optim.AdamW(emb.image_net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
+        spe = math.ceil(len(images) / cfg.image_batch)
+        widths = np.array([im.shape[1] for im in images])
+
+        def loss_of(step: int) -> torch.Tensor:
+            emb.image_net.train()
+            idx = self._batches(widths, step)
+            x, w = self._image_batch(images, idx, step)
+            return objective.image_loss(x, w, idx)
+
+        self._loop(Stage("image", opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, loss_of,
+                         self._spotting_validator(emb, valid), cfg.val_every or spe, clip=objective.clip), emb, resume)
+        return Embedder.load(self.out / "image.pt", self.device)
+
+    def _objective(self, emb: Embedder, train: list[WordSample]) -> tuple[list[np.ndarray], list[str], Objective]:
+        """The training images and words the model's image CNN can learn from, and its objective."""
         images, texts = self._images(train, emb, "training")
         self._report_bad()
-        if emb.reads:
-            return self._train_reader(emb, images, texts, valid, resume)
-
-        def string_space(words: list[str]) -> torch.Tensor:  # the frozen string CNN's vectors
-            return torch.from_numpy(emb.ranking.space(emb.embed_strings(words), images=False)).to(self.device)
-
-        if emb.phoc is not None:
-            targets = torch.from_numpy(emb.phoc.encode(texts)).to(self.device)
-        else:
-            targets = string_space(texts)
-        if cfg.image_loss == "softmax" and emb.string_net is not None:
-            # every training word's vector, and each image's word among them
-            lexicon = {t: i for i, t in enumerate(sorted(set(texts)))}
-            anchors = string_space(list(lexicon))
-            word_of = torch.tensor([lexicon[t] for t in texts], device=self.device)
-        phoc_term = self._phoc_term(emb, texts)
-        net = emb.image_net
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
-        spe = math.ceil(len(images) / cfg.image_batch)
-        widths = np.array([im.shape[1] for im in images])
-        bce = torch.nn.BCEWithLogitsLoss()
-
-        def loss_of(step: int) -> torch.Tensor:
-            net.train()
-            idx = self._batches(widths, step)
-            x, w = self._image_batch(images, idx, step)
-            tgt = targets[idx]
-            aux_loss = 0.0
-            if emb.aux_phoc is not None:
-                out, aux_out = net(x, w, aux=True)
-                aux_loss = phoc_term(aux_out, idx)
-            else:
-                out = net(x, w)
-            if emb.phoc is not None:
-                loss = bce(out, tgt)  # PHOC attributes
-            elif cfg.image_loss == "bce":
-                loss = bce(out, torch.sigmoid(tgt))
-            else:
-                loss = (out - tgt).pow(2).sum(1).mean()
-                if cfg.image_loss == "softmax" and emb.string_net is not None:
-                    # also make the image's own word the nearest of all training words
-                    logits = -torch.cdist(out, anchors).pow(2)  # (B, words)
-                    loss = loss + F.cross_entropy(logits, word_of[idx])
-            return loss + aux_loss
-
-        self._loop(Stage("image", opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, loss_of,
-                         self._spotting_validator(emb, valid), cfg.val_every or spe), emb, resume)
-        return Embedder.load(self.out / "image.pt", self.device)
-
-    def _train_reader(self, emb: Embedder, images: list[np.ndarray], texts: list[str],
-                      valid: list[WordSample] | None, resume: dict | None) -> Embedder:
-        """Stage 2 of an LSDE model that reads: the reader learns to read (CTC); the string CNN is frozen."""
-        cfg, net = self.cfg, emb.image_net
-        readable = [i for i, t in enumerate(texts) if not emb.alphabet.unknown(t)]
-        images, texts = [images[i] for i in readable], [texts[i] for i in readable]
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.image_lr, weight_decay=cfg.weight_decay)
-        spe = math.ceil(len(images) / cfg.image_batch)
-        widths = np.array([im.shape[1] for im in images])
-        phoc_term = self._phoc_term(emb, texts)
-
-        def loss_of(step: int) -> torch.Tensor:
-            net.train()
-            idx = self._batches(widths, step)
-            x, w = self._image_batch(images, idx, step)
-            logp, frames, aux_out = net(x, w, aux=True)
-            return ctc_loss(emb, logp, frames, [texts[i] for i in idx]) + phoc_term(aux_out, idx)
-
-        # clipped: the LSTM's gradients spike early on
-        self._loop(Stage("image", opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, loss_of,
-                         self._spotting_validator(emb, valid), cfg.val_every or spe, clip=5.0), emb, resume)
-        return Embedder.load(self.out / "image.pt", self.device)
-
-    def _phoc_term(self, emb: Embedder, texts: list[str]):
-        """(PHOC logits, batch indices) -> the weighted loss of an LSDE model's PHOC head (0 without one)."""
-        if emb.aux_phoc is None:
-            return lambda aux_out, idx: 0.0
-        targets = torch.from_numpy(emb.aux_phoc.encode(texts)).to(self.device)
-        weight = emb.config.phoc_weight
-        return lambda aux_out, idx: weight * F.binary_cross_entropy_with_logits(aux_out, targets[idx])
+        kind = objective_kind(emb)
+        keep = kind.usable(emb, texts)
+        images, texts = [images[i] for i in keep], [texts[i] for i in keep]
+        return images, texts, kind(emb, texts, self.cfg)
 
     def train_joint(self, emb: Embedder, train: list[WordSample], valid: list[WordSample] | None,
                     words: list[str], resume: dict | None = None) -> Embedder:
@@ -364,11 +306,7 @@ class Trainer:
             emb = Embedder.from_state(resume["model"], self.device)
         if emb.image_net is None:
             raise ValueError("joint training needs a model with an image network: run --stage image first")
-        images, texts = self._images(train, emb, "training")
-        self._report_bad()
-        if emb.reads:  # the reader's CTC term needs every symbol in the alphabet
-            keep = [i for i, t in enumerate(texts) if not emb.alphabet.unknown(t)]
-            images, texts = [images[i] for i in keep], [texts[i] for i in keep]
+        images, texts, objective = self._objective(emb, train)
         lexicon = [w for w in (emb.norm(w) for w in words) if w and not emb.alphabet.unknown(w)] or texts
         sampler = PairSampler(lexicon, emb.alphabet.symbols, emb.config.max_len, seed=cfg.seed + 2)
         params = list(emb.string_net.parameters()) + list(emb.image_net.parameters())
@@ -376,7 +314,6 @@ class Trainer:
         joint, pair_loss = JointLoss(*cfg.joint_weights), PairLoss()
         spe = math.ceil(len(images) / cfg.image_batch)
         widths = np.array([im.shape[1] for im in images])
-        phoc_term = self._phoc_term(emb, texts)
 
         def loss_of(step: int) -> torch.Tensor:
             emb.string_net.train()
@@ -385,16 +322,7 @@ class Trainer:
             x, w = self._image_batch(images, idx, step)
             words_b = [texts[i] for i in idx]
             lev = levenshtein_matrix(words_b, words_b).to(self.device)
-            # the reader keeps reading, and a PHOC head keeps predicting, while the distances are tuned
-            if emb.reads:
-                logp, frames, aux_out = emb.image_net(x, w, aux=True)
-                vecs = emb.reading_vectors(logp, frames)
-                kept = ctc_loss(emb, logp, frames, words_b) + phoc_term(aux_out, idx)
-            elif emb.aux_phoc is not None:
-                vecs, aux_out = emb.image_net(x, w, aux=True)
-                kept = phoc_term(aux_out, idx)
-            else:
-                vecs, kept = emb.image_net(x, w), 0.0
+            vecs, kept = objective.joint(x, w, idx)  # what the image CNN learned in stage 2 stays a term
             parts = joint(vecs, emb.string_net(emb.encode(words_b)), lev)
             loss = parts["total"] + kept
             if cfg.joint_string_pairs:
@@ -415,15 +343,6 @@ class Trainer:
             first = next(iter(self.cache.bad.values()))
             self.rep.log(f"skipped {len(self.cache.bad)} unreadable image(s), e.g. {first}; "
                          f"all listed in {self.out / 'skipped_images.txt'}")
-
-
-def ctc_loss(emb: Embedder, logp: torch.Tensor, frames: torch.Tensor, words: list[str]) -> torch.Tensor:
-    """CTC loss of a reader's (T, B, A + 1) log-probabilities against normalised words."""
-    index = emb.alphabet.index
-    targets = torch.tensor([index[ch] for w in words for ch in w], dtype=torch.long)
-    lengths = torch.tensor([len(w) for w in words], dtype=torch.long)
-    # zero_infinity: a word longer than its image has frames cannot be aligned; it is skipped, not NaN
-    return F.ctc_loss(logp, targets, frames.cpu(), lengths, blank=len(emb.alphabet), zero_infinity=True)
 
 
 def _data_id(samples: list[WordSample] | None) -> str:
