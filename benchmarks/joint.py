@@ -19,19 +19,11 @@ import time
 from pathlib import Path
 
 from common import RESULTS, machine, md_table, write_json
+from gw import fold_sets  # the same training and validation images as the run
 
 from wordspot.config import TrainConfig, parse_settings
-from wordspot.datasets import open_source
 from wordspot.progress import PlainReporter
 from wordspot.training import train
-
-
-def fold_sets(data: str, fold: str, holdout: int) -> tuple[list, list]:
-    """As gw.py's: the valid images join training but for the last `holdout`, kept for validation."""
-    src = open_source(data, fold)
-    train_set, valid_set = src.subset("train"), src.subset("valid")
-    cut = len(valid_set) - min(holdout, len(valid_set))
-    return train_set + valid_set[:cut], valid_set[cut:]
 
 
 def curve(log: Path, stage: str) -> list[dict]:
@@ -56,7 +48,7 @@ def main() -> None:
     args = ap.parse_args()
     run = Path(args.run)
     base = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
-    train_set, valid_set = fold_sets(args.data, args.fold, args.holdout)
+    train_set, valid_set = fold_sets(args, args.fold)
     path = RESULTS / f"joint-{run.name}.json"
     results = json.loads(path.read_text()) if path.exists() else {
         "run": run.name, "image_stage": curve(run / "log.jsonl", "image"), "joint_stage": curve(run / "log.jsonl", "joint"),
@@ -82,7 +74,6 @@ def main() -> None:
     rows += [[spec, t["joint_minutes"], *summary(t["curve"])] for spec, t in results["trials"].items()]
     # one check of 300 images moves by about half a point: the mean over the stage says more than its best
     print("\n".join(md_table(["joint setting", "minutes", "best validation score", "mean over the stage"], rows)))
-
 
 
 if __name__ == "__main__":
