@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -518,6 +518,9 @@ xml_text = st.one_of(
 
 @FAST
 @given(xml=xml_text)
+# found by this test: U+0085 is whitespace to str.split(), so these points were no point at all
+@example(xml='<PcGts><Page imageFilename="0"><TextLine id="l"><Word id="w"><Coords points="\x85"/>'
+             '</Word></TextLine></Page></PcGts>')
 def test_page_and_alto_readers_on_arbitrary_xml(tmp_path_factory, xml):
     root = tmp_path_factory.mktemp("xml")
     (root / "p.xml").write_text(xml, encoding="utf-8")

@@ -103,10 +103,12 @@ def _page_text(el: ET.Element) -> str:
 def _polygon_box(path: Path, el: ET.Element) -> tuple[int, int, int, int]:
     coords = _children(el, "Coords")
     what = f"{_local(el.tag)} {el.get('id', '?')}"
-    if not coords or not coords[0].get("points"):
+    # split() first: a points attribute of only whitespace (Unicode's too) holds no point
+    points = (coords[0].get("points") or "").split() if coords else []
+    if not points:
         raise FormatError(f"{path}: {what} has no Coords points")
     try:
-        pts = [tuple(float(v) for v in p.split(",")) for p in coords[0].get("points").split()]
+        pts = [tuple(float(v) for v in p.split(",")) for p in points]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     except (ValueError, IndexError):
         raise FormatError(f"{path}: {what} has malformed Coords points") from None
