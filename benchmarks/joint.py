@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -54,9 +55,10 @@ def main() -> None:
         "run": run.name, "image_stage": curve(run / "log.jsonl", "image"), "joint_stage": curve(run / "log.jsonl", "joint"),
         "joint_settings": {k: getattr(base, k) for k in ("joint_lr", "joint_weights", "joint_string_pairs")}, "trials": {}}
     for spec in args.tries:
-        settings = parse_settings(spec.split(","))
+        # a comma before the next KEY= separates settings; others belong to a value such as [0,0,0]
+        settings = parse_settings(re.split(r",(?=[a-z_.]+=)", spec))
         cfg = base.with_settings(settings)
-        out = Path(args.scratch) / f"{run.name}-{spec.replace('=', '').replace(',', '-')}"
+        out = Path(args.scratch) / f"{run.name}-{re.sub(r'[^a-z0-9.]+', '-', spec.lower())}"
         out.mkdir(parents=True, exist_ok=True)
         for name in ("string.pt", "image.pt"):
             shutil.copyfile(run / name, out / name)
