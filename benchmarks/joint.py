@@ -1,7 +1,7 @@
 """Joint-stage settings, tried on the image stage of a fold that `gw.py` trained, and judged on its
 validation images only (the test set is not read).
 
-Each setting reruns the joint stage from the run's string.pt and image.pt for the minutes gw.py
+Each setting reruns the joint stage from the run's image.pt for the minutes gw.py
 gave it, with the run's configuration and the settings given; the validation curve (QbS, QbE and
 their mean, the score that chooses checkpoints) goes to benchmarks/results/joint-<run>.json, one
 entry per setting beside those already there, and a table is printed.
@@ -60,9 +60,8 @@ def main() -> None:
         cfg = base.with_settings(settings)
         out = Path(args.scratch) / f"{run.name}-{re.sub(r'[^a-z0-9.]+', '-', spec.lower())}"
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("string.pt", "image.pt"):
-            shutil.copyfile(run / name, out / name)
-        (out / "log.jsonl").unlink(missing_ok=True)
+        # image.pt holds both networks, all the joint stage starts from; train(overwrite=True) starts a new log
+        shutil.copyfile(run / "image.pt", out / "image.pt")
         t0 = time.time()
         train(cfg, out, train_set=train_set, valid_set=valid_set, stages=("joint",), overwrite=True,
               reporter=PlainReporter(120))
