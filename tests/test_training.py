@@ -305,3 +305,22 @@ def test_a_reader_file_from_before_phoc_branch_loads_with_the_shared_phoc_head(t
     img = [np.random.default_rng(0).random((16, 30), dtype=np.float32)]
     assert not old.config.phoc_branch and old.image_net.aux_stage is None
     assert np.allclose(old.embed_images(img), emb.embed_images(img), atol=1e-6)
+
+
+def test_validation_distractors_are_other_words_and_only_lower_the_scores(tiny_run, tiny_data, tmp_path):
+    from wordspot.training import Trainer
+    src = load_folder(tiny_data)
+    model = Embedder.load(tiny_run / "model.pt")
+    train_set = src.subset("train")
+    valid = [s for s in src.subset("valid") if model.norm(s.text) in ("orders", "letter", "camp")]
+    plain = Trainer(tiny_config(), tmp_path)._spotting_validator(model, valid, train_set)()
+    trainer = Trainer(tiny_config(val_distractors=25, seed=3), tmp_path)
+    drawn = trainer._distractors(model, train_set, {"orders", "letter", "camp"})
+    assert len(drawn) == 25
+    words = {model.norm(s.text) for s in train_set for im in drawn if im is trainer.cache.get(s.path, s.box)}
+    assert words and not words & {"orders", "letter", "camp"}
+    assert all(a is b for a, b in zip(drawn, trainer._distractors(model, train_set, {"orders", "letter", "camp"})))
+    harder = trainer._spotting_validator(model, valid, train_set)()
+    # non-matching images added to a ranking can move the matches down, never up
+    assert harder["val_qbs"] <= plain["val_qbs"] and harder["val_qbe"] <= plain["val_qbe"]
+    assert harder["score"] < plain["score"]

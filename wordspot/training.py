@@ -216,11 +216,13 @@ class Trainer:
         return Embedder.load(self.out / "string.pt", self.device)
 
     # ---- stages 2 and 3 ---------------------------------------------------------------------
-    def _spotting_validator(self, emb: Embedder, valid: list[WordSample] | None):
+    def _spotting_validator(self, emb: Embedder, valid: list[WordSample] | None, train: list[WordSample]):
         if not valid:
             return lambda: {"score": 0.0}  # no validation set: the last checkpoint is kept
         images, texts = self._images(valid[: self.cfg.val_limit], emb, "validation")
         queries = sorted(set(texts))
+        extra = self._distractors(emb, train, set(texts))
+        images, texts = images + extra, texts + [f"\0{i}" for i in range(len(extra))]  # never a word: never relevant
 
         def validate() -> dict:
             ivecs, svecs = emb.embed_images(images), emb.embed_strings(queries)
@@ -234,6 +236,16 @@ class Trainer:
             return {"val_qbs": s["qbs_map"], "val_qbe": s["qbe_map"], **fusion,
                     "score": np.nanmean([s["qbs_map"], s["qbe_map"]])}
         return validate
+
+    def _distractors(self, emb: Embedder, train: list[WordSample], words: set[str]) -> list[np.ndarray]:
+        """`val_distractors` training images (a seeded draw) of words that are not in `words`."""
+        n = self.cfg.val_distractors
+        pool = [s for s, t in zip(train, _texts(train, emb)) if t and t not in words] if n else []
+        if not pool:
+            return []
+        rng = np.random.default_rng([self.cfg.seed, 11])
+        pick = sorted(rng.choice(len(pool), size=min(n, len(pool)), replace=False))
+        return self.cache.load([pool[i] for i in pick])[1]
 
     def _batches(self, widths: np.ndarray, step: int) -> np.ndarray:
         """The sample indices of a step; the batches of an epoch are a function of (seed, epoch).
@@ -287,7 +299,7 @@ class Trainer:
             return objective.image_loss(x, w, idx)
 
         self._loop(Stage("image", opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, loss_of,
-                         self._spotting_validator(emb, valid), cfg.val_every or spe, clip=objective.clip), emb, resume)
+                         self._spotting_validator(emb, valid, train), cfg.val_every or spe, clip=objective.clip), emb, resume)
         return Embedder.load(self.out / "image.pt", self.device)
 
     def _objective(self, emb: Embedder, train: list[WordSample]) -> tuple[list[np.ndarray], list[str], Objective]:
@@ -334,7 +346,7 @@ class Trainer:
             return loss
 
         self._loop(Stage("joint", opt, cfg.joint_lr, cfg.joint_epochs * spe, cfg.joint_minutes, loss_of,
-                         self._spotting_validator(emb, valid), cfg.val_every or spe, sampler=sampler), emb, resume)
+                         self._spotting_validator(emb, valid, train), cfg.val_every or spe, sampler=sampler), emb, resume)
         return Embedder.load(self.out / "joint.pt", self.device)
 
     def _report_bad(self) -> None:
