@@ -190,10 +190,14 @@ def plot_curves(rows: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = plt.get_cmap("tab20").colors  # more runs than the default cycle's ten colours
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    # One colour per setting (folds and seeds share it), so that forty-odd runs stay readable.
+    colours = plt.get_cmap("tab20").colors
+    settings = sorted({(r["method"], r["budget"], r["members"]) for r in rows})
+    colour = {k: colours[i % len(colours)] for i, k in enumerate(settings)}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, key in zip(axes, ("val_qbs", "val_qbe")):
-        for i, r in enumerate(rows):
+        labelled = set()
+        for r in rows:
             t, y, member = [], [], 0
             for c in r["curve"]:
                 if c.get("member", 0) != member:  # each member starts afresh: break the line, no jump
@@ -202,15 +206,17 @@ def plot_curves(rows: list[dict]) -> None:
                     y.append(float("nan"))
                 t.append(c["minutes"])
                 y.append(100 * c[key])
-            ax.plot(t, y, "--" if r["method"].startswith("LSDE") else "-", color=colours[i % len(colours)],
-                    label=f"{r['method']} {r['budget']:g} min x{r['members']} seed {r['seed']} {r['fold']}")
-        ax.set_title(f"validation {key[4:].upper()}")
+            k = (r["method"], r["budget"], r["members"])
+            ax.plot(t, y, "--" if r["method"].startswith("LSDE") else "-", color=colour[k], lw=1, alpha=0.8,
+                    label=None if k in labelled else f"{k[0]} {k[1]:g} min x{k[2]}")
+            labelled.add(k)
+        ax.set_title(f"validation {key[4:].upper()} (each line one fold and seed)")
         ax.set_xlabel("training minutes (all stages)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("validation mAP (%)")
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(RESULTS / "gw-curves.png", dpi=100)
+    fig.savefig(RESULTS / "gw-curves.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
