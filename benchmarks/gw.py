@@ -99,8 +99,9 @@ def run_fold(args, fold: str) -> dict:
                               "val_qbs": row["val_qbs"], "val_qbe": row["val_qbe"]})
     out = {"fold": fold, "method": args.method.upper() + (f"-{args.tag}" if args.tag else ""), "budget_minutes": args.minutes, "members": args.members,
            "seed": args.seed, "train_minutes": round(minutes, 1),
-           "config": {"settings": args.set, "string_steps": args.string_steps, "image_minutes": args.image_minutes,
-                      "joint_minutes": args.joint_minutes, "height": args.height, "dim": args.dim,
+           # what ran: --set may override the budget's split between the stages
+           "config": {"settings": args.set, "string_steps": cfg.string_steps, "image_minutes": cfg.image_minutes,
+                      "joint_minutes": cfg.joint_minutes, "height": args.height, "dim": args.dim,
                       "train_images": len(train_set), "valid_images": len(valid_set)},
            "curve": curve, "machine": args.machine}
     return evaluate_fold(args, fold, out)
