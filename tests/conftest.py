@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ def _isolated_cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("WORDSPOT_CACHE", str(tmp_path_factory.mktemp("cache")))
     torch.set_num_threads(2)
+    if os.environ.get("WORDSPOT_DETERMINISTIC"):  # the suite must pass the same with it (tests/README.md)
+        torch.use_deterministic_algorithms(True)
     yield
     mp.undo()
 

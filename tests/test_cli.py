@@ -166,6 +166,10 @@ def test_config_file_and_set_reach_every_setting(tmp_path):
     (["--set", "image_loss=sofmax"], "--image-loss: must be one of euclidean, bce, softmax"),
     (["--set", "model.image_channels=5"], "--set image_channels: must be a list of whole numbers"),
     (["--config", "/nonexistent.json"], "--config /nonexistent.json: not a readable JSON config"),
+    (["--set", "model.aux_phoc=1e309"], "--set aux_phoc: must be a finite number of 0 or more, got inf"),
+    (["--set", "model.aux_phoc=Infinity"], "--set aux_phoc: must be a finite number of 0 or more, got inf"),
+    (["--set", "joint_weights=[Infinity,1,1]"], "joint_weights: must be three finite weights"),
+    (["--set", "image_minutes=NaN"], "--image-minutes: must be a number of 0 or more"),
 ])
 def test_bad_settings_name_the_setting(args, message, tmp_path):
     r = run("train", "--data", "builtin", "--out", tmp_path / "run", *args)

@@ -74,3 +74,45 @@ def test_damaged_file_is_one_clear_error(tmp_path):
     bad.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ModelError, match="not a readable wordspot file"):
         Embedder.load(bad)
+
+
+def _zip_with(path: Path, members: dict[str, bytes], compress: int = 8) -> None:
+    import zipfile
+    with zipfile.ZipFile(path, "w", compression=compress) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def test_model_file_members_are_checked_before_they_are_decompressed(tmp_path):
+    good = tmp_path / "good.pt"
+    save_tree({"kind": "x", "w": np.arange(4.0)}, good)
+    import zipfile
+    with zipfile.ZipFile(good) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    # an unreferenced member of zeros: 64 MB compressed to about 64 KB, never decompressed
+    bomb = tmp_path / "bomb.pt"
+    _zip_with(bomb, {**members, "extra.npy": _npy(np.zeros(2**23))})
+    assert bomb.stat().st_size < 2**20
+    with pytest.raises(FileFormatError, match="refused: 1 member\\(s\\) the file does not use \\(extra\\)"):
+        load_tree(bomb)
+    # the same zeros in a member the tree names: refused for its expansion
+    t0 = [n for n in members if n != "__tree__.npy"][0]
+    _zip_with(bomb, {**members, t0: _npy(np.zeros(2**23))})
+    with pytest.raises(FileFormatError, match="refused: member t0 would expand to"):
+        load_tree(bomb)
+    # a header declaring a far larger array than the member holds
+    liar = _npy(np.zeros(4)).replace(b"(4,), ", b"(4000000000,), ").replace(b" " * 9 + b"\n", b"\n")
+    _zip_with(bomb, {**members, t0: liar}, compress=0)
+    with pytest.raises(FileFormatError, match="refused: member t0 declares an array of shape \\(4000000000,\\)"):
+        load_tree(bomb)
+    # a member over the size limit
+    with pytest.raises(FileFormatError, match="refused: member t0 would expand"):
+        load_tree(good, limit=8)
+    assert np.array_equal(load_tree(good)["w"], np.arange(4.0))

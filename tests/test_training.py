@@ -10,6 +10,7 @@ from wordspot.embedder import Embedder, ModelError
 from wordspot.errors import WordspotError
 from wordspot.files import load_tree, save_tree
 from wordspot.progress import Reporter
+from wordspot.text import LongWordWarning
 from wordspot.training import TrainingInterrupted, train, train_ensemble
 
 
@@ -91,8 +92,9 @@ def test_long_words_embed_without_truncation(tiny_run):
     long_word = "campfortgreat"  # 13 of the model's 16 positions
     v = emb.embed_strings([long_word, long_word + "and"])
     assert np.isfinite(v).all() and not np.allclose(v[0], v[1])
-    with pytest.raises(ValueError, match="at most 16"):
-        emb.embed_strings(["a" * 17])
+    with pytest.warns(LongWordWarning, match="longer than the 16 positions"):
+        w = emb.embed_strings(["campfortgreatand" + "x", "campfortgreatand" + "camp"])
+    assert np.isfinite(w).all() and not np.allclose(w[0], w[1])  # the ends still count
 
 
 def test_phoc_baseline_trains_and_embeds(tiny_data, tmp_path):
@@ -135,6 +137,16 @@ def test_model_pt_is_the_best_of_image_and_joint(tiny_run):
     info = {s: load_tree(tiny_run / f"{s}.pt")["info"] for s in ("image", "joint", "model")}
     assert info["model"]["stage"] in ("image", "joint")
     assert info["model"]["val_score"] == max(info["image"]["val_score"], info["joint"]["val_score"])
+
+
+def test_a_loss_that_is_not_finite_stops_training_with_a_clear_error(tiny_data, tmp_path):
+    src = load_folder(tiny_data)
+    cfg = tiny_config(string_steps=20, image_epochs=1)
+    cfg.model.aux_phoc = 1e308  # finite, but the loss or its gradient overflows
+    with pytest.raises(WordspotError, match="training stopped at image step [0-9]+: (the loss is (inf|nan)|a step made)"):
+        train(cfg, tmp_path / "run", train_set=src.subset("train"), valid_set=src.subset("valid"),
+              stages=("string", "image"))
+    assert not (tmp_path / "run" / "model.pt").exists() or load_tree(tmp_path / "run" / "model.pt")["info"]["stage"] == "string"
 
 
 def test_auxiliary_phoc_head_trains_beside_the_lsde_vector(tiny_data, tmp_path):
@@ -321,6 +333,12 @@ def test_validation_distractors_are_other_words_and_only_lower_the_scores(tiny_r
     assert words and not words & {"orders", "letter", "camp"}
     assert all(a is b for a, b in zip(drawn, trainer._distractors(model, train_set, {"orders", "letter", "camp"})))
     harder = trainer._spotting_validator(model, valid, train_set)()
-    # non-matching images added to a ranking can move the matches down, never up
+    # non-matching images added to a ranking can move the matches down, never up; whether these
+    # drawn ones do depends on the CPU's arithmetic (a tiny model may rank all matches first anyway)
     assert harder["val_qbs"] <= plain["val_qbs"] and harder["val_qbe"] <= plain["val_qbe"]
-    assert harder["score"] < plain["score"]
+    # a strict drop needs a case built to show one: a twin of each validation image that is not its
+    # word ties with it and is ranked after it (stable sort), so it falls between two matches
+    twins = [im.copy() for im in trainer._images(valid, model, "validation")[0]]
+    trainer._distractors = lambda *args: twins
+    crowded = trainer._spotting_validator(model, valid, train_set)()
+    assert crowded["val_qbs"] < plain["val_qbs"] and crowded["val_qbe"] < plain["val_qbe"]

@@ -16,6 +16,11 @@ IMAGE_SIDES = ("regress", "read")
 IMAGE_LOSSES = ("euclidean", "bce", "softmax")
 
 
+def _number(v: object) -> bool:
+    """A finite number: `--set x=1e309` or `Infinity` reads as infinity, which trains a NaN model."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild the networks and prepare their inputs."""
@@ -63,7 +68,7 @@ class ModelConfig:
         require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
         require(self.image_side in ("", *IMAGE_SIDES), "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
         require(not self.reads or self.method != "phoc", "image_side", "'regress' with the phoc method", self.image_side)
-        require(isinstance(self.aux_phoc, (int, float)) and self.aux_phoc >= 0, "aux_phoc", "0 or more", self.aux_phoc)
+        require(_number(self.aux_phoc) and self.aux_phoc >= 0, "aux_phoc", "a finite number of 0 or more", self.aux_phoc)
         for name in ("string_both_ends", "lowercase", "alnum_only", "phoc_branch"):
             require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
         require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),
@@ -86,10 +91,6 @@ class ModelConfig:
         if strict and unknown:
             raise ConfigError(f"model.{unknown[0]}", f"not a model setting (model settings: {', '.join(sorted(known))})")
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def _number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass
@@ -132,13 +133,13 @@ class TrainConfig:
             require(_number(v) and 0 < v < 1, name, "a number between 0 and 1", v)
         for name in ("image_minutes", "joint_minutes", "weight_decay"):
             v = getattr(self, name)
-            require(_number(v) and v >= 0 and math.isfinite(v), name, "a number of 0 or more (minutes: 0 for no limit)", v)
+            require(_number(v) and v >= 0, name, "a number of 0 or more (minutes: 0 for no limit)", v)
         require(isinstance(self.augment, bool), "augment", "true or false", self.augment)
         require(self.device in ("auto", "cpu", "cuda"), "device", "auto, cpu or cuda", self.device)
         require(self.image_loss in IMAGE_LOSSES, "image_loss", f"one of {', '.join(IMAGE_LOSSES)}", self.image_loss)
         w = self.joint_weights
         require(isinstance(w, (list, tuple)) and len(w) == 3 and all(_number(x) and x >= 0 for x in w), "joint_weights",
-                "three weights of 0 or more (string-string, image-string, image-image)", self.joint_weights)
+                "three finite weights of 0 or more (string-string, image-string, image-image)", self.joint_weights)
 
     @classmethod
     def from_dict(cls, d: dict, strict: bool = False) -> "TrainConfig":

@@ -23,6 +23,8 @@ import numpy as np
 from .errors import WordspotError
 
 MAGIC = "wordspot-tree"
+MAX_FILE = 4 * 2**30  # bytes of arrays in one model or checkpoint file, at most (a default model: ~30 MB)
+MAX_EXPANSION = 50  # a member may decompress to this many times its stored size (weights: about 1.1)
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: setting it is the only way to read it
 
@@ -125,21 +127,75 @@ def is_torch_pickle(path: Path) -> bool:
         return False
 
 
-def load_tree(path: str | Path, tensors: bool = True) -> dict:
+class _Refused(Exception):
+    """A member of a wordspot file that is refused before it is decompressed."""
+
+
+def _keys(skeleton, out: set[str]) -> set[str]:
+    """The array members a tree's skeleton refers to."""
+    if isinstance(skeleton, list):
+        for v in skeleton:
+            _keys(v, out)
+    elif isinstance(skeleton, dict):
+        for k in ("__tensor__", "__array__"):
+            if isinstance(skeleton.get(k), str):
+                out.add(skeleton[k])
+        for v in skeleton.values():
+            _keys(v, out)
+    return out
+
+
+def _member(z: zipfile.ZipFile, name: str, limit: int) -> np.ndarray:
+    """One .npy member, its declared sizes checked before anything is decompressed or allocated:
+    a small file must not make wordspot allocate gigabytes (a member of zeros compresses 1000:1)."""
+    try:
+        info = z.getinfo(name + ".npy")
+    except KeyError:
+        raise _Refused(f"member {name} is missing") from None
+    if info.file_size > min(limit, MAX_EXPANSION * info.compress_size + 2**20):
+        raise _Refused(f"member {name} would expand to {info.file_size:,} bytes from {info.compress_size:,}")
+    with z.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise _Refused(f"member {name} has .npy format {version}")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if dtype.hasobject:
+            raise _Refused(f"member {name} holds Python objects")
+        if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize + f.tell() != info.file_size:
+            raise _Refused(f"member {name} declares an array of shape {shape} that its size does not hold")
+        data = f.read()
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def load_tree(path: str | Path, tensors: bool = True, limit: int = MAX_FILE) -> dict:
     """Read a file written by `save_tree`; nothing in it is unpickled. With `tensors=False`,
-    tensors come back as NumPy arrays (and PyTorch is not imported)."""
+    tensors come back as NumPy arrays (and PyTorch is not imported).
+
+    Members are read one by one, and only those the tree names: an unknown member, one larger than
+    `limit` bytes, or one that would expand far beyond its stored size is refused unread."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            head = json.loads(str(z["__tree__"]))
-            if not isinstance(head, dict) or head.get("magic") != MAGIC:
+        with zipfile.ZipFile(path) as z:
+            names = {i.filename.removesuffix(".npy") for i in z.infolist()}
+            head = json.loads(str(_member(z, "__tree__", 64 * 2**20)))
+            if not isinstance(head, dict) or head.get("magic") != MAGIC or "tree" not in head:
                 raise ValueError("no wordspot header")
-            arrays = {k: z[k] for k in z.files if k != "__tree__"}
+            wanted = _keys(head["tree"], set())
+            unknown = names - wanted - {"__tree__"}
+            if unknown:
+                raise _Refused(f"{len(unknown)} member(s) the file does not use ({sorted(unknown)[0]})")
+            arrays, total = {}, 0
+            for key in sorted(wanted):
+                arrays[key] = _member(z, key, limit - total)
+                total += arrays[key].nbytes
     except Exception as e:  # numpy and zipfile raise many types for a damaged or foreign file
         if is_torch_pickle(path):
             raise FileFormatError(f"{path}: a model or checkpoint in the old pickle format, which wordspot no "
                                   f"longer opens as it is (a pickle can run code); convert it once with "
                                   f"`wordspot model upgrade {path}`") from None
+        if isinstance(e, _Refused):
+            raise FileFormatError(f"{path}: refused: {e} (a damaged or crafted file)") from None
         raise FileFormatError(f"{path}: not a readable wordspot file ({type(e).__name__})") from None
     return _decode(head["tree"], arrays, tensors)
 

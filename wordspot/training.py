@@ -46,6 +46,11 @@ def lr_at(base: float, progress: float) -> float:
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def _diverged(stage: str, step: int, why: str, out: Path) -> WordspotError:
+    return WordspotError(f"training stopped at {stage} step {step + 1}: {why}; lower the learning rate or the "
+                         f"loss weights (checkpoints kept so far in {out} are unchanged)")
+
+
 def _texts(samples: list[WordSample], emb: Embedder) -> list[str]:
     return [emb.norm(s.text) for s in samples]
 
@@ -133,16 +138,20 @@ class Trainer:
                 for g in opt.param_groups:
                     g["lr"] = lr_at(st.lr, progress)
                 loss_t = st.loss(step)
+                loss = loss_t.item()
+                if not math.isfinite(loss):  # before backward: the weights stay as the last step left them
+                    raise _diverged(stage, step, f"the loss is {loss}", self.out)
                 opt.zero_grad(set_to_none=True)
                 loss_t.backward()
                 if st.clip:
                     torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], st.clip)
                 opt.step()
-                loss = loss_t.item()
                 step += 1
                 metrics["loss"] = loss
                 last = step >= total or time.time() - t0 >= budget
                 if step % st.val_every == 0 or last:
+                    if not all(torch.isfinite(p).all() for g in opt.param_groups for p in g["params"]):
+                        raise _diverged(stage, step, "a step made weights infinite or NaN", self.out)
                     scores = st.validate()
                     metrics.update({k: v for k, v in scores.items() if k != "score"})
                     self._log(stage, step, {"loss": loss, **scores, "minutes": (time.time() - t0) / 60})
