@@ -55,7 +55,7 @@ def make_parzival(root: Path) -> Path:
     """Parzival's layout: IDs d-006a-001_01 (word number after '_'), split lists in sets1/ at the top."""
     images = root / "data" / "word_images_normalized"
     labels = {"d-006a-001_01": "w-a-z-s_et", "d-006a-001_02": "d-a-z", "d-006a-002_01": "h-e-r-s_x",
-              "d-007a-014_01": "m-i-t", "d-007a-014_02": "u-n-d"}
+              "d-007a-014_01": "m-i-t-pt", "d-007a-014_02": "v-hp115-a-l"}
     for wid in labels:
         blank(images / f"{wid}.png")
     (root / "ground_truth").mkdir()
@@ -147,8 +147,15 @@ def test_parzival_layout_underscore_word_ids_and_top_level_sets(tmp_path):
     assert src.subset("valid")[0].text == "her" + special_symbol("s_x")  # unknown token: one symbol
     assert src.subset("test")[0].page == "d-007a"
     report = check(src, TextNorm())
-    assert report["special_tokens"]["s_x"] == {"count": 1, "decoded": False}
+    assert report["special_tokens"]["s_x"] == {"count": 1, "decoded": False, "symbol": special_symbol("s_x")}
     assert report["special_tokens"]["s_et"]["decoded"] and report["problems"] == []
+    # tokens without the s_ prefix: one symbol each, mapped when their meaning is documented
+    assert [s.text for s in src.subset("test")] == ["mit.", "v" + special_symbol("hp115") + "al"]
+    assert report["special_tokens"]["pt"] == {"count": 1, "decoded": True, "symbol": "."}
+    assert report["special_tokens"]["hp115"]["decoded"] is False
+    assert not set("15p") & set(report["alphabet"])  # no digits or letters from the codes
+    r = CliRunner().invoke(app, ["data", "check", str(root), "--no-read-images"])
+    assert "pt x1 -> '.'" in r.output and "hp115 x1 (unmapped: one symbol; type it as [hp115])" in r.output
 
 
 def test_split_matching_no_word_names_both_sides(tmp_path):
@@ -252,6 +259,22 @@ def test_page_and_alto_folder_is_a_data_set(tmp_path):
     assert len(src.subset("train")) == 5 and len(src.subset("test")) == 3
 
 
+def test_pages_with_one_file_name_in_two_folders_are_two_pages(tmp_path):
+    root = tmp_path / "pages"
+    for vol in ("vol1", "vol2"):
+        (root / vol).mkdir(parents=True)
+        blank(root / vol / "0001.png", 100, 200)
+        (root / vol / "0001.xml").write_text(ALTO_XML.format(image="0001.png", w1="great", w2=vol))
+    src = load_pages(root, split="none")
+    assert sorted((s.page, s.text) for s in src.subset("all")) == [
+        ("vol1/0001", "great"), ("vol1/0001", "vol1"), ("vol2/0001", "great"), ("vol2/0001", "vol2")]
+    (root / "train.txt").write_text("vol1/0001.xml\n")
+    (root / "test.txt").write_text("0001\n")  # a bare name that two pages have is refused, not guessed
+    src = load_pages(root)
+    assert [s.text for s in src.subset("train")] == ["great", "vol1"] and src.subsets["test"] == []
+    assert any("'0001' names 2 pages" in p for p in src.problems)
+
+
 def test_index_reads_alto_like_page(tmp_path):
     root = make_pages(tmp_path / "pages", n=2)
     crops = collect_crops([root / "p1.xml"])
@@ -311,8 +334,8 @@ def test_data_check_command(tmp_path):
     (root / "data" / "word_images_normalized" / "d-006a-001_02.png").write_bytes(b"broken")
     r = CliRunner().invoke(app, ["data", "check", str(root)])
     assert r.exit_code == 0, r.output
-    for text in ("parzival/sets1: FKI IAM-HistDB", "train", "5 words", "alphabet", "longest word: waz",
-                 "unreadable images: 1", "s_x x1 (unknown: one symbol)", "d-006a-001_02.png: cannot read image"):
+    for text in ("parzival/sets1: FKI IAM-HistDB", "train", "5 words", "alphabet", "longest word: her[s_x] (4 symbols)",
+                 "unreadable images: 1", "s_x x1 (unmapped: one symbol; type it as [s_x])", "d-006a-001_02.png: cannot read image"):
         assert text in r.output, text
     (root / "sets1" / "test.txt").write_text("x-1\n")
     r = CliRunner().invoke(app, ["data", "check", str(root), "--no-read-images"])

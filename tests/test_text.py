@@ -3,7 +3,16 @@ import warnings
 import numpy as np
 import pytest
 
-from wordspot.text import Alphabet, TextNorm, UnknownSymbolWarning, decode_fki, special_symbol
+from wordspot.text import (
+    Alphabet,
+    LongWordWarning,
+    TextNorm,
+    UnknownSymbolWarning,
+    decode_fki,
+    is_special,
+    query_text,
+    special_symbol,
+)
 
 
 def test_decode_fki_letters_and_specials():
@@ -50,13 +59,54 @@ def test_unknown_query_symbol_warns_and_leaves_zero_column():
     assert x[0, al.index["b"], 2] == 1  # and the rest of the word stays aligned
 
 
-def test_too_long_word_is_refused_not_truncated():
-    al = Alphabet("ab")
-    with pytest.raises(ValueError, match="at most 4"):
-        al.onehot(["ababa"], max_len=4)
+def test_too_long_word_is_squeezed_not_truncated():
+    al = Alphabet("abcdefghij")
+    with pytest.warns(LongWordWarning, match="1 word\\(s\\) longer than the 4 positions"):
+        x = al.onehot(["abcdefghij"], max_len=4, both_ends=True)
+    assert x.shape == (1, 20, 4)
+    assert np.allclose(x[0, :10].sum(0), 1.0) and x[0, :10].sum() == pytest.approx(4.0)  # every position full
+    assert (x[0, :10].sum(1) > 0).all()  # every letter counts, the last ones too
+    assert x[0, al.index["j"], 3] > 0 and x[0, al.index["a"], 0] > 0  # in order
+    assert np.array_equal(x[0, :10], x[0, 10:])  # a word filling the window is aligned at both ends
+    # a change at the end of a long word changes its encoding (truncation would hide it)
+    with pytest.warns(LongWordWarning):
+        assert not np.array_equal(al.onehot(["abcdefghij"], 4), al.onehot(["abcdefghia"], 4))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.array_equal(al.onehot(["abab"], 4).sum(), 4.0)
+
+
+def test_bare_and_prefixed_tokens_are_one_symbol_each():
+    assert decode_fki("d-e-s_pt") == "de." == decode_fki("d-e-pt")
+    assert decode_fki("w-o-l-eq") == "wol-"
+    word = decode_fki("v-hp115-a-l")
+    assert len(word) == 4 and word[1] == special_symbol("hp115") and is_special(word[1])
+    assert TextNorm()(word) == "v" + special_symbol("hp115") + "al"  # kept by the alphanumeric filter
+    assert TextNorm()(decode_fki("d-e-pt")) == "de"  # punctuation is still folded away
+    assert decode_fki("s_GW") == "GW" and decode_fki("s_1st") == "1st"  # George Washington's set as before
+    # a user types a token in brackets, as the labels write it
+    assert query_text("v[hp115]al") == word and query_text("Orders[s_pt]") == "Orders."
+    assert query_text("[x]") == "x" and query_text("a[b") == "a[b"
+
+
+def test_large_alphabet_and_long_words_embed():
+    import torch
+
+    from wordspot.models import StringCNN, soft_onehot
+    symbols = [chr(0x3B1 + i) for i in range(24)] + [chr(0x410 + i) for i in range(32)] + list("0123456789")
+    al = Alphabet(symbols)  # 66 symbols: Greek, Cyrillic, digits
+    words = ["".join(symbols[(7 * i + j) % len(symbols)] for j in range(n)) for i, n in enumerate((3, 12, 45))]
+    with pytest.warns(LongWordWarning):
+        x = torch.from_numpy(al.onehot(words, 16, both_ends=True))
+    net = StringCNN(2 * len(al), 16, 8, 8, 32)
+    assert net(x).shape == (3, 8)
+    # a reader's soft reading of a long word is squeezed the same way
+    logp = torch.full((60, 1, len(al) + 1), -30.0)
+    for t, ch in enumerate(words[2]):
+        logp[t, 0, al.index[ch]] = 0.0
+    soft = soft_onehot(logp, torch.tensor([45]), 16, True)
+    with pytest.warns(LongWordWarning):
+        assert torch.allclose(soft, torch.from_numpy(al.onehot([words[2]], 16, both_ends=True)), atol=1e-5)
 
 
 def test_onehot_both_ends_aligns_the_word_right_too():

@@ -23,7 +23,7 @@ from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, Searcher, contact_sheet
 from .search import ANN_MIN, describe
 from .store import IndexFileError, check_target, is_index, open_shards
-from .text import TextNorm
+from .text import TextNorm, readable
 
 out = Console()
 if not out.is_terminal:  # piped or logged: wide enough for the tables, which rich would squeeze into 80
@@ -288,7 +288,7 @@ def _hits_table(title: str, hits: list[Hit]) -> Table:
         t.add_column(col, justify="right" if col in ("rank", "distance", "lev") else "left")
     for h in hits:
         t.add_row(str(h.rank), f"{h.distance:.3f}", Text(h.crop.page),
-                  ",".join(map(str, h.crop.box)) if h.crop.box else "", Text(h.crop.text),
+                  ",".join(map(str, h.crop.box)) if h.crop.box else "", Text(readable(h.crop.text)),
                   "" if h.lev is None else str(h.lev))
     return t
 
@@ -635,15 +635,15 @@ def data_check(
             out.print(t)
             lines = [f"{report['words']} words, {report['distinct_words']} distinct after normalising "
                      f"({report['empty_after_normalising']} empty: punctuation only)",
-                     f"alphabet ({len(report['alphabet'])}): {report['alphabet']}",
-                     f"longest word: {report['longest_word']} ({len(report['longest_word'])} symbols)"]
+                     f"alphabet ({len(report['alphabet'])}): {readable(report['alphabet'])}",
+                     f"longest word: {readable(report['longest_word'])} ({len(report['longest_word'])} symbols)"]
             if read_images:
                 lines.append(f"unreadable images: {report['unreadable_images']}")
             if "special_tokens" in report:
                 tokens = report["special_tokens"]
                 lines.append("special tokens: " + (", ".join(
-                    f"{k} x{v['count']}{'' if v['decoded'] else ' (unknown: one symbol)'}" for k, v in tokens.items())
-                    or "none"))
+                    f"{k} x{v['count']}" + (f" -> {v['symbol']!r}" if v["decoded"] else " (unmapped: one symbol; "
+                                            f"type it as [{k}])") for k, v in tokens.items()) or "none"))
             for line in lines:
                 say(out, line)
             for p in report["problems"]:

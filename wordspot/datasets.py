@@ -16,7 +16,7 @@ from . import synth
 from .errors import WordspotError
 from .formats import IMAGE_EXTS, FormatError, read_xml, xml_kind
 from .imaging import ImageError, cut_box, load_image, normalise, read_grey
-from .text import SPECIAL_TOKENS, decode_fki
+from .text import decode_fki, decode_token, is_token, token_known
 
 SUBSETS = ("train", "valid", "test")
 # names of split list files as databases ship them, per subset
@@ -335,7 +335,8 @@ def load_pages(root: str | Path, split: str | None = None) -> Source:
         untranscribed = [r for r in page.words if not r.text]
         if untranscribed:
             problems.append(f"{f}: {len(untranscribed)} word(s) without text left out")
-        pages[f.stem] = [WordSample(str(r.image), r.text, f.stem, r.box) for r in page.words if r.text]
+        key = f.relative_to(root).with_suffix("").as_posix()  # vol1/0001 and vol2/0001 are two pages
+        pages[key] = [WordSample(str(r.image), r.text, key, r.box) for r in page.words if r.text]
     if not pages:
         raise DataError(f"{root}: no PAGE or ALTO file with word boxes and text")
     names = list(pages)
@@ -347,8 +348,8 @@ def load_pages(root: str | Path, split: str | None = None) -> Source:
     if files:
         subsets = {}
         for subset, f in files.items():
-            listed = [Path(i).stem for i in _split_ids(f)]
-            unknown = [p for p in listed if p not in pages]
+            listed = [_page_key(i, pages, f, problems) for i in _split_ids(f)]
+            unknown = [i for i, p in zip(_split_ids(f), listed) if p is None]
             if unknown:
                 problems.append(f"{f}: {len(unknown)} of {len(listed)} page(s) not found; first {unknown[0]}")
             subsets[subset] = [s for p in dict.fromkeys(listed) if p in pages for s in pages[p]]
@@ -360,6 +361,21 @@ def load_pages(root: str | Path, split: str | None = None) -> Source:
         problems.append(f"{root}: no train.txt/valid.txt/test.txt: split by page order, "
                         f"{len(groups['train'])}/{len(groups['valid'])}/{len(groups['test'])} pages")
     return Source(root.name + (f"/{split}" if split else ""), subsets, "pages", problems)
+
+
+def _page_key(name: str, pages: dict, listing: Path, problems: list[str]) -> str | None:
+    """The page a split file's line names: its path under the root (with or without the file's
+    extension), or a bare file name when only one page has it; None when none or several do."""
+    name = name.replace("\\", "/")
+    for key in (name, Path(name).with_suffix("").as_posix()):
+        if key in pages:
+            return key
+    same = [k for k in pages if Path(k).name == Path(name).with_suffix("").name]
+    if len(same) > 1:
+        problems.append(f"{listing}: '{name}' names {len(same)} pages ({', '.join(same[:3])}); "
+                        f"give its path under the data folder")
+        return ""
+    return same[0] if same else None
 
 
 # ---- label files ---------------------------------------------------------------------------------
@@ -479,8 +495,9 @@ def check(src: Source, norm, read_images: bool = True, height: int = 32) -> dict
         "longest_word": max(texts, key=len) if texts else "",
     }
     if src.raw_labels:
-        tokens = Counter(t for label in src.raw_labels for t in label.split("-") if t.startswith("s_") and len(t) > 2)
-        report["special_tokens"] = {t: {"count": c, "decoded": t in SPECIAL_TOKENS} for t, c in tokens.most_common()}
+        tokens = Counter(t for label in src.raw_labels for t in label.split("-") if is_token(t))
+        report["special_tokens"] = {t: {"count": c, "decoded": token_known(t), "symbol": decode_token(t)}
+                                    for t, c in tokens.most_common()}
     unreadable: list[str] = []
     if read_images:
         cache = ImageCache(height, keep=False)  # a large set must not fill the memory

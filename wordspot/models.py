@@ -6,12 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .text import positions
+
 
 class StringCNN(nn.Module):
     """One-hot word (alphabet x position) -> convolution -> fully connected -> D-dim vector.
 
-    Positions are absolute, so the input has a fixed width `max_len`; longer words are refused by
-    `Alphabet.onehot`. Training pairs include random strings up to `max_len` so every position is seen.
+    Positions are absolute, so the input has a fixed width `max_len`; a longer word is squeezed into
+    it by `Alphabet.onehot`. Training pairs include random strings up to `max_len` so every position is seen.
     """
 
     def __init__(self, alphabet_size: int, max_len: int = 32, dim: int = 128,
@@ -198,12 +200,11 @@ def soft_onehot(logp: torch.Tensor, frames: torch.Tensor, max_len: int, both_end
                 else:
                     segments.append([t])
             prev = c
-        segments = segments[:max_len]
-        n = len(segments)
+        left, right, weight = positions(len(segments), max_len)  # a long reading squeezed, as a long word
         for k, seg in enumerate(segments):
             p = probs[seg, b, :A].mean(0)
             p = p / p.sum().clamp(min=1e-8)
-            out[b, :A, k] = p
+            out[b, :A, int(left[k])] += float(weight[k]) * p
             if both_ends:
-                out[b, A:, max_len - n + k] = p
+                out[b, A:, int(right[k])] += float(weight[k]) * p
     return out

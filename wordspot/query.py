@@ -13,6 +13,7 @@ from .errors import WordspotError
 from .imaging import cut_box, load_image, normalise, read_grey
 from .search import Approximate, Prepared, candidates, rank
 from .store import Crop, IndexFileError
+from .text import query_text
 
 
 @dataclass
@@ -100,8 +101,10 @@ class Searcher:
         return hits
 
     def by_string(self, word: str, k: int = 10) -> list[Hit]:
-        """QbS: rank by distance to the string CNN's vector of `word`."""
+        """QbS: rank by distance to the string CNN's vector of `word` (special tokens in brackets,
+        `text.query_text`)."""
         emb = self.emb
+        word = query_text(word)
         if not emb.norm(word):
             raise WordspotError(f"query {word!r} is empty once normalised (the model compares "
                                 f"{'lower-case ' if emb.config.lowercase else ''}"
