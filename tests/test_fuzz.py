@@ -25,7 +25,7 @@ from wordspot.cli import app
 from wordspot.datasets import load_folder, open_source
 from wordspot.errors import WordspotError
 from wordspot.files import load_tree, save_tree
-from wordspot.formats import read_xml
+from wordspot.formats import FormatError, read_box_file, read_xml
 
 runner = CliRunner()
 
@@ -531,6 +531,42 @@ def test_page_and_alto_readers_on_arbitrary_xml(tmp_path_factory, xml):
     (root / "p.xml").write_text(xml, encoding="utf-8")
     _expect_clean(lambda: read_xml(root / "p.xml"))
     _expect_clean(lambda: open_source(str(root)).subset("all"))
+
+
+COORDS = ["inf", "nan", "-inf", "1e300", "99999999", "-1e12"]
+
+
+@pytest.mark.parametrize("bad", COORDS)
+def test_coordinates_that_are_not_finite_or_beyond_any_page_are_one_clear_error(tmp_path, bad):
+    import cv2
+    cv2.imwrite(str(tmp_path / "p.png"), np.full((100, 200), 255, np.uint8))
+    files = {
+        "p.xml": f'<PcGts><Page imageFilename="p.png" imageWidth="200" imageHeight="100"><TextLine id="l">'
+                 f'<Word id="w"><Coords points="10,10 {bad},10 {bad},30 10,30"/><TextEquiv><Unicode>great'
+                 f'</Unicode></TextEquiv></Word></TextLine></Page></PcGts>',
+        "a.xml": f'<alto><Description><sourceImageInformation><fileName>p.png</fileName></sourceImageInformation>'
+                 f'</Description><Layout><Page WIDTH="200" HEIGHT="100"><String ID="s" HPOS="{bad}" VPOS="1" '
+                 f'WIDTH="5" HEIGHT="5" CONTENT="x"/></Page></Layout></alto>',
+        "p.txt": f"10 10 {bad} 30 great\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        reader = read_box_file if name.endswith(".txt") else read_xml
+        with pytest.raises(FormatError, match=f"{name}.*(finite|beyond any page|empty box|outside the 200x100)"):
+            reader(tmp_path / name)
+        (tmp_path / name).unlink()
+
+
+def test_boxes_are_clipped_to_the_page_and_one_outside_it_refused(tmp_path):
+    (tmp_path / "p.xml").write_text(
+        '<PcGts><Page imageFilename="p.png" imageWidth="200" imageHeight="100"><TextLine id="l">'
+        '<Word id="w"><Coords points="-5,90 210,90 210,120 -5,120"/><TextEquiv><Unicode>great</Unicode>'
+        '</TextEquiv></Word></TextLine></Page></PcGts>')
+    assert read_xml(tmp_path / "p.xml").words[0].box == (0, 90, 200, 100)
+    (tmp_path / "p.xml").write_text((tmp_path / "p.xml").read_text().replace("-5,90", "300,90")
+                                    .replace("-5,120", "300,120"))
+    with pytest.raises(FormatError, match="lies outside the 200x100 page"):
+        read_xml(tmp_path / "p.xml")
 
 
 # ---- concurrent writers ------------------------------------------------------------------------

@@ -32,9 +32,10 @@ def served(tiny_run, tiny_data, tmp_path_factory):
     emb = Embedder.load(tiny_run)
     index_crops(emb, dataset_crops(test) + crops, root / "a.idx")
     searcher = Searcher(emb, [open_index(root / "a.idx")], warm=True)
-    client = TestClient(create_app(searcher, max_upload=200_000), raise_server_exceptions=False)
+    client = TestClient(create_app(searcher, max_upload=200_000), base_url="http://127.0.0.1:8765",
+                        raise_server_exceptions=False)
     return {"client": client, "test": test, "n": len(test) + 3, "page_row": len(test), "root": root,
-            "example": test[0].path}
+            "example": test[0].path, "searcher": searcher}
 
 
 def ok(r, status=200):
@@ -148,3 +149,65 @@ def test_serve_refuses_bad_options(tiny_run, tmp_path):
     assert r.exit_code != 0 and "--port" in r.output
     assert "127.0.0.1" in CliRunner().invoke(app, ["serve", "--help"]).output
 
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels and holds none: what a decompression bomb looks like."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("size", [(10_000, 10_000), (32_000, 32_000), (2**31 - 1, 2)])
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(served, size):
+    data = _png_header(*size)
+    assert len(data) < 2000
+    r = served["client"].post("/api/search/image", files={"file": ("bomb.png", data, "image/png")})
+    error(r, 400, "pixels")
+
+
+def test_the_upload_limit_holds_whatever_the_headers_say(served):
+    c = served["client"]
+    chunks = [b"-" * 50_000] * 8  # 400 kB, over the fixture's 200 kB limit
+    head = {"content-type": "multipart/form-data; boundary=xyz"}
+    error(c.post("/api/search/image", content=iter(chunks), headers=head), 413, "at most 200,000")
+    error(c.post("/api/search/image", content=iter(chunks), headers={**head, "content-length": "1000"}), 413,
+          "at most 200,000")
+    error(c.post("/api/batch", content=iter(chunks), headers={"content-type": "application/json"}), 413, "at most")
+
+
+@pytest.mark.parametrize("host, status", [
+    ("rebind.attacker.test", 421), ("rebind.attacker.test:8765", 421), ("", 421), ("127.0.0.1.evil.test", 421),
+    ("127.0.0.1:8765", 200), ("localhost", 200), ("[::1]:8765", 200), ("LOCALHOST:1", 200),
+])
+def test_only_requests_addressed_to_this_server_are_answered(served, host, status):
+    c = served["client"]
+    for url in ("/api/info", "/api/search?q=great", "/api/page/0/0.png"):
+        r = c.get(url, headers={"host": host})
+        assert r.status_code == status, (url, r.text[:200])
+        if status != 200:
+            assert "answers requests for" in r.json()["detail"]
+
+
+def test_allowed_hosts_follow_the_bound_address():
+    from wordspot.serve import allowed_hosts
+    assert allowed_hosts("127.0.0.1") == ("127.0.0.1", "localhost", "::1")
+    assert "archive.example.org" in allowed_hosts("0.0.0.0", ["archive.example.org"])
+    assert "0.0.0.0" not in allowed_hosts("0.0.0.0") and "10.1.2.3" in allowed_hosts("10.1.2.3")
+
+
+def test_pages_are_decoded_once_for_many_requests(served, monkeypatch):
+    import wordspot.serve as serve_mod
+    calls = []
+    real = serve_mod.read_grey
+    monkeypatch.setattr(serve_mod, "read_grey", lambda p: calls.append(p) or real(p))
+    client = TestClient(create_app(served["searcher"]), base_url="http://127.0.0.1")
+    row = served["page_row"]
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: client.get(f"/api/{'page' if i % 2 else 'crop'}/0/{row + i % 3}.png")
+                              .status_code, range(40)))
+    assert codes == [200] * 40 and len(calls) == 1  # three crops of one page: one decode for 40 requests

@@ -4,7 +4,13 @@ The command line is a thin layer over these functions; everything it does can be
 Names are imported when first used, so that `wordspot query WORD` never loads PyTorch.
 """
 
+import os
 from importlib import import_module
+
+# OpenCV reads its decoder's pixel limit once, when it is loaded: set before any module imports it.
+# A small PNG may declare 32000x32000 pixels; decoded, that is 9 GB (imaging.MAX_PIXELS checks the
+# header first; this is the limit for formats whose header wordspot cannot read).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(150_000_000))
 
 __version__ = "0.1.0"
 

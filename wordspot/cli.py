@@ -354,6 +354,8 @@ def query(
                 say(err, f"{where}: {e}", "error:", "red")
                 continue
             results.append((w if w is not None else f"@{img}", hits))
+            if searcher.shortfall(hits, k):
+                say(err, f"{where + ': ' if where else ''}{searcher.shortfall(hits, k)} (--exact)", "note:", "yellow")
         if sheet is not None and results:
             contact_sheet(results[0][1], sheet)
         if as_json:
@@ -375,6 +377,8 @@ def serve(
     port: int = typer.Option(8765, help="Port to listen on."),
     exact: bool = typer.Option(False, help="Exact search even where the index has an approximate one."),
     max_upload_mb: float = typer.Option(5.0, help="Largest example image a client may upload (MB)."),
+    allow_host: Optional[list[str]] = typer.Option(None, help="A host name clients may address the server by, "
+                                                   "besides this machine's and --host (repeat for more)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Search an index from a browser: a search page and a JSON API, model and index kept loaded.
@@ -399,7 +403,7 @@ def serve(
                      f"page images", "warning:", "yellow")
         err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
                   markup=False)
-        run(searcher, host, port, int(max_upload_mb * 2**20))
+        run(searcher, host, port, int(max_upload_mb * 2**20), allow_host)
 
 
 def _searcher(emb, shards: list, model_path, **kw) -> Searcher:

@@ -34,6 +34,40 @@ class PageWords:
     skipped: list[str]
 
 
+MAX_COORD = 2**20  # pixels: beyond any scan (OpenCV's decoders stop at this width or height too)
+
+
+def page_box(where: str, x1: float, y1: float, x2: float, y2: float,
+             size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+    """A box from a page file in whole pixels, checked: finite, within any page, not empty, and
+    clipped to the page when the file gives its size; FormatError names `where` and says why."""
+    values = (x1, y1, x2, y2)
+    if not all(math.isfinite(v) for v in values):
+        raise FormatError(f"{where}: coordinates must be finite numbers, got {' '.join(f'{v:g}' for v in values)}")
+    far = next((v for v in values if abs(v) > MAX_COORD), None)
+    if far is not None:
+        raise FormatError(f"{where}: coordinate {far:g} lies beyond any page ({MAX_COORD:,} pixels)")
+    box = [int(math.floor(x1)), int(math.floor(y1)), int(math.ceil(x2)), int(math.ceil(y2))]
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise FormatError(f"{where}: empty box {' '.join(map(str, box))} (x2 must exceed x1, y2 exceed y1)")
+    if size:
+        w, h = size
+        clipped = [max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])]
+        if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+            raise FormatError(f"{where}: box {' '.join(map(str, box))} lies outside the {w}x{h} page")
+        box = clipped
+    return box[0], box[1], box[2], box[3]
+
+
+def _page_size(el: ET.Element | None, wkey: str, hkey: str) -> tuple[int, int] | None:
+    """The page size an XML file declares, when it declares a usable one."""
+    try:
+        w, h = float(el.get(wkey)), float(el.get(hkey))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return (int(w), int(h)) if 1 <= w <= MAX_COORD and 1 <= h <= MAX_COORD else None
+
+
 def find_image(stem_path: Path) -> Path | None:
     """The image beside `stem_path` with the same name and an image extension."""
     for ext in sorted(IMAGE_EXTS):
@@ -55,12 +89,11 @@ def read_box_file(path: str | Path) -> PageWords:
             continue
         parts = line.split(maxsplit=4)
         try:
-            x1, y1, x2, y2 = (int(float(v)) for v in parts[:4])
+            x1, y1, x2, y2 = (float(v) for v in parts[:4])
         except ValueError:
-            raise FormatError(f"{path}:{n}: expected 'x1 y1 x2 y2 [transcription]', got {line!r}") from None
-        if x2 <= x1 or y2 <= y1:
-            raise FormatError(f"{path}:{n}: empty box {x1} {y1} {x2} {y2} (x2 must exceed x1, y2 exceed y1)")
-        words.append(Region(image, (x1, y1, x2, y2), parts[4].strip() if len(parts) > 4 else ""))
+            raise FormatError(f"{path}:{n}: expected 'x1 y1 x2 y2 [transcription]', got {line[:80]!r}") from None
+        box = page_box(f"{path}:{n}", x1, y1, x2, y2)
+        words.append(Region(image, box, parts[4].strip() if len(parts) > 4 else ""))
     return PageWords(image, words, [])
 
 
@@ -100,7 +133,7 @@ def _page_text(el: ET.Element) -> str:
     return (uni[0].text or "").strip() if uni else ""
 
 
-def _polygon_box(path: Path, el: ET.Element) -> tuple[int, int, int, int]:
+def _polygon_box(path: Path, el: ET.Element, size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
     coords = _children(el, "Coords")
     what = f"{_local(el.tag)} {el.get('id', '?')}"
     # split() first: a points attribute of only whitespace (Unicode's too) holds no point
@@ -112,7 +145,7 @@ def _polygon_box(path: Path, el: ET.Element) -> tuple[int, int, int, int]:
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     except (ValueError, IndexError):
         raise FormatError(f"{path}: {what} has malformed Coords points") from None
-    return int(min(xs)), int(min(ys)), int(math.ceil(max(xs))), int(math.ceil(max(ys)))
+    return page_box(f"{path}: {what}", min(xs), min(ys), max(xs), max(ys), size)
 
 
 def read_page_xml(path: str | Path) -> PageWords:
@@ -127,21 +160,22 @@ def read_page_xml(path: str | Path) -> PageWords:
     if page is None or not page.get("imageFilename"):
         raise FormatError(f"{path}: no Page element with an imageFilename")
     image = path.parent / page.get("imageFilename")
+    size = _page_size(page, "imageWidth", "imageHeight")
     words, skipped = [], []
     for line in (el for el in root.iter() if _local(el.tag) == "TextLine"):
         line_words = _children(line, "Word")
         if line_words:
-            words += [Region(image, _polygon_box(path, w), _page_text(w)) for w in line_words]
+            words += [Region(image, _polygon_box(path, w, size), _page_text(w)) for w in line_words]
             continue
         text = _page_text(line)
         if text and len(text.split()) == 1:
-            words.append(Region(image, _polygon_box(path, line), text))
+            words.append(Region(image, _polygon_box(path, line, size), text))
         elif text:
             skipped.append(f"{path}: TextLine {line.get('id', '?')} has text of several words but no Word "
                            f"elements (no word boxes): {text[:40]!r}")
     # Words outside any TextLine (some exporters write them directly in a region)
     in_lines = {id(w) for line in root.iter() if _local(line.tag) == "TextLine" for w in _children(line, "Word")}
-    words += [Region(image, _polygon_box(path, w), _page_text(w))
+    words += [Region(image, _polygon_box(path, w, size), _page_text(w))
               for w in root.iter() if _local(w.tag) == "Word" and id(w) not in in_lines]
     return PageWords(image, words, skipped)
 
@@ -157,6 +191,7 @@ def read_alto(path: str | Path) -> PageWords:
     image = path.parent / name.strip() if name and name.strip() else find_image(path)
     if image is None:
         raise FormatError(f"{path}: no sourceImageInformation/fileName and no image of the same name beside it")
+    size = _page_size(next((el for el in root.iter() if _local(el.tag) == "Page"), None), "WIDTH", "HEIGHT")
     words = []
     for s in (el for el in root.iter() if _local(el.tag) == "String"):
         try:
@@ -165,7 +200,7 @@ def read_alto(path: str | Path) -> PageWords:
             raise FormatError(f"{path}: String {s.get('ID', '?')} needs numeric HPOS, VPOS, WIDTH and HEIGHT") from None
         if w <= 0 or h <= 0:
             raise FormatError(f"{path}: String {s.get('ID', '?')} has an empty box (WIDTH {w:g}, HEIGHT {h:g})")
-        box = (int(x), int(y), int(math.ceil(x + w)), int(math.ceil(y + h)))
+        box = page_box(f"{path}: String {s.get('ID', '?')}", x, y, x + w, y + h, size)
         words.append(Region(image, box, (s.get("CONTENT") or "").strip()))
     return PageWords(image, words, [])
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +43,27 @@ def _to_grey(img: np.ndarray) -> np.ndarray:
     return grey
 
 
-def read_grey(path: str | Path) -> np.ndarray:
+# a page at 600 dpi on A2 paper is about 140 M pixels; the header is checked before decoding
+_LIMIT = os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", "")
+MAX_PIXELS = int(_LIMIT) if _LIMIT.isdigit() else 150_000_000
+
+
+def declared_size(data: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) as an image file's header declares it, read without decoding the pixels;
+    None when the format is not one Pillow knows (OpenCV's own limit then applies)."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the caller decides
+            with Image.open(io.BytesIO(data.tobytes() if isinstance(data, np.ndarray) else data)) as im:
+                return im.size
+    except Image.DecompressionBombError:
+        return (2**31, 2**31)  # more than twice Pillow's own limit of 89 M pixels
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow raises all of these
+        return None
+
+
+def read_grey(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """uint8 grey image (alpha composited on white); raises ImageError naming the file and why."""
     p = Path(path)
     if not p.exists():
@@ -51,12 +74,17 @@ def read_grey(path: str | Path) -> np.ndarray:
         data = np.fromfile(p, np.uint8)
     except OSError as e:
         raise ImageError(f"{path}: cannot read ({e.strerror})") from None
-    return decode_grey(data, str(path))
+    return decode_grey(data, str(path), max_pixels)
 
 
-def decode_grey(data: bytes | np.ndarray, name: str) -> np.ndarray:
-    """An encoded image (PNG, JPEG, TIFF...) -> uint8 grey; ImageError names it and says why not."""
+def decode_grey(data: bytes | np.ndarray, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An encoded image (PNG, JPEG, TIFF...) -> uint8 grey; ImageError names it and says why not.
+    An image declaring more than `max_pixels` pixels is refused before anything is decoded."""
     data = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
+    size = declared_size(data) if data.size else None
+    if size and size[0] * size[1] > max_pixels:
+        raise ImageError(f"{name}: the image declares {size[0]}x{size[1]} pixels, more than the "
+                         f"{max_pixels:,} wordspot decodes")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None or img.size == 0:
         raise ImageError(f"{name}: cannot read image ({'empty file' if not data.size else 'not an image or damaged'})")

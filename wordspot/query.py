@@ -94,6 +94,13 @@ class Searcher:
             crops.update({(s, r): c for r, c in zip(rows, self.indexes[s].crops_at(rows))})
         return [Hit(i + 1, d, crops[(s, r)], shard=s, row=r) for i, (d, s, r) in enumerate(found)]
 
+    def shortfall(self, hits: list[Hit], k: int) -> str:
+        """Why fewer than k hits came back ('' when k did, or the collection holds fewer)."""
+        if len(hits) >= min(k, len(self) - 1) or not any(self.ann):
+            return ""
+        return (f"the approximate search found {len(hits)} of the {k} hits asked for (it looks in the nearest "
+                f"clusters only); an exact search finds them all")
+
     def _with_lev(self, hits: list[Hit], query: str) -> list[Hit]:
         q = self.emb.norm(query)
         for h in hits:

@@ -14,8 +14,10 @@ Endpoints (all answers JSON but the page and the images; errors are 4xx with {"d
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections import OrderedDict
 from importlib import resources
 
 import cv2
@@ -23,6 +25,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from .errors import WordspotError
 from .imaging import ImageError, cut_box, decode_grey, normalise, read_grey
@@ -31,13 +34,120 @@ from .query import Hit, Searcher
 MAX_K = 500
 MAX_BATCH = 100
 PAGE_WIDTH = 1600  # pages are sent scaled down to this width at most
+UPLOAD_PIXELS = 25_000_000  # an example word image; a line or a page crop stays far below
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
+class _TooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit:,} bytes; at most {limit:,}")
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header, without its port: 'example.org:80' -> 'example.org', '[::1]:8' -> '::1'."""
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Guard:
+    """ASGI middleware in front of everything: a request whose Host is not one of `hosts` is refused
+    (a web page on another site, through DNS rebinding, could otherwise read the collection), and no
+    request body may pass `max_body` bytes, whatever Content-Length or Transfer-Encoding say."""
+
+    def __init__(self, app, hosts: set[str], max_body: int) -> None:
+        self.app, self.hosts, self.max_body = app, {h.lower() for h in hosts}, max_body
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"])
+        host = _host_name(headers.get("host", "")).lower()
+        if host not in self.hosts:
+            return await self._refuse(send, 421, f"this server answers requests for {', '.join(sorted(self.hosts))} "
+                                                 f"only, not {host or 'no Host'} (serve --allow-host adds one)")
+        size = headers.get("content-length", "")
+        if size.isdigit() and int(size) > self.max_body:
+            return await self._refuse(send, 413, f"upload of {int(size):,} bytes; at most {self.max_body:,}")
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_body:
+                raise _TooLarge(self.max_body)
+            return message
+        await self.app(scope, limited, send)
+
+    @staticmethod
+    async def _refuse(send, status: int, detail: str) -> None:
+        body = JSONResponse({"detail": detail}).body
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class PageCache:
+    """Page images decoded once and kept (least recently used out past `budget` bytes), each also
+    scaled down once for the page view: forty requests for thumbnails of one large scan decode it
+    once, not forty times."""
+
+    def __init__(self, budget: int = 512 * 2**20) -> None:
+        self.budget, self.pages, self.views = budget, OrderedDict(), {}
+        self.lock, self.loading = threading.Lock(), {}
+
+    def page(self, source: str) -> np.ndarray:
+        try:  # a file replaced or removed since it was cached is read again, or a 404
+            st = os.stat(source)
+            key = (source, st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = (source, 0, 0)
+        with self.lock:
+            if key in self.pages:
+                self.pages.move_to_end(key)
+                return self.pages[key]
+            gate = self.loading.setdefault(key, threading.Lock())
+        with gate:  # one thread decodes a page; the others wait for it
+            with self.lock:
+                if key in self.pages:
+                    return self.pages[key]
+            try:
+                img = read_grey(source)
+            except ImageError as e:
+                raise HTTPException(404, f"the image is not readable on the server: {e}") from None
+            finally:
+                with self.lock:
+                    self.loading.pop(key, None)
+            with self.lock:
+                self.pages[key] = img
+                while sum(p.nbytes for p in self.pages.values()) > self.budget and len(self.pages) > 1:
+                    old, _ = self.pages.popitem(last=False)
+                    self.views.pop(old, None)
+            return img
+
+    def view(self, source: str) -> tuple[np.ndarray, float]:
+        """The page scaled to PAGE_WIDTH at most, and the scale."""
+        page = self.page(source)
+        with self.lock:
+            key = next((k for k, v in self.pages.items() if v is page), None)
+            if key in self.views:
+                return self.views[key]
+        scale = min(1.0, PAGE_WIDTH / page.shape[1])
+        small = cv2.resize(page, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else page
+        with self.lock:
+            if key in self.pages:
+                self.views[key] = (small, scale)
+        return small, scale
+
+
+def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str, ...] = LOCAL_HOSTS):
     """The FastAPI application; `searcher` is used under a lock (one query at a time, any number
-    of clients waiting)."""
+    of clients waiting). Only requests addressed to one of `hosts` are answered."""
     app = FastAPI(title="wordspot", docs_url=None, redoc_url=None)
+    app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
     lock = threading.Lock()
+    pages = PageCache()
     page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
     height = searcher.emb.config.image_height
     model_id = searcher.emb.model_id()  # a hash of every weight: once, not per request
@@ -56,9 +166,11 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
     async def internal(request: Request, exc: Exception):  # never a traceback to the client
         return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
-    def answer(query: str, hits: list[Hit]) -> dict:
-        return {"query": query, "hits": [{**h.as_dict(), "thumb": f"/api/crop/{h.shard}/{h.row}.png",
-                                          "page_image": f"/api/page/{h.shard}/{h.row}.png"} for h in hits]}
+    def answer(query: str, hits: list[Hit], k: int) -> dict:
+        note = searcher.shortfall(hits, k)
+        return {"query": query, **({"note": note} if note else {}),
+                "hits": [{**h.as_dict(), "thumb": f"/api/crop/{h.shard}/{h.row}.png",
+                          "page_image": f"/api/page/{h.shard}/{h.row}.png"} for h in hits]}
 
     def crop_of(shard: int, row: int):
         if not (0 <= shard < len(searcher.indexes) and 0 <= row < len(searcher.indexes[shard])):
@@ -69,12 +181,6 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
     def png(img: np.ndarray) -> Response:
         ok, buf = cv2.imencode(".png", img)
         return Response(buf.tobytes(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
-
-    def page_image(source: str) -> np.ndarray:
-        try:
-            return read_grey(source)
-        except ImageError as e:
-            raise HTTPException(404, f"the image is not readable on the server: {e}") from None
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -90,23 +196,21 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
     @app.get("/api/search")
     def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K)) -> dict:
         with lock:
-            return answer(q, searcher.by_string(q, k))
+            return answer(q, searcher.by_string(q, k), k)
 
     @app.post("/api/search/image")
     async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K)) -> dict:
-        size = request.headers.get("content-length")
-        if size is None or not size.isdigit():
-            raise HTTPException(411, "the upload needs a Content-Length")
-        if int(size) > max_upload:
-            raise HTTPException(413, f"upload of {int(size):,} bytes; at most {max_upload:,}")
-        form = await request.form(max_files=1, max_fields=2)
+        form = await request.form(max_files=1, max_fields=2)  # Guard caps the bytes read
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise HTTPException(400, "send the image as a multipart form field named 'file'")
-        data = await upload.read()
-        img = normalise(decode_grey(data, upload.filename or "upload"), height)
-        with lock:
-            return answer(f"@{upload.filename or 'upload'}", searcher.by_image(img, k))
+        data, name = await upload.read(), upload.filename or "upload"
+
+        def search() -> dict:  # decoding and the network in a worker thread: the event loop stays free
+            img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)
+            with lock:
+                return answer(f"@{name}", searcher.by_image(img, k), k)
+        return await run_in_threadpool(search)
 
     @app.post("/api/search/box")
     def by_box(body: dict) -> dict:
@@ -119,17 +223,18 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
         if len(box) != 4 or not 1 <= k <= MAX_K:
             raise HTTPException(400, f"box: four numbers x1, y1, x2, y2; k: 1 to {MAX_K}")
         crop = crop_of(shard, row)
-        img = normalise(cut_box(page_image(crop.source), box, crop.source), height)
+        img = normalise(cut_box(pages.page(crop.source), box, crop.source), height)
         with lock:
             same = searcher.indexes[shard].find(crop.source, box)  # an indexed box: left out of its ranking
             return answer(f"@{crop.page} {list(box)}",
-                          searcher.by_image(img, k, None if same is None else (shard, same)))
+                          searcher.by_image(img, k, None if same is None else (shard, same)), k)
 
     @app.get("/api/search/crop")
     def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K)) -> dict:
         crop = crop_of(shard, row)
         with lock:
-            return answer(f"@{crop.page} {list(crop.box) if crop.box else ''}".strip(), searcher.by_crop(shard, row, k))
+            name = f"@{crop.page} {list(crop.box) if crop.box else ''}".strip()
+            return answer(name, searcher.by_crop(shard, row, k), k)
 
     @app.post("/api/batch")
     def batch(body: dict) -> dict:
@@ -142,7 +247,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
         for q in queries:
             try:
                 with lock:
-                    results.append(answer(q, searcher.by_string(q, k)))
+                    results.append(answer(q, searcher.by_string(q, k), k))
             except WordspotError as e:  # one bad query does not cost the others their answers
                 results.append({"query": q, "error": str(e)})
         return {"results": results}
@@ -150,7 +255,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
     @app.get("/api/crop/{shard}/{row}.png")
     def crop_png(shard: int, row: int) -> Response:
         crop = crop_of(shard, row)
-        page = page_image(crop.source)
+        page = pages.page(crop.source)
         part = page if crop.box is None else cut_box(page, crop.box, crop.source)
         scale = min(1.0, 96 / max(1, part.shape[0]))
         return png(cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else part)
@@ -158,20 +263,28 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20):
     @app.get("/api/page/{shard}/{row}.png")
     def page_png(shard: int, row: int) -> Response:
         crop = crop_of(shard, row)
-        page = cv2.cvtColor(page_image(crop.source), cv2.COLOR_GRAY2BGR)
+        small, scale = pages.view(crop.source)
+        page = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)  # a copy: the cached view is never drawn on
         if crop.box:
-            x1, y1, x2, y2 = crop.box
-            cv2.rectangle(page, (x1 - 3, y1 - 3), (x2 + 3, y2 + 3), (0, 0, 220), max(2, page.shape[1] // 400))
-        scale = min(1.0, PAGE_WIDTH / page.shape[1])
-        return png(cv2.resize(page, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else page)
+            x1, y1, x2, y2 = (int(round(v * scale)) for v in crop.box)
+            cv2.rectangle(page, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), (0, 0, 220), max(2, page.shape[1] // 400))
+        return png(page)
 
     return app
 
 
-def run(searcher: Searcher, host: str = "127.0.0.1", port: int = 8765, max_upload: int = 5 * 2**20) -> None:
+def allowed_hosts(host: str, extra: list[str] | None = None) -> tuple[str, ...]:
+    """The Host names a server bound to `host` answers: this machine's, the bound address, `extra`."""
+    bound = () if host in ("0.0.0.0", "::", "") else (host,)
+    return tuple(dict.fromkeys([*LOCAL_HOSTS, *bound, *(extra or [])]))
+
+
+def run(searcher: Searcher, host: str = "127.0.0.1", port: int = 8765, max_upload: int = 5 * 2**20,
+        allow_hosts: list[str] | None = None) -> None:
     """Serve until Ctrl-C."""
     import uvicorn
-    uvicorn.run(create_app(searcher, max_upload), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(searcher, max_upload, allowed_hosts(host, allow_hosts)), host=host, port=port,
+                log_level="warning")
 
 
 def start(searcher: Searcher, host: str = "127.0.0.1", port: int = 0):
@@ -183,7 +296,8 @@ def start(searcher: Searcher, host: str = "127.0.0.1", port: int = 0):
         with socket.socket() as sock:
             sock.bind((host, 0))
             port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(searcher), host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(searcher, hosts=allowed_hosts(host)), host=host, port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):

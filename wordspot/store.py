@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,5 +355,12 @@ def open_shards(paths: list[str | Path]) -> list[IndexStore]:
     out = []
     for p in map(Path, paths):
         inner = sorted(d for d in p.iterdir() if d.is_dir() and is_index(d)) if p.is_dir() and not is_index(p) else []
-        out += [IndexStore(d) for d in inner] if inner else [IndexStore(p)]
+        done = [d for d in inner if (d / META).is_file()]
+        if len(done) < len(inner):  # a shard still being built (or killed): the others are searched
+            warnings.warn(f"{p}: {len(inner) - len(done)} unfinished shard(s) left out "
+                          f"({', '.join(d.name for d in inner if d not in done)[:200]}); rerun their "
+                          f"`wordspot index` command to finish them", UserWarning, stacklevel=2)
+            if not done:
+                raise IndexFileError(f"{p}: no finished index among its {len(inner)} shard(s)")
+        out += [IndexStore(d) for d in done] if inner else [IndexStore(p)]
     return out
