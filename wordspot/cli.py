@@ -233,6 +233,10 @@ def index(
                                                     "unchanged on George Washington (README)."),
     ann: Optional[bool] = typer.Option(None, "--ann/--no-ann", help="Also build an approximate search (faiss) "
                                        f"for large indexes; default: from {ANN_MIN:,} crops on."),
+    cluster: Optional[str] = typer.Option(None, help="Embed on a Dask cluster, one task a shard: 'local:N' (N "
+                                          "worker processes here) or a scheduler address tcp://HOST:8786. "
+                                          "--out is then an archive folder of shards and a manifest."),
+    shard_size: int = typer.Option(100_000, help="With --cluster: crops a shard (one task)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     plain: bool = typer.Option(False, help="Log lines instead of a progress bar."),
 ) -> None:
@@ -248,6 +252,9 @@ def index(
         from .index import collect_crops, dataset_crops, index_crops, open_index
         if not sources and not data:
             raise WordspotError("give SOURCES or --data")
+        if cluster:
+            return _index_on_cluster(model, sources, data, split, sets_dir, drop_err, subset, out_path, half, append,
+                                     cluster, shard_size, plain)
         check_target(out_path, append)  # before loading the model, not after
         emb = Embedder.load(model, resolve_device(device))
         if append and out_path.exists() and is_index(out_path) and (out_path / "index.json").exists():
@@ -267,6 +274,31 @@ def index(
             if stats[key]:
                 first = next(iter(stats[key].values()))
                 say(err, f"{len(stats[key])} {what}, e.g. {first}", "warning:", "yellow")
+
+
+def _index_on_cluster(model, sources, data, split, sets_dir, drop_err, subset, out_path, half, append, cluster,
+                      shard_size, plain) -> None:
+    from .distributed import index_on_cluster
+    from .index import collect_crops, dataset_crops
+    if append:
+        raise WordspotError("--append goes with one index, not --cluster (rerun the same command to continue "
+                            "an archive; index new sources into an archive of their own)")
+    local = cluster.startswith("local:")
+    if local and not cluster[6:].isdigit() or local and int(cluster[6:]) < 1:
+        raise WordspotError(f"--cluster {cluster}: 'local:N' with N worker processes, or tcp://HOST:PORT")
+    if not local and not cluster.startswith(("tcp://", "tls://", "inproc://")):
+        raise WordspotError(f"--cluster {cluster}: 'local:N', or a Dask scheduler address such as tcp://HOST:8786")
+    crops = collect_crops(sources) if sources else []
+    if data:
+        crops += dataset_crops(open_source(data, split, sets_dir, drop_err).subset(subset))
+    stats = index_on_cluster(Path(model if Path(model).is_file() else Path(model) / "model.pt"), crops, out_path,
+                             scheduler="" if local else cluster, workers=int(cluster[6:]) if local else 0,
+                             shard_size=shard_size, dtype="float16" if half else "float32", reporter=_reporter(plain))
+    err.print(f"indexed {stats['crops']} crops in {stats['shards_run']} of {stats['shards']} shard(s) on "
+              f"{len(stats['hosts'])} host(s); {stats['already']} were indexed before; archive: {out_path}",
+              highlight=False, markup=False)
+    if stats["skipped"]:
+        say(err, f"{stats['skipped']} unreadable crop(s), skipped", "warning:", "yellow")
 
 
 # ---- query ---------------------------------------------------------------------------------------
@@ -370,7 +402,8 @@ def query(
 
 @app.command()
 def serve(
-    index_path: Path = typer.Argument(..., metavar="INDEX", help="Index folder, or a folder of index shards."),
+    index_path: Optional[Path] = typer.Argument(None, metavar="[INDEX]", help="Index folder, or a folder of index "
+                                                "shards (none with --remote)."),
     shard: Optional[list[Path]] = typer.Option(None, help="Another index of the same collection (repeat for more)."),
     model: Optional[Path] = typer.Option(None, help="Model (default: the one that built the index)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on; the default answers this machine only."),
@@ -379,11 +412,15 @@ def serve(
     max_upload_mb: float = typer.Option(5.0, help="Largest example image a client may upload (MB)."),
     allow_host: Optional[list[str]] = typer.Option(None, help="A host name clients may address the server by, "
                                                    "besides this machine's and --host (repeat for more)."),
+    remote: Optional[list[str]] = typer.Option(None, help="Instead of an index: a `wordspot serve` URL holding "
+                                               "shards of the collection (repeat for each); queries go to all, "
+                                               "hits are merged by distance."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Search an index from a browser: a search page and a JSON API, model and index kept loaded.
 
-    Open http://127.0.0.1:8765 after: wordspot serve pages.idx
+    Open http://127.0.0.1:8765 after: wordspot serve pages.idx. Over shards served on several
+    machines: wordspot serve --remote http://host1:8765 --remote http://host2:8765
     """
     with cli_errors():
         from .embedder import Embedder, resolve_device
@@ -391,6 +428,10 @@ def serve(
             raise WordspotError(f"--port: 1 to 65535, got {port}")
         if max_upload_mb <= 0:
             raise WordspotError(f"--max-upload-mb: must be more than 0, got {max_upload_mb}")
+        if remote:
+            return _serve_front(index_path, shard, remote, host, port, int(max_upload_mb * 2**20), allow_host)
+        if index_path is None:
+            raise WordspotError("give an INDEX to serve, or --remote servers to put a front over")
         shards = open_shards([index_path, *(shard or [])])
         model_path = model or shards[0].model_path
         if not model_path:
@@ -404,6 +445,20 @@ def serve(
         err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
                   markup=False)
         run(searcher, host, port, int(max_upload_mb * 2**20), allow_host)
+
+
+def _serve_front(index_path, shard, remote, host, port, max_upload, allow_host) -> None:
+    if index_path is not None or shard:
+        raise WordspotError("--remote serves other servers' indexes: give no INDEX or --shard with it")
+    import uvicorn
+
+    from .front import connect, create_front
+    from .serve import allowed_hosts
+    remotes = connect(remote)
+    err.print(f"serving {sum(r.info.get('crops', 0) for r in remotes):,} crops of {len(remotes)} servers on "
+              f"http://{host}:{port}  (Ctrl-C stops)", highlight=False, markup=False)
+    uvicorn.run(create_front(remotes, allowed_hosts(host, allow_host), max_upload=max_upload), host=host, port=port,
+                log_level="warning")
 
 
 def _searcher(emb, shards: list, model_path, **kw) -> Searcher:

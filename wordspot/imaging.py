@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,13 +51,10 @@ def declared_size(data: np.ndarray) -> tuple[int, int] | None:
     """(width, height) as an image file's header declares it, read without decoding the pixels;
     None when the format is not one Pillow knows (OpenCV's own limit then applies)."""
     from PIL import Image, UnidentifiedImageError
+    Image.MAX_IMAGE_PIXELS = None  # Pillow only reads the header here; the caller applies its own limit
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the caller decides
-            with Image.open(io.BytesIO(data.tobytes() if isinstance(data, np.ndarray) else data)) as im:
-                return im.size
-    except Image.DecompressionBombError:
-        return (2**31, 2**31)  # more than twice Pillow's own limit of 89 M pixels
+        with Image.open(io.BytesIO(data.tobytes() if isinstance(data, np.ndarray) else data)) as im:
+            return im.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow raises all of these
         return None
 

@@ -208,7 +208,7 @@ def index_crops(emb: Embedder, crops: list[Crop], path: str | Path, *, model_pat
         if ann or (ann is None and (total >= ANN_MIN or w.had_ann)):
             rep.log(f"building the approximate search over {total} crops")
             extra["ann"] = build_approximate(emb, w.path, w.gen, w.vectors())
-        meta = w.commit(**extra)
+        meta = w.commit(job=fingerprint, **extra)  # names the job that made it: a finished shard is skipped
     seconds = time.time() - t0
     return {"crops": written, "skipped": len(bad), "bad": bad, "odd": odd, "seconds": seconds,
             "per_second": written / seconds if seconds > 0 else float("inf"), "total": meta["count"],

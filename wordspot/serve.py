@@ -252,6 +252,39 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
                 results.append({"query": q, "error": str(e)})
         return {"results": results}
 
+    # ---- for a front over several servers (front.py): vectors out, and a search by vector in ----
+    @app.get("/api/vector/crop")
+    def crop_vector(shard: int = 0, row: int = Query(..., ge=0)) -> dict:
+        crop_of(shard, row)
+        return {"vector": np.asarray(searcher.indexes[shard].vectors[row], np.float64).tolist()}
+
+    @app.post("/api/vector/image")
+    async def image_vector(request: Request) -> dict:
+        form = await request.form(max_files=1, max_fields=2)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(400, "send the image as a multipart form field named 'file'")
+        data, name = await upload.read(), upload.filename or "upload"
+
+        def embed() -> dict:
+            img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)
+            with lock:
+                return {"vector": np.asarray(searcher.emb.embed_images([img])[0], np.float64).tolist()}
+        return await run_in_threadpool(embed)
+
+    @app.post("/api/search/vector")
+    def by_vector(body: dict) -> dict:
+        vec, kind, k, skip = body.get("vector"), body.get("kind", "qbe"), body.get("k", 10), body.get("skip")
+        ok = (isinstance(vec, list) and len(vec) == searcher.emb.dim and all(isinstance(v, (int, float)) for v in vec)
+              and kind in ("qbs", "qbe") and isinstance(k, int) and 1 <= k <= MAX_K
+              and (skip is None or (isinstance(skip, list) and len(skip) == 2 and all(isinstance(v, int) for v in skip))))
+        if not ok or not np.isfinite(np.asarray(vec, np.float64)).all():
+            raise HTTPException(400, f'give {{"vector": [{searcher.emb.dim} finite numbers], "kind": "qbs" or "qbe", '
+                                     f'"k": 1 to {MAX_K}, "skip": [shard, row] or null}}')
+        with lock:
+            hits = searcher.nearest(np.asarray(vec, np.float32), kind, k, tuple(skip) if skip else None)
+            return answer(str(body.get("query", "vector"))[:200], hits, k)
+
     @app.get("/api/crop/{shard}/{row}.png")
     def crop_png(shard: int, row: int) -> Response:
         crop = crop_of(shard, row)

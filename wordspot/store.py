@@ -25,7 +25,7 @@ from .errors import WordspotError
 from .files import atomic_write_text
 
 FORMAT = 3  # 3: a folder (vectors, SQLite records, index.json); 2 and 1 were single .npz files
-META, JOB, LOCK = "index.json", "build.json", ".lock"
+META, JOB, LOCK, MANIFEST = "index.json", "build.json", ".lock", "manifest.json"
 DTYPES = ("float32", "float16")
 REBUILD = "build it again with `wordspot index`"
 SCHEMA = """
@@ -350,11 +350,34 @@ class IndexWriter:
         self.close()
 
 
+def read_manifest(folder: Path) -> dict | None:
+    """The manifest of an archive indexed as shards (distributed.py), checked; None when there is none."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        ok = (m.get("kind") == "wordspot-archive" and isinstance(m.get("shards"), list)
+              and all(isinstance(s, dict) and isinstance(s.get("name"), str) and "/" not in s["name"]
+                      and "\\" not in s["name"] and s["name"] not in ("", ".", "..") and isinstance(s.get("job"), str)
+                      for s in m["shards"]))
+    except (OSError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise IndexFileError(f"{path}: damaged archive manifest; rerun the `wordspot index` command that made it")
+    return m
+
+
 def open_shards(paths: list[str | Path]) -> list[IndexStore]:
-    """Index folders to search as one collection; a folder holding index folders gives all of them."""
+    """Index folders to search as one collection; a folder holding index folders gives all of them
+    (those its manifest names, in its order, when it has one)."""
     out = []
     for p in map(Path, paths):
-        inner = sorted(d for d in p.iterdir() if d.is_dir() and is_index(d)) if p.is_dir() and not is_index(p) else []
+        manifest = read_manifest(p) if p.is_dir() and not is_index(p) else None
+        if manifest is not None:
+            inner = [p / s["name"] for s in manifest["shards"]]
+        else:
+            inner = sorted(d for d in p.iterdir() if d.is_dir() and is_index(d)) if p.is_dir() and not is_index(p) else []
         done = [d for d in inner if (d / META).is_file()]
         if len(done) < len(inner):  # a shard still being built (or killed): the others are searched
             warnings.warn(f"{p}: {len(inner) - len(done)} unfinished shard(s) left out "
