@@ -17,7 +17,7 @@ def machine() -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).parent).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "wordspot"], capture_output=True,
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", ":/wordspot"], capture_output=True,
                                     text=True, cwd=Path(__file__).parent).stdout.strip())
     except OSError:
         commit, dirty = "unknown", False

@@ -102,6 +102,22 @@ def test_train_string_and_eval_strings_on_generated_words(tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 1000
 
 
+def test_a_run_folder_knows_its_data_for_resume_and_eval(tiny_data, tiny_run, tmp_path):
+    small = ["--method", "lsde", "--height", "32", "--dim", "16", "--set", "model.image_side=regress",
+             "--set", "model.image_channels=[8, 8]", "--set", "model.image_blocks=[1, 1]", "--set", "image_hidden=32",
+             "--set", "string_hidden=32", "--string-steps", "20", "--image-epochs", "1", "--joint-epochs", "1",
+             "--plain"]
+    r = run("train", "--data", tiny_data, "--out", tmp_path / "run", *small)
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "run" / "data.json").read_text())["data"] == str(tiny_data.resolve())
+    r = run("train", "--out", tmp_path / "run", "--resume", "--plain")  # as the README shows it
+    assert "needs the --data" not in r.output and f"the run's data: {tiny_data.resolve()}" in r.output
+    r = run("eval", tmp_path / "run", "--json", "--plain")
+    assert r.exit_code == 0 and f"evaluating on the model's training data, {tiny_data.resolve()}" in r.output
+    r = run("eval", tiny_run, "--json")  # trained by the Python API: no record, no guess
+    assert r.exit_code == 1 and "give --data" in r.output
+
+
 def test_resume_needs_a_run(tmp_path):
     r = run("train", "--out", tmp_path / "empty", "--resume")
     assert r.exit_code == 1 and "last.pt" in r.output

@@ -118,6 +118,26 @@ _TRAIN_OPTIONS = {"seed": "seed", "device": "device", "string_steps": "string_st
                   "max_len": "model.max_len", "height": "model.image_height", "method": "model.method"}
 
 
+RUN_DATA = "data.json"  # a run folder's record of the data it trains on: --resume and eval need no --data
+
+
+def _remember_data(out_dir: Path, data: str, split, sets_dir, drop_err: bool) -> None:
+    from .files import atomic_write_text
+    where = data if data == "builtin" else str(Path(data).resolve())
+    atomic_write_text(out_dir / RUN_DATA, json.dumps({"data": where, "split": split, "sets_dir": sets_dir,
+                                                      "drop_err": drop_err}))
+
+
+def _run_data(model: Path) -> dict | None:
+    """The data a run was trained on, from its run folder (a model file's folder), if it says."""
+    folder = model if model.is_dir() else model.parent
+    try:
+        d = json.loads((folder / RUN_DATA).read_text(encoding="utf-8"))
+        return d if isinstance(d, dict) and isinstance(d.get("data"), str) else None
+    except (OSError, ValueError):
+        return None
+
+
 def _train_config(config: Optional[Path], options: dict, settings: list[str]) -> TrainConfig:
     """Defaults, then --config, then the named options given, then --set."""
     cfg = TrainConfig()
@@ -192,8 +212,12 @@ def train(
             raise WordspotError("the phoc method trains only the image stage")
         if resume and members == 1 and not (out_dir / "last.pt").is_file():
             raise WordspotError(f"--resume: {out_dir} holds no last.pt to continue from")
+        if data is None and resume and _run_data(out_dir):
+            data, split, sets_dir, drop_err = (_run_data(out_dir)[k] for k in ("data", "split", "sets_dir", "drop_err"))
+            say(err, f"the run's data: {data}{f' --split {split}' if split else ''}", "resume:", "cyan")
         if data is None and resume and chosen != "string":
-            raise WordspotError("--resume needs the --data the run was started with")
+            raise WordspotError("--resume needs the --data the run was started with (this run folder does not "
+                                "record it)")
         if data is None and not (chosen == "string" and words) and not resume:
             raise WordspotError("--data is required (or --words with the string stage)")
         src = open_source(data, split, sets_dir, drop_err) if data else None
@@ -205,6 +229,8 @@ def train(
         if src is not None and "train" not in src.subsets:
             raise WordspotError(f"{data}: no training subset")
         train_set, valid_set = (src.subset("train"), src.subsets.get("valid")) if src else (None, None)
+        if data is not None and (overwrite or not (out_dir / RUN_DATA).exists()):  # never relabel a trained run
+            _remember_data(out_dir, data, split, sets_dir, drop_err)
         if members != 1:
             if src is None:
                 raise WordspotError("--members needs --data, also with --resume")
@@ -505,7 +531,8 @@ def _fmt(v: float, pct: bool = True) -> str:
 @eval_app.command("spotting")
 def eval_spotting(
     models: list[Path] = typer.Argument(..., help="Model(s). With --split all: one per fold, or one path containing {split}."),
-    data: str = typer.Option("builtin", help="'builtin' or a data set folder (see `wordspot data check`)."),
+    data: Optional[str] = typer.Option(None, help="'builtin' or a data set folder (see `wordspot data check`); "
+                                       "default: the data the model's run folder was trained on."),
     split: Optional[str] = typer.Option(None, help=SPLIT_HELP + " 'all': every split (mean and std)."),
     sets_dir: Optional[str] = typer.Option(None, help=SETS_HELP),
     drop_err: bool = typer.Option(False, help=DROP_ERR_HELP),
@@ -530,6 +557,14 @@ def eval_spotting(
         from .embedder import Embedder, resolve_device
         from .evaluate import evaluate_index, index_labelled, plot_spotting, spotting_curves, summarise
         dev = resolve_device(device)
+        if data is None:
+            known = _run_data(models[0])
+            if known is None:
+                raise WordspotError(f"give --data: {models[0]} does not say which data it was trained on")
+            data = known["data"]
+            split, sets_dir = split or known["split"], sets_dir or known["sets_dir"]
+            say(err, f"the model's training data, {data}{f' --split {split}' if split else ''}, {subset} subset",
+                "evaluating on", "cyan")
         if split == "all":
             folds = list_splits(data, sets_dir)
             if not folds:

@@ -83,13 +83,25 @@ def index_shard(model_path: str, crops: list[dict], out: str, dtype: str, thread
             "already": 0, "resumed": stats["resumed"], "host": os.uname().nodename}
 
 
+def local_cluster(workers: int):
+    """A Dask cluster of `workers` processes on this machine, started without the MALLOC_TRIM_THRESHOLD_
+    that Dask sets for its workers: with it, glibc hands PyTorch's buffers back to the system after
+    every layer and embedding runs at half speed (1.35 s against 3.2 s for 512 crops, 2 cores)."""
+    import dask
+    from dask.distributed import LocalCluster
+    env = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+           if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+
+
 def index_on_cluster(model_path: str | Path, crops: list[Crop], out: str | Path, *, scheduler: str = "",
                      workers: int = 2, shard_size: int = SHARD_SIZE, dtype: str = "float32", retries: int = 3,
                      reporter: Reporter | None = None, task: Callable = index_shard) -> dict:
     """Index `crops` into the archive folder `out` on a Dask cluster: the one at `scheduler`
     (tcp://host:8786), or a local cluster of `workers` processes. Returns stats summed over shards."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, as_completed
     except ImportError:
         raise WordspotError("distributed indexing needs Dask: pip install 'dask[distributed]'") from None
     from .modelfile import load_file
@@ -109,7 +121,7 @@ def index_on_cluster(model_path: str | Path, crops: list[Crop], out: str | Path,
     if scheduler:
         client = Client(scheduler, timeout="30s")
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = local_cluster(workers)
         client = Client(cluster)
     threads = 0 if scheduler else max(1, (os.cpu_count() or 1) // workers)
     try:
