@@ -197,6 +197,7 @@ INDEX_CASES = {
     "missing": lambda ws: ws["root"] / "i-missing.idx",
     "meta-not-json": lambda ws: _index(ws, "i-nj.idx", lambda f, m: (f / "index.json").write_text("{")),
     "meta-list": lambda ws: _index(ws, "i-list.idx", lambda f, m: (f / "index.json").write_text("[1]")),
+    "meta-huge": lambda ws: _index(ws, "i-huge.idx", lambda f, m: (f / "index.json").write_text(" " * 2**24 + "{}")),
     "wrong-kind": lambda ws: _index(ws, "i-kind.idx", _meta(kind="x")),
     "old-format": lambda ws: _index(ws, "i-fmt.idx", _meta(format=2)),
     "count-more": lambda ws: _index(ws, "i-more.idx", lambda f, m: m.update(count=m["count"] + 5)),

@@ -58,9 +58,23 @@ def _records_file(gen: int) -> str:
     return f"crops-{gen}.sqlite"
 
 
+MAX_JSON = 16 * 2**20  # index.json, build.json, manifest.json: kilobytes when wordspot wrote them
+
+
+def _small_json(path: Path) -> object:
+    """A JSON file of wordspot's, refused unread when larger than any it writes."""
+    if path.stat().st_size > MAX_JSON:
+        raise ValueError(f"{path.name} of {path.stat().st_size:,} bytes")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def is_old_index_file(path: Path) -> bool:
     """A single-file index of format 1 or 2 (an .npz archive)."""
+    import zipfile
     try:
+        with zipfile.ZipFile(path) as z:
+            if z.getinfo("meta.npy").file_size > MAX_JSON:  # its header only: never decompressed if large
+                return False
         with np.load(path, allow_pickle=False) as z:
             return json.loads(str(z["meta"])).get("kind") == "wordspot-index"
     except Exception:  # anything unreadable is not an index
@@ -87,8 +101,8 @@ def read_meta(path: Path) -> dict:
                                  f"that started it (it continues where it stopped)")
         raise IndexFileError(f"{path}: not a wordspot index (made by `wordspot index --out`)")
     try:
-        meta = json.loads((path / META).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        meta = _small_json(path / META)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
         raise IndexFileError(f"{path}: damaged index ({META} unreadable: {type(e).__name__}); {REBUILD}") from None
     if not isinstance(meta, dict) or meta.get("kind") != "wordspot-index":
         raise IndexFileError(f"{path}: not a wordspot index")
@@ -266,7 +280,7 @@ class IndexWriter:
 
     def _read_job(self) -> dict | None:
         try:
-            job = json.loads((self.path / JOB).read_text())
+            job = _small_json(self.path / JOB)
             ok = isinstance(job, dict) and isinstance(job.get("fingerprint"), str) and all(
                 isinstance(job.get(k), int) for k in ("generation", "base", "rows", "done"))
             return job if ok else None
@@ -356,7 +370,7 @@ def read_manifest(folder: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        m = json.loads(path.read_text(encoding="utf-8"))
+        m = _small_json(path)
         ok = (m.get("kind") == "wordspot-archive" and isinstance(m.get("shards"), list)
               and all(isinstance(s, dict) and isinstance(s.get("name"), str) and "/" not in s["name"]
                       and "\\" not in s["name"] and s["name"] not in ("", ".", "..") and isinstance(s.get("job"), str)
