@@ -73,3 +73,78 @@ def test_search_page_in_chromium(server, tmp_path):
         page.press("#q", "Enter")
         expect(page.locator("#status")).to_contain_text("empty once normalised")
         browser.close()
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+
+
+def test_search_is_in_the_address_and_the_keyboard_reaches_everything(server):
+    from playwright.sync_api import expect, sync_playwright
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1200, "height": 800}, accept_downloads=True)
+        # a shared link runs its search
+        page.goto(server["url"] + "?q=great&k=10")
+        hits = page.locator("li.hit")
+        expect(page.locator("#status")).to_contain_text("hits for great")
+        assert hits.count() == min(10, server["crops"]) and page.input_value("#q") == "great"
+        # another search goes into the address; Back returns to the first, k included
+        page.select_option("#k", "20")  # changing k reruns the search
+        expect(page).to_have_url(server["url"] + "?q=great&k=20")
+        expect(hits).to_have_count(min(20, server["crops"]))
+        page.fill("#q", "camp")
+        page.press("#q", "Enter")
+        expect(page).to_have_url(server["url"] + "?q=camp&k=20")
+        expect(page.locator("#status")).to_contain_text("hits for camp")
+        page.go_back()
+        expect(page.locator("#status")).to_contain_text("hits for great")
+        assert page.input_value("#q") == "great"
+        # an empty query says so and clears the old hits
+        page.fill("#q", "  ")
+        page.press("#q", "Enter")
+        expect(page.locator("#status")).to_contain_text("the box is empty")
+        expect(hits).to_have_count(0)
+        page.fill("#q", "great")
+        page.press("#q", "Enter")
+        expect(page.locator("#status")).to_contain_text("hits for great")
+        # keyboard: Tab reaches a hit, Enter opens it, Escape closes it and gives the focus back
+        page.focus("#get-json")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.classList.contains('hit')")
+        page.keyboard.press("Enter")
+        expect(page.locator("#page-view")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator("#page-view")).to_be_hidden()
+        assert page.evaluate("document.activeElement.classList.contains('hit')")
+        # screen readers: the count is announced, and every button has a name of its own
+        assert page.get_attribute("#status", "aria-live") == "polite"
+        names = [b.get_attribute("aria-label") for b in page.locator("button.similar").all()]
+        assert len(set(names)) == len(names) == hits.count()
+        # the hits download as CSV, as shown
+        with page.expect_download() as d:
+            page.click("#get-csv")
+        lines = open(d.value.path()).read().splitlines()
+        assert lines[0] == "query,rank,distance,file,where,page,box,text,source" and len(lines) == hits.count() + 1
+        browser.close()
+
+
+def test_search_page_on_a_phone(server):
+    from playwright.sync_api import expect, sync_playwright
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+        page.goto(server["url"] + "?q=great")
+        hits = page.locator("li.hit")
+        expect(hits.first).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out sideways
+        hits.first.tap()
+        view = page.locator("#page-view")
+        expect(view).to_be_visible()
+        box = view.bounding_box()
+        assert box["width"] >= 360 and box["x"] >= 0 and box["x"] + box["width"] <= 376
+        page.wait_for_function("() => document.getElementById('page-img').naturalWidth > 0")
+        assert page.locator("#page-img").bounding_box()["width"] > 300
+        page.locator("#close-page").tap()
+        expect(view).to_be_hidden()
+        browser.close()

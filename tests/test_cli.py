@@ -1,3 +1,4 @@
+import csv
 import json
 import shutil
 
@@ -60,8 +61,11 @@ def test_index_query_eval_through_the_cli(tiny_run, tiny_data, tmp_path):
     assert [a["query"] for a in answers] == ["great", "camp", f"@{example}"]
     assert all(h["source"] != example for h in answers[2]["hits"])  # the example is not its own hit
 
-    r = run("query", idx, "great", "--sheet", tmp_path / "hits.png")
+    r = run("query", idx, "great", "--sheet", tmp_path / "hits.png", "--csv", tmp_path / "hits.csv", "-k", "4")
     assert r.exit_code == 0 and (tmp_path / "hits.png").exists() and "great" in r.output
+    rows = list(csv.DictReader((tmp_path / "hits.csv").open()))
+    assert [r["rank"] for r in rows] == ["1", "2", "3", "4"] and rows[0]["query"] == "great"
+    assert rows[0]["file"].endswith(".png") and rows[0]["where"] == rows[0]["file"]  # word images: their file
 
     r = run("index", tiny_run, "--data", tiny_data, "--subset", "valid", "--out", idx, "--append", "--plain")
     assert r.exit_code == 0, r.output
@@ -81,7 +85,7 @@ def test_query_refuses_index_of_another_model(tiny_run, tiny_data, tmp_path):
     blob["image_net"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in blob["image_net"].items()}
     save_tree(blob, tmp_path / "other.pt")
     r = run("query", idx, "great", "--model", tmp_path / "other.pt")
-    assert r.exit_code == 1 and "built by model" in r.output
+    assert r.exit_code == 1 and "made by another model" in r.output
 
 
 @pytest.mark.train

@@ -11,7 +11,8 @@ import pytest
 from wordspot.datasets import load_folder
 from wordspot.embedder import Embedder
 from wordspot.index import IndexFileError, build_index, collect_crops, dataset_crops, open_index, write_index
-from wordspot.query import by_example, by_string, contact_sheet
+from wordspot.query import Hit, by_example, by_string, contact_sheet
+from wordspot.store import Crop
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +80,15 @@ def test_index_save_load_append_and_query(collection, tiny_run, tmp_path):
     hits = by_string(emb, loaded, text, k=5)
     assert len(hits) == 5 and [h.rank for h in hits] == [1, 2, 3, 4, 5]
     assert all(a.distance <= b.distance for a, b in zip(hits, hits[1:]))
-    contact_sheet(hits, tmp_path / "sheet.png")
+    assert contact_sheet(hits, tmp_path / "sheet.png", title=text) == []
     assert cv2.imread(str(tmp_path / "sheet.png")).shape[0] > 5 * 64
+    assert hits[0].where == f"{hits[0].crop.page} [{','.join(map(str, hits[0].crop.box))}]"
+    # a crop whose image has gone is named on the sheet and returned, not drawn blank
+    gone = Hit(1, 0.5, Crop(str(tmp_path / "gone.png"), "gone", None, "x" * 60))
+    assert gone.where == "gone.png"
+    missing = contact_sheet([gone, *hits[:1]], tmp_path / "sheet2.png")
+    assert len(missing) == 1 and "gone.png" in missing[0]
+    assert cv2.imread(str(tmp_path / "sheet2.png")).shape[1] > 480  # wide enough for the long word
 
     more, _ = build_index(emb, collect_crops([root / "words"]), str(tiny_run))
     assert len(idx.extend(more)) == 14
@@ -99,7 +107,7 @@ def test_index_from_another_model_is_refused(tiny_run, tiny_data, tmp_path):
     other = Embedder.load(tiny_run)
     with __import__("torch").no_grad():
         next(other.image_net.parameters()).add_(0.01)
-    with pytest.raises(IndexFileError, match="built by model"):
+    with pytest.raises(IndexFileError, match="made by another model"):
         by_string(other, idx, "great")
     with pytest.raises(IndexFileError, match="not a wordspot index"):
         (tmp_path / "x.idx").write_bytes(b"junk")

@@ -342,13 +342,31 @@ def _parse_box(box: Optional[str]) -> Optional[tuple[int, int, int, int]]:
 
 def _hits_table(title: str, hits: list[Hit]) -> Table:
     t = Table(title=Text(title), title_justify="left")
-    for col in ("rank", "distance", "page", "box", "transcription", "lev"):
+    for col in ("rank", "distance", "where (file, or page [box])", "transcription", "lev"):
         t.add_column(col, justify="right" if col in ("rank", "distance", "lev") else "left")
     for h in hits:
-        t.add_row(str(h.rank), f"{h.distance:.3f}", Text(h.crop.page),
-                  ",".join(map(str, h.crop.box)) if h.crop.box else "", Text(readable(h.crop.text)),
+        t.add_row(str(h.rank), f"{h.distance:.5g}", Text(h.where), Text(readable(h.crop.text)),
                   "" if h.lev is None else str(h.lev))
     return t
+
+
+def _write_csv(path: Path, results: list) -> None:
+    import io
+
+    from .files import atomic_write_text
+    from .query import CSV_FIELDS, hit_rows
+    if path.is_dir():
+        raise WordspotError(f"--csv {path}: is a folder; give a file name")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for q, hits in results:
+        w.writerows(hit_rows(q, hits))
+    try:
+        atomic_write_text(path, buf.getvalue())
+    except OSError as e:
+        raise WordspotError(f"--csv {path}: cannot write ({e.strerror})") from None
+    say(err, f"{sum(len(h) for _, h in results)} hits to {path}", "wrote", "cyan")
 
 
 @app.command()
@@ -362,6 +380,8 @@ def query(
     model: Optional[Path] = typer.Option(None, help="Model (default: the one that built the index)."),
     k: int = typer.Option(10, "-k", "--top", help="How many hits."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the hits to this CSV file (query, "
+                                            "rank, distance, file, where, page, box, text, source)."),
     sheet: Optional[Path] = typer.Option(None, help="Draw the hit crops into this PNG (one query only)."),
     shard: Optional[list[Path]] = typer.Option(None, help="Another index of the same collection to search with "
                                                          "INDEX (repeat for more)."),
@@ -415,7 +435,12 @@ def query(
             if searcher.shortfall(hits, k):
                 say(err, f"{where + ': ' if where else ''}{searcher.shortfall(hits, k)} (--exact)", "note:", "yellow")
         if sheet is not None and results:
-            contact_sheet(results[0][1], sheet)
+            missing = contact_sheet(results[0][1], sheet, title=f"{results[0][0]}  ({len(searcher):,} crops)")
+            if missing:
+                say(err, f"{len(missing)} hit image(s) not readable, named on the sheet: {missing[0]}", "warning:",
+                    "yellow")
+        if csv_path is not None:
+            _write_csv(csv_path, results)
         if as_json:
             payload = [{"query": q, "hits": [h.as_dict() for h in hits]} for q, hits in results]
             print_json(payload if batch is not None else payload[0])

@@ -25,11 +25,32 @@ class Hit:
     shard: int = 0  # which of the searched indexes holds the crop, and its row there
     row: int = -1
 
+    @property
+    def file(self) -> str:
+        return Path(self.crop.source).name
+
+    @property
+    def where(self) -> str:
+        """What finds the crop again: its file's name (a word image, named by its word ID in most
+        collections), or the page and the box on it."""
+        if self.crop.box is None:
+            return self.file
+        return f"{self.crop.page} [{','.join(map(str, self.crop.box))}]"
+
     def as_dict(self) -> dict:
-        d = round(self.distance, 4) if np.isfinite(self.distance) else None  # JSON has no NaN
-        return {"rank": self.rank, "distance": d, "source": self.crop.source,
-                "page": self.crop.page, "box": list(self.crop.box) if self.crop.box else None,
+        d = round(self.distance, 6) if np.isfinite(self.distance) else None  # JSON has no NaN
+        return {"rank": self.rank, "distance": d, "source": self.crop.source, "file": self.file,
+                "where": self.where, "page": self.crop.page, "box": list(self.crop.box) if self.crop.box else None,
                 "text": self.crop.text, "lev": self.lev, "shard": self.shard, "row": self.row}
+
+
+CSV_FIELDS = ("query", "rank", "distance", "file", "where", "page", "box", "text", "source")
+
+
+def hit_rows(query: str, hits: list[Hit]) -> list[dict]:
+    """Rows for a CSV export of hits (`CSV_FIELDS`), the box as x1 y1 x2 y2."""
+    return [{**{k: v for k, v in h.as_dict().items() if k in CSV_FIELDS}, "query": query,
+             "box": " ".join(map(str, h.crop.box)) if h.crop.box else ""} for h in hits]
 
 
 def crop_image(page: np.ndarray, crop: Crop, height: int) -> np.ndarray:
@@ -158,20 +179,33 @@ def by_example(emb, index, image: str | Path, box: tuple[int, int, int, int] | N
     return Searcher(emb, [index], exact=True).by_example(image, box, k)
 
 
-def contact_sheet(hits: list[Hit], path: str | Path, height: int = 64, width: int = 360) -> None:
-    """Draw the hit crops in rank order with rank and distance, as one PNG."""
-    row_h = height + 24
-    sheet = np.full((max(1, len(hits)) * row_h, width), 255, np.uint8)
-    for r, h in enumerate(hits):
+def contact_sheet(hits: list[Hit], path: str | Path, height: int = 64, width: int = 480,
+                  title: str = "") -> list[str]:
+    """Draw the hit crops in rank order under a title (the query), each with its rank, distance,
+    where it is (file, or page and box) and transcription, as one PNG. Returns the crops whose
+    image could not be read (named on the sheet, not drawn blank)."""
+    from .text import readable
+    row_h, top = height + 24, 30
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    labels = [f"#{h.rank}  d={h.distance:.5g}  {h.where}  {readable(h.crop.text)}" for h in hits]
+    # wide enough for the longest label: a long word or path is never cut
+    width = max([width] + [cv2.getTextSize(t, font, scale, 1)[0][0] + 12 for t in labels])
+    sheet = np.full((top + max(1, len(hits)) * row_h, width), 255, np.uint8)
+    cv2.putText(sheet, (title or "hits")[:200], (4, 20), font, 0.6, 0, 1, cv2.LINE_AA)
+    missing = []
+    for r, (h, label) in enumerate(zip(hits, labels)):
+        y = top + r * row_h
+        cv2.putText(sheet, label, (4, y + 16), font, scale, 0, 1, cv2.LINE_AA)
         try:
             ink = crop_image(read_grey(h.crop.source), h.crop, height)
-        except WordspotError:
-            ink = np.zeros((height, height), np.float32)
+        except WordspotError as e:
+            missing.append(str(e))
+            cv2.putText(sheet, f"image not readable: {h.crop.source}"[:120], (8, y + 20 + height // 2), font,
+                        scale, 96, 1, cv2.LINE_AA)
+            continue
         img = (255 * (1 - ink)).astype(np.uint8)[:, : width - 8]
-        y = r * row_h
-        label = f"#{h.rank}  d={h.distance:.2f}  {h.crop.text}"
-        cv2.putText(sheet, label, (4, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 0, 1, cv2.LINE_AA)
         sheet[y + 20:y + 20 + height, 4:4 + img.shape[1]] = img
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), sheet):
         raise WordspotError(f"{path}: cannot write the sheet (use a .png name in a writable folder)")
+    return missing

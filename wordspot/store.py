@@ -126,11 +126,11 @@ def _box(row) -> tuple[int, int, int, int] | None:
 
 def check_model(dim: int, model_id: str, emb) -> None:
     """Refuse to search an index with a model other than the one that built it."""
+    if emb.model_id() != model_id:  # first: another model's index is not a damaged one
+        raise IndexFileError(f"this index was made by another model ({model_id}), not by the given model "
+                             f"{emb.model_id()}: re-index with this model or query with the one that built it")
     if dim != emb.dim:
         raise IndexFileError(f"damaged index: its vectors have {dim} dimensions, the model's {emb.dim}: {REBUILD}")
-    if emb.model_id() != model_id:
-        raise IndexFileError(f"this index was built by model {model_id}, not by the given model "
-                             f"{emb.model_id()}: re-index with this model or query with the one that built it")
 
 
 class IndexStore:
