@@ -125,7 +125,13 @@ def test_search_is_in_the_address_and_the_keyboard_reaches_everything(server):
         with page.expect_download() as d:
             page.click("#get-csv")
         lines = open(d.value.path()).read().splitlines()
-        assert lines[0] == "query,rank,distance,file,where,page,box,text,source" and len(lines) == hits.count() + 1
+        assert lines[0] == "query,rank,score,distance,file,where,page,box,text,source" and len(lines) == hits.count() + 1
+        # a calibrated model: every hit shows its score, and a threshold cuts the list (in the address too)
+        expect(page.locator("#min-label")).to_be_visible()
+        expect(hits.first.locator(".meta")).to_contain_text("score 0.")
+        page.locator("#min").fill("0.5")
+        expect(page).to_have_url(server["url"] + "?q=great&k=20&min=0.5")
+        expect(page.locator("#status")).to_contain_text("have a score of 0.5 or more")
         browser.close()
 
 

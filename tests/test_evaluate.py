@@ -82,6 +82,6 @@ def test_eval_plot_draws_the_pictures(tiny_run, tiny_data, tmp_path):
                                  "--json"])
     assert r.exit_code == 0, r.output
     names = sorted(p.name for p in (tmp_path / "pics").iterdir())
-    assert len(names) == 3 and {"precision-recall.png", "edit-distance.png"} <= set(names), names
+    assert len(names) == 4 and {"precision-recall.png", "edit-distance.png", "reliability.png"} <= set(names), names
     assert next(n for n in names if n.startswith("map-")).endswith(".png")
     assert "wrote" in r.output

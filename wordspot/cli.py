@@ -342,11 +342,13 @@ def _parse_box(box: Optional[str]) -> Optional[tuple[int, int, int, int]]:
 
 def _hits_table(title: str, hits: list[Hit]) -> Table:
     t = Table(title=Text(title), title_justify="left")
-    for col in ("rank", "distance", "where (file, or page [box])", "transcription", "lev"):
-        t.add_column(col, justify="right" if col in ("rank", "distance", "lev") else "left")
+    scored = any(h.score is not None for h in hits)
+    for col in ("rank", *(("score",) if scored else ()), "distance", "where (file, or page [box])", "transcription",
+                "lev"):
+        t.add_column(col, justify="right" if col in ("rank", "score", "distance", "lev") else "left")
     for h in hits:
-        t.add_row(str(h.rank), f"{h.distance:.5g}", Text(h.where), Text(readable(h.crop.text)),
-                  "" if h.lev is None else str(h.lev))
+        t.add_row(str(h.rank), *((f"{h.score:.3f}",) if scored else ()), f"{h.distance:.5g}", Text(h.where),
+                  Text(readable(h.crop.text)), "" if h.lev is None else str(h.lev))
     return t
 
 
@@ -381,7 +383,9 @@ def query(
     k: int = typer.Option(10, "-k", "--top", help="How many hits."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the hits to this CSV file (query, "
-                                            "rank, distance, file, where, page, box, text, source)."),
+                                            "rank, score, distance, file, where, page, box, text, source)."),
+    min_score: Optional[float] = typer.Option(None, help="Keep hits whose score (the probability that it is the "
+                                              "word, from 0 to 1) is at least this; needs a calibrated model."),
     sheet: Optional[Path] = typer.Option(None, help="Draw the hit crops into this PNG (one query only)."),
     shard: Optional[list[Path]] = typer.Option(None, help="Another index of the same collection to search with "
                                                          "INDEX (repeat for more)."),
@@ -421,6 +425,11 @@ def query(
             from .embedder import Embedder, resolve_device
             emb = Embedder.load(model_path, resolve_device(device))
         searcher = _searcher(emb, shards, model_path, exact=exact)
+        if min_score is not None and not emb.calibration:
+            raise WordspotError(f"--min-score: {model_path} gives no scores; calibrate it first "
+                                f"(wordspot model calibrate {model_path} --data ...)")
+        if min_score is not None and not 0 <= min_score <= 1:
+            raise WordspotError(f"--min-score: a probability from 0 to 1, got {min_score}")
         results, failed = [], 0
         for where, w, img in queries:
             try:
@@ -431,8 +440,10 @@ def query(
                 failed += 1  # one bad line of a batch does not cost the answers to the others
                 say(err, f"{where}: {e}", "error:", "red")
                 continue
+            if min_score is not None:
+                hits = [h for h in hits if h.score is not None and h.score >= min_score]
             results.append((w if w is not None else f"@{img}", hits))
-            if searcher.shortfall(hits, k):
+            if min_score is None and searcher.shortfall(hits, k):
                 say(err, f"{where + ': ' if where else ''}{searcher.shortfall(hits, k)} (--exact)", "note:", "yellow")
         if sheet is not None and results:
             missing = contact_sheet(results[0][1], sheet, title=f"{results[0][0]}  ({len(searcher):,} crops)")
@@ -633,7 +644,7 @@ def eval_spotting(
         cols = [("qbs_map", "QbS mAP", True), ("qbs_map_oov", "QbS OOV", True), ("qbs_map_inv", "QbS in-vocab", True),
                 ("qbe_map", "QbE mAP", True), ("qbs_p_at_1", "QbS P@1", True), ("qbs_lev_top1", "lev@1", False),
                 ("qbs_lev_top5", "lev@5", False), ("qbs_lev_top10", "lev@10", False),
-                ("qbs_spearman", "Spearman", False)]
+                ("qbs_spearman", "Spearman", False), ("qbs_ece", "QbS ECE", False), ("qbe_ece", "QbE ECE", False)]
         has_oov = any(r.get("qbs_queries_oov") for r in rows.values())  # else every query was seen in training
         cols = [c for c in cols if c[0] in summary and (has_oov or c[0] not in ("qbs_map_oov", "qbs_map_inv"))]
         for col in ("data", "images", *(c[1] for c in cols)):
@@ -714,6 +725,32 @@ def model_upgrade(
         for f in files:
             upgrade_torch_file(f)
             say(err, f"upgraded {f}")
+
+
+@model_app.command("calibrate")
+def model_calibrate(
+    model: Path = typer.Argument(..., help="Model file, or a run folder (its model.pt)."),
+    data: Optional[str] = typer.Option(None, help="Labelled data to calibrate on (default: the run's data)."),
+    split: Optional[str] = typer.Option(None, help=SPLIT_HELP),
+    sets_dir: Optional[str] = typer.Option(None, help=SETS_HELP),
+    subset: str = typer.Option("valid", help="Subset to calibrate on: a validation set, never the test set."),
+) -> None:
+    """Give a model's hits a score: the probability that a hit is the word asked for, fitted on
+    labelled images (training does this on its validation set). Rankings and the model's id do not
+    change, so indexes it built stay valid. Example: wordspot model calibrate runs/gw --data gw --split cv1
+    """
+    with cli_errors():
+        from .training import calibrate_model
+        known = _run_data(model) if data is None else None
+        if data is None and known is None:
+            raise WordspotError(f"give --data: {model} does not say which data it was trained on")
+        if known:
+            data, split, sets_dir = known["data"], split or known["split"], sets_dir or known["sets_dir"]
+        if subset == "test":
+            raise WordspotError("--subset test: calibrate on validation images; the test set is for measuring")
+        emb = calibrate_model(model, open_source(data, split, sets_dir).subset(subset))
+        say(err, f"{model}: scores calibrated on {data} {subset} "
+                 f"({', '.join(f'{k} {v[0]:.3g} {v[1]:+.3g} log d' for k, v in emb.calibration.items())})")
 
 
 # ---- data ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .calibration import check as check_calibration
 from .config import ModelConfig
 from .files import save_tree
 from .imaging import collate
@@ -203,6 +204,7 @@ class Embedder(Rankings):
             "image_net": self.image_net.state_dict() if self.image_net is not None else None,
             "members": [net.state_dict() for net in self.members],
             "fusion": list(self.ranking.weights) if self.fused else None,
+            "calibration": self.calibration,  # not in model_id: it scores hits, it does not rank them
         }
 
     def save(self, path: str | Path, **info: object) -> None:
@@ -220,6 +222,7 @@ class Embedder(Rankings):
         for sd in blob.get("members", []):
             emb.members.append(emb._image_cnn())
             emb.members[-1].load_state_dict(sd)
+        emb.calibration = check_calibration(blob.get("calibration"))
         return emb.to(device)
 
     @classmethod

@@ -58,6 +58,8 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[st
         "per_query": [{"query": q, "ap": float(a), "top1": texts[row[0]], "lev_top1": int(lv[0])}
                       for q, a, row, lv in zip(queries, scores["qbs_ap"], order, lev)],
     }
+    if emb.calibration:
+        out.update(calibration_report(emb, index.vectors, texts, queries, dist, qvecs))
     if vocabulary is not None:
         seen = {emb.norm(w) for w in vocabulary}
         ap = scores["qbs_ap"]
@@ -67,6 +69,36 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[st
                     "qbs_map_inv": float(ap[inv].mean()) if inv.any() else float("nan"), "qbs_queries_inv": int(inv.sum())})
         for q in out["per_query"]:
             q["oov"] = q["query"] not in seen
+    return out
+
+
+CALIBRATION_TOP = 10  # ECE over the hits a user sees first: each query's top 10
+
+
+def calibration_report(emb: Embedder, vectors: np.ndarray, texts: list[str], queries: list[str],
+                       qbs_dist: np.ndarray, qvecs: np.ndarray) -> dict:
+    """How well a calibrated model's scores are probabilities, for QbS and QbE: the expected
+    calibration error over each query's top CALIBRATION_TOP hits, with its reliability bins, and
+    precision and recall of "score >= 0.5" over all (query, image) pairs."""
+    from .calibration import expected_calibration_error
+    out: dict = {}
+    qi, rel_e, itself = qbe_queries(texts)
+    parts = {"qbs": (qbs_dist, qbs_relevance(texts, queries), None)}
+    if len(qi):
+        parts["qbe"] = (emb.image_distances(np.asarray(vectors[qi]), vectors), rel_e, itself)
+    for kind, (dist, rel, skip) in parts.items():
+        scores = emb.scores(dist, kind)
+        if scores is None:
+            continue
+        if skip is not None:
+            dist = np.where(skip, np.inf, dist)
+        top = ranking(dist)[:, :CALIBRATION_TOP]
+        ece, bins = expected_calibration_error(np.take_along_axis(scores, top, 1), np.take_along_axis(rel, top, 1))
+        keep = np.ones_like(rel) if skip is None else ~skip
+        said = (scores >= 0.5) & keep
+        out.update({f"{kind}_ece": ece, f"{kind}_reliability": bins,
+                    f"{kind}_precision_at_half": float((said & rel).sum() / max(1, said.sum())),
+                    f"{kind}_recall_at_half": float((said & rel).sum() / max(1, (rel & keep).sum()))})
     return out
 
 
@@ -134,7 +166,11 @@ def spotting_curves(emb: Embedder, index: Index, words: int = 6, max_k: int = 20
               else np.zeros((0, 2)))
     centred = points - points.mean(0) if len(points) else points
     xy = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T if len(points) > 2 else centred[:, :2]
-    return {"qbs_pr": qbs, "qbe_pr": qbe, "lev_at_k": lev_at_k.mean(0), "words": common,
+    reliability = {}
+    if emb.calibration:
+        report = calibration_report(emb, index.vectors, texts, queries, dist, qvecs)
+        reliability = {k: report[f"{k}_reliability"] for k in ("qbs", "qbe") if f"{k}_reliability" in report}
+    return {"qbs_pr": qbs, "qbe_pr": qbe, "lev_at_k": lev_at_k.mean(0), "words": common, "reliability": reliability,
             "word_xy": xy[:len(common)], "image_xy": xy[len(common):], "image_word": [texts[i] for i in pick]}
 
 
@@ -172,6 +208,23 @@ def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
     written.append(folder / "edit-distance.png")
     fig.savefig(written[-1], dpi=100)
     plt.close(fig)
+    calibrated = {name: c for name, c in curves.items() if c.get("reliability")}
+    if calibrated:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+        for ax, kind in zip(axes, ("qbs", "qbe")):
+            ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfectly calibrated")
+            for name, c in calibrated.items():
+                bins = c["reliability"].get(kind) or []
+                ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=name)
+            ax.set_title(f"{kind.upper()}: top {CALIBRATION_TOP} hits of each query", fontsize=9)
+            ax.set_xlabel("score (mean of a bin)")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("share of hits that are the word")
+        axes[1].legend(fontsize=8, loc="upper left")
+        fig.tight_layout()
+        written.append(folder / "reliability.png")
+        fig.savefig(written[-1], dpi=100)
+        plt.close(fig)
     for name, c in curves.items():
         fig, ax = plt.subplots(figsize=(6, 5))
         colours = plt.get_cmap("tab10").colors
@@ -190,7 +243,7 @@ def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
 
 
 SUMMARY_KEYS = ("qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10",
-                "qbs_spearman", "qbs_map_oov", "qbs_map_inv")
+                "qbs_spearman", "qbs_map_oov", "qbs_map_inv", "qbs_ece", "qbe_ece")
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -114,12 +114,15 @@ def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, ti
     def info() -> dict:
         first = remotes[0].info
         return {"crops": sum(r.info.get("crops", 0) for r in remotes), "model_id": first["model_id"],
+                "calibrated": all(r.info.get("calibrated") for r in remotes),
                 "method": first.get("method", ""), "servers": [r.url for r in remotes],
                 "shards": [{**s, "server": r.url} for r in remotes for s in r.info["shards"]]}
 
     @app.get("/api/search")
-    async def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K)):
-        return await fan_out(q, k, "GET", "/api/search", params={"q": q, "k": k})
+    async def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K),
+                        min_score: float | None = Query(None, alias="min", ge=0, le=1)):
+        extra = {} if min_score is None else {"min": min_score}
+        return await fan_out(q, k, "GET", "/api/search", params={"q": q, "k": k, **extra})
 
     @app.get("/api/search/crop")
     async def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K)):

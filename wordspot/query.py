@@ -24,6 +24,7 @@ class Hit:
     lev: int | None = None  # edit distance between the query and the crop's transcription, when both known
     shard: int = 0  # which of the searched indexes holds the crop, and its row there
     row: int = -1
+    score: float | None = None  # the probability that it is the word asked for (a calibrated model's)
 
     @property
     def file(self) -> str:
@@ -39,12 +40,13 @@ class Hit:
 
     def as_dict(self) -> dict:
         d = round(self.distance, 6) if np.isfinite(self.distance) else None  # JSON has no NaN
-        return {"rank": self.rank, "distance": d, "source": self.crop.source, "file": self.file,
+        score = None if self.score is None else round(self.score, 4)
+        return {"rank": self.rank, "score": score, "distance": d, "source": self.crop.source, "file": self.file,
                 "where": self.where, "page": self.crop.page, "box": list(self.crop.box) if self.crop.box else None,
                 "text": self.crop.text, "lev": self.lev, "shard": self.shard, "row": self.row}
 
 
-CSV_FIELDS = ("query", "rank", "distance", "file", "where", "page", "box", "text", "source")
+CSV_FIELDS = ("query", "rank", "score", "distance", "file", "where", "page", "box", "text", "source")
 
 
 def hit_rows(query: str, hits: list[Hit]) -> list[dict]:
@@ -113,7 +115,9 @@ class Searcher:
         for s in {s for _, s, _ in found}:
             rows = [r for _, t, r in found if t == s]
             crops.update({(s, r): c for r, c in zip(rows, self.indexes[s].crops_at(rows))})
-        return [Hit(i + 1, d, crops[(s, r)], shard=s, row=r) for i, (d, s, r) in enumerate(found)]
+        scores = self.emb.scores(np.array([d for d, _, _ in found]), kind) if found else None
+        return [Hit(i + 1, d, crops[(s, r)], shard=s, row=r, score=None if scores is None else float(scores[i]))
+                for i, (d, s, r) in enumerate(found)]
 
     def shortfall(self, hits: list[Hit], k: int) -> str:
         """Why fewer than k hits came back ('' when k did, or the collection holds fewer)."""
@@ -187,7 +191,8 @@ def contact_sheet(hits: list[Hit], path: str | Path, height: int = 64, width: in
     from .text import readable
     row_h, top = height + 24, 30
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
-    labels = [f"#{h.rank}  d={h.distance:.5g}  {h.where}  {readable(h.crop.text)}" for h in hits]
+    labels = [f"#{h.rank}  {'' if h.score is None else f'score {h.score:.2f}  '}d={h.distance:.5g}  {h.where}  "
+              f"{readable(h.crop.text)}" for h in hits]
     # wide enough for the longest label: a long word or path is never cut
     width = max([width] + [cv2.getTextSize(t, font, scale, 1)[0][0] + 12 for t in labels])
     sheet = np.full((top + max(1, len(hits)) * row_h, width), 255, np.uint8)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calibration import probability
 from .metrics import average_precisions, cosine_distances, distances, qbe_queries, qbs_relevance
 from .phoc import prm_distances
 
@@ -222,9 +223,17 @@ def choose_fusion(fused: FusedRanking, image_vecs: np.ndarray, texts: list[str],
 
 
 class Rankings:
-    """A model's rankings, answered by its method's ranking (`self.ranking`)."""
+    """A model's rankings, answered by its method's ranking (`self.ranking`), and its calibration:
+    the probability of a hit at a distance (calibration.py), when the model file has one."""
 
     ranking: Ranking
+    calibration: dict | None = None
+
+    def scores(self, distances: np.ndarray, kind: str) -> np.ndarray | None:
+        """The probability that hits at `distances` are the word asked for ("qbs" or "qbe"), or
+        None when the model was not calibrated."""
+        params = (self.calibration or {}).get(kind)
+        return None if params is None else probability(distances, params)
 
     def string_distances(self, words: np.ndarray, images: np.ndarray) -> np.ndarray:
         """(Q, dim) string vectors, (N, dim) image vectors -> (Q, N) distances (QbS ranking)."""

@@ -166,9 +166,12 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
     async def internal(request: Request, exc: Exception):  # never a traceback to the client
         return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
-    def answer(query: str, hits: list[Hit], k: int) -> dict:
+    def answer(query: str, hits: list[Hit], k: int, min_score: float | None = None) -> dict:
         note = searcher.shortfall(hits, k)
-        return {"query": query, **({"note": note} if note else {}),
+        if min_score is not None and searcher.emb.calibration:  # uncalibrated: no score, nothing cut
+            hits = [h for h in hits if h.score is not None and h.score >= min_score]
+            note = ""
+        return {"query": query, **({"note": note} if note else {}), "asked": k,
                 "hits": [{**h.as_dict(), "thumb": f"/api/crop/{h.shard}/{h.row}.png",
                           "page_image": f"/api/page/{h.shard}/{h.row}.png"} for h in hits]}
 
@@ -191,15 +194,18 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
         return {"crops": len(searcher), "shards": [{"path": str(getattr(ix, "path", "")), "crops": len(ix)}
                                                    for ix in searcher.indexes],
                 "model_id": model_id, "method": searcher.emb.config.method,
+                "calibrated": bool(searcher.emb.calibration),
                 "approximate": [sorted(a) for a in searcher.ann]}
 
     @app.get("/api/search")
-    def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K)) -> dict:
+    def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K),
+                  min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
         with lock:
-            return answer(q, searcher.by_string(q, k), k)
+            return answer(q, searcher.by_string(q, k), k, min_score)
 
     @app.post("/api/search/image")
-    async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K)) -> dict:
+    async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K),
+                       min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
         form = await request.form(max_files=1, max_fields=2)  # Guard caps the bytes read
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
@@ -209,7 +215,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
         def search() -> dict:  # decoding and the network in a worker thread: the event loop stays free
             img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)
             with lock:
-                return answer(f"@{name}", searcher.by_image(img, k), k)
+                return answer(f"@{name}", searcher.by_image(img, k), k, min_score)
         return await run_in_threadpool(search)
 
     @app.post("/api/search/box")
@@ -230,11 +236,12 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
                           searcher.by_image(img, k, None if same is None else (shard, same)), k)
 
     @app.get("/api/search/crop")
-    def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K)) -> dict:
+    def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K),
+                min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
         crop = crop_of(shard, row)
         with lock:
             name = f"@{crop.page} {list(crop.box) if crop.box else ''}".strip()
-            return answer(name, searcher.by_crop(shard, row, k), k)
+            return answer(name, searcher.by_crop(shard, row, k), k, min_score)
 
     @app.post("/api/batch")
     def batch(body: dict) -> dict:

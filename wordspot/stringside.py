@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import check as check_calibration
 from .config import ModelConfig
 from .modelfile import ModelError, fusion_weights, load_file
 from .phoc import PHOC
@@ -48,6 +49,7 @@ class StringSide(Rankings):
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {str(e)[:80]})") from None
+        self.calibration = check_calibration(blob.get("calibration"))
         self.norm = TextNorm(self.config.lowercase, self.config.alnum_only)
         self.dim = (self.phoc.dim if self.phoc else 0) + (self.config.dim if self.config.method != "phoc" else 0)
         self._id = ""

@@ -446,6 +446,37 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
                 emb = trainer.train_joint(emb, train_set, valid_set, words, resume_for("joint"))
     if emb is None:
         raise ValueError("nothing to do: every stage asked for is already done (see last.pt)")
+    if valid_set and emb.image_net is not None and (out / "model.pt").exists():
+        try:
+            kept = calibrate_model(out / "model.pt", valid_set, cfg.val_limit)
+            trainer.rep.log(f"scores calibrated on {len(valid_set[:cfg.val_limit])} validation images "
+                            f"(saved in {out / 'model.pt'})")
+            if kept.model_id() == emb.model_id():
+                emb.calibration = kept.calibration
+        except (WordspotError, ValueError) as e:  # a validation set with one word: hits get no score
+            trainer.rep.log(f"scores not calibrated: {e}")
+    return emb
+
+
+def calibrate_model(path: str | Path, samples: list[WordSample], limit: int = 1500) -> Embedder:
+    """Fit the scores of a model file (calibration.py) on labelled images, a validation set, and
+    save them into the file; returns the model with them. Rankings and the model id do not change,
+    so its indexes stay valid."""
+    from .calibration import calibrate
+    path = Path(path)
+    path = path / "model.pt" if path.is_dir() else path
+    emb = Embedder.load(path)
+    kept, images = ImageCache(emb.config.image_height).load(samples[:limit])
+    pairs = [(im, t) for im, t in zip(images, _texts(kept, emb)) if t]
+    if not pairs:
+        raise WordspotError("no readable labelled images to calibrate on")
+    texts = [t for _, t in pairs]
+    queries = sorted(set(texts))
+    cal = calibrate(emb, emb.embed_images([im for im, _ in pairs]), texts, emb.embed_strings(queries), queries)
+    blob = load_file(path, "model")
+    blob["calibration"] = cal
+    save_tree(blob, path)
+    emb.calibration = cal
     return emb
 
 
