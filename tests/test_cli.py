@@ -111,11 +111,14 @@ def test_a_run_folder_knows_its_data_for_resume_and_eval(tiny_data, tiny_run, tm
              "--set", "model.image_channels=[8, 8]", "--set", "model.image_blocks=[1, 1]", "--set", "image_hidden=32",
              "--set", "string_hidden=32", "--string-steps", "20", "--image-epochs", "1", "--joint-epochs", "1",
              "--plain"]
-    r = run("train", "--data", tiny_data, "--out", tmp_path / "run", *small)
+    r = run("train", "string", "--data", tiny_data, "--out", tmp_path / "run", *small)
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "run" / "data.json").read_text())["data"] == str(tiny_data.resolve())
-    r = run("train", "--out", tmp_path / "run", "--resume", "--plain")  # as the README shows it
-    assert "needs the --data" not in r.output and f"the run's data: {tiny_data.resolve()}" in r.output
+    r = run("train", "--out", tmp_path / "run", "--resume", "--plain")  # as the README shows it: the other stages
+    assert r.exit_code == 0 and f"the run's data: {tiny_data.resolve()}" in r.output, r.output
+    assert (tmp_path / "run" / "joint.pt").exists()
+    r = run("train", "--out", tmp_path / "run", "--resume", "--plain")
+    assert r.exit_code == 0 and "nothing to continue" in r.output
     r = run("eval", tmp_path / "run", "--json", "--plain")
     assert r.exit_code == 0 and f"evaluating on the model's training data, {tiny_data.resolve()}" in r.output
     r = run("eval", tiny_run, "--json")  # trained by the Python API: no record, no guess

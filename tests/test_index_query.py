@@ -10,6 +10,7 @@ import pytest
 
 from wordspot.datasets import load_folder
 from wordspot.embedder import Embedder
+from wordspot.errors import WordspotError
 from wordspot.index import IndexFileError, build_index, collect_crops, dataset_crops, open_index, write_index
 from wordspot.query import Hit, by_example, by_string, contact_sheet
 from wordspot.store import Crop
@@ -117,3 +118,50 @@ def test_index_from_another_model_is_refused(tiny_run, tiny_data, tmp_path):
     np.savez(tmp_path / "old.npz", vectors=idx.vectors, meta=np.array(json.dumps(meta)))
     with pytest.raises(IndexFileError, match="older format.*build it again"):
         open_index(tmp_path / "old.npz")
+
+
+def test_edit_radius_search_and_wildcards(tiny_data, tiny_run, tmp_path):
+    from wordspot.query import Searcher
+    emb = Embedder.load(tiny_run)
+    idx, _ = build_index(emb, dataset_crops(load_folder(tiny_data).subset("test")))
+    searcher = Searcher(emb, [idx], exact=True)
+    hits = searcher.by_string("great~2", 50)
+    assert hits and all(h.distance <= 2.5 for h in hits)  # the estimate of the edit distance, within the radius
+    assert [h.distance for h in hits] == sorted(h.distance for h in hits)
+    assert all(h.lev is not None and h.score is None for h in hits)
+    assert len(searcher.by_string("great~0", 50)) <= len(hits)
+    # the space is Levenshtein-shaped: the radius search ranks by the LSDE part, exactly
+    space = emb.ranking.space
+    q = space(emb.embed_strings(["great"]), images=False)[0]
+    d = np.linalg.norm(space(idx.vectors, images=True) - q, axis=1)
+    assert [h.distance for h in hits] == pytest.approx(sorted(d[d <= 2.5])[:50], rel=1e-5)
+    with pytest.raises(WordspotError, match="wildcards are not supported.*great~2"):
+        searcher.by_string("great*")
+    with pytest.raises(WordspotError, match="an edit radius of 0 to 5"):
+        searcher.by_string("great~9")
+
+
+def test_a_moved_collection_is_found_with_root(tiny_data, tiny_run, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from wordspot.cli import app
+    old = tmp_path / "old" / "words"
+    shutil.copytree(tiny_data / "images", old)
+    r = CliRunner().invoke(app, ["index", str(tiny_run), str(old), "--out", str(tmp_path / "w.idx"), "--plain"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "w.idx" / "index.json").read_text())["root"] == str(old)
+    new = tmp_path / "new" / "scans"
+    shutil.move(str(old), new)
+    r = CliRunner().invoke(app, ["query", str(tmp_path / "w.idx"), "great", "-k", "3", "--json"])
+    assert r.exit_code == 0 and "not where the index says" in r.output and "give --root" in r.output
+    r = CliRunner().invoke(app, ["query", str(tmp_path / "w.idx"), "great", "-k", "3", "--json", "--root", str(new)])
+    assert r.exit_code == 0 and "not where the index says" not in r.output, r.output
+    hits = json.loads(r.stdout)["hits"]
+    assert all(h["source"].startswith(str(new)) for h in hits)
+    # the example image at its new place is found in the index, and left out of its own ranking
+    idx = open_index(tmp_path / "w.idx")
+    from wordspot.store import IndexStore
+    moved = IndexStore(tmp_path / "w.idx", root=new)
+    assert moved.find(hits[0]["source"], None) == hits[0]["row"] and idx.find(hits[0]["source"], None) is None

@@ -152,6 +152,15 @@ def test_approximate_search_recall_against_exact(method, tmp_path):
     hits = approx.by_string(WORDS[0], 2900)
     assert len(hits) < 2900 and "found %d of the 2900 hits" % len(hits) in approx.shortfall(hits, 2900)
     assert exact.shortfall(exact.by_string(WORDS[0], 2900), 2900) == ""
+    # an approximate index file is bounded by what it can hold, and must index this index's rows
+    ann = tmp_path / "a.idx" / info[emb.search_kinds()[0]]["file"]
+    with open(ann, "ab") as f:
+        f.truncate(ann.stat().st_size + 2**30)  # a gigabyte more than such an index can hold (sparse)
+    with pytest.raises(Exception, match="damaged approximate index.*larger than"):
+        Searcher(emb, [open_index(tmp_path / "a.idx")])
+    ann.write_bytes(b"\0" * 100)
+    with pytest.raises(Exception, match="damaged approximate index"):
+        Searcher(emb, [open_index(tmp_path / "a.idx")])
 
 
 KILL_AFTER_TWO_CHUNKS = textwrap.dedent("""
@@ -196,3 +205,14 @@ def test_killed_build_leaves_the_old_index_and_a_rerun_continues(tiny_run, tiny_
     np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
     assert a.crops == b.crops
     assert not (out / "build.json").exists() and len(list(out.glob("vectors-*"))) == 1  # old generation gone
+
+
+def test_an_edit_radius_needs_an_lsde_part(tmp_path):
+    phoc = _model("phoc")
+    store = write_index(_index(phoc, 50), tmp_path / "p.idx")
+    with pytest.raises(Exception, match="needs a model with an LSDE part"):
+        Searcher(phoc, [store]).by_string("great~1")
+    both = _model("both")
+    store = write_index(_index(both, 50), tmp_path / "b.idx")
+    hits = Searcher(both, [store]).by_string("great~3", 5)
+    assert all(h.distance <= 3.5 for h in hits)

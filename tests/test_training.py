@@ -342,3 +342,60 @@ def test_validation_distractors_are_other_words_and_only_lower_the_scores(tiny_r
     trainer._distractors = lambda *args: twins
     crowded = trainer._spotting_validator(model, valid, train_set)()
     assert crowded["val_qbs"] < plain["val_qbs"] and crowded["val_qbe"] < plain["val_qbe"]
+
+
+def test_a_budget_for_the_whole_run_is_split_as_the_benchmarks_train():
+    from wordspot.config import TrainConfig
+    cfg = TrainConfig(minutes=40)
+    assert [cfg.stage_minutes(s) for s in ("string", "image", "joint")] == pytest.approx([6.0, 23.8, 10.2])
+    assert TrainConfig(minutes=40, image_minutes=30).stage_minutes("image") == 30  # a stage's own wins
+    assert TrainConfig(minutes=10).stage_minutes("string") == pytest.approx(1.5)
+    phoc = TrainConfig(minutes=20)
+    phoc.model.method = "phoc"
+    assert [phoc.stage_minutes(s) for s in ("string", "image", "joint")] == [0.0, 20, 0.0]
+    assert TrainConfig().stage_minutes("image") == 0.0
+
+
+def test_plain_progress_says_how_long_is_left():
+    import io
+    import time
+
+    from wordspot.progress import PlainReporter
+    out = io.StringIO()
+    rep = PlainReporter(every=0, stream=out)
+    rep.start("image", 100, seconds=600)
+    rep.advance(0)
+    time.sleep(0.05)
+    rep.advance(10)
+    err = out.getvalue()
+    assert "(at most 10.0 min)" in err and "min left" in err
+
+
+def test_a_model_near_chance_is_said_to_be(tmp_path):
+    import warnings
+
+    from wordspot.training import _warn_if_near_chance
+    texts = ["a", "b", "c", "d"] * 5
+    for score, warned in ((0.30, True), (0.95, False)):
+        save_tree({"kind": "model", "format_version": 3, "info": {"stage": "image", "val_score": score}},
+                  tmp_path / "m.pt")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _warn_if_near_chance(tmp_path / "m.pt", texts)
+        assert any("near chance (0.250)" in str(w.message) for w in caught) == warned
+
+
+def test_init_fine_tunes_a_trained_model(tiny_run, tiny_data, tmp_path):
+    from wordspot.datasets import WordSample
+    src = load_folder(tiny_data)
+    start = Embedder.load(tiny_run)
+    train_set = src.subset("train")[:40]
+    odd = [WordSample(train_set[0].path, "camp\u00e9", train_set[0].page, None)]  # a letter the model lacks
+    with pytest.warns(UserWarning, match="1 symbol\\(s\\) the model does not know"):
+        emb = train(tiny_config(image_epochs=1, joint_epochs=1), tmp_path / "ft", train_set=train_set + odd,
+                    valid_set=src.subset("valid"), init=tiny_run / "model.pt")
+    assert not (tmp_path / "ft" / "string.pt").exists() and (tmp_path / "ft" / "image.pt").exists()
+    assert emb.alphabet.symbols == start.alphabet.symbols and emb.config == start.config
+    assert emb.model_id() != start.model_id()  # it trained
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert saved["model"]["dim"] == start.config.dim

@@ -112,7 +112,8 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 # ---- train ---------------------------------------------------------------------------------------
 _D = TrainConfig()  # defaults shown in --help; they are written once, in the config classes
 # options of `train` that set a config field of the same name (model fields under "model.")
-_TRAIN_OPTIONS = {"seed": "seed", "device": "device", "string_steps": "string_steps", "image_epochs": "image_epochs",
+_TRAIN_OPTIONS = {"minutes": "minutes", "string_minutes": "string_minutes",
+                  "seed": "seed", "device": "device", "string_steps": "string_steps", "image_epochs": "image_epochs",
                   "image_minutes": "image_minutes", "joint_epochs": "joint_epochs", "joint_minutes": "joint_minutes",
                   "image_loss": "image_loss", "augment": "augment", "val_every": "val_every", "dim": "model.dim",
                   "max_len": "model.max_len", "height": "model.image_height", "method": "model.method"}
@@ -126,6 +127,17 @@ def _remember_data(out_dir: Path, data: str, split, sets_dir, drop_err: bool) ->
     where = data if data == "builtin" else str(Path(data).resolve())
     atomic_write_text(out_dir / RUN_DATA, json.dumps({"data": where, "split": split, "sets_dir": sets_dir,
                                                       "drop_err": drop_err}))
+
+
+def _finished(out_dir: Path, stages: tuple) -> bool:
+    """Whether a run's last.pt says its last stage asked for has ended."""
+    from .modelfile import ModelError, load_file
+    try:
+        state = load_file(out_dir / "last.pt", "train-state", tensors=False)
+    except ModelError:
+        return False
+    phoc = ((state.get("config") or {}).get("model") or {}).get("method") == "phoc"  # its only stage: image
+    return bool(state.get("done")) and (state.get("stage") == stages[-1] or phoc)
 
 
 def _run_data(model: Path) -> dict | None:
@@ -168,7 +180,13 @@ def train(
     settings: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE for any setting, e.g. --set image_lr=3e-4 --set model.string_layers=3 (names as in config.json)."),
     seed: Optional[int] = typer.Option(None, help=f"Random seed (default {_D.seed})."),
     device: Optional[str] = typer.Option(None, help=f"auto, cpu or cuda (default {_D.device})."),
+    minutes: Optional[float] = typer.Option(None, help="Time budget of the whole run in minutes, split as the George "
+                                            "Washington figures were trained: the string stage up to 6, then 70% / "
+                                            "30% to the image / joint stage; each stage also stops at its steps or "
+                                            "epochs (default 0: no time limit)."),
     string_steps: Optional[int] = typer.Option(None, help=f"Stage 1 budget in steps (default {_D.string_steps})."),
+    string_minutes: Optional[float] = typer.Option(None, help="Stage 1 budget in minutes (default 0: none); "
+                                                   "whichever ends first."),
     image_epochs: Optional[int] = typer.Option(None, help=f"Stage 2 budget in epochs (default {_D.image_epochs})."),
     image_minutes: Optional[float] = typer.Option(None, help="Stage 2 budget in minutes (default 0: none); whichever ends first."),
     joint_epochs: Optional[int] = typer.Option(None, help=f"Stage 3 budget in epochs (default {_D.joint_epochs})."),
@@ -186,6 +204,9 @@ def train(
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt: its stage, step, optimizer and schedule (give the same --data)."),
     overwrite: bool = typer.Option(False, help="Train a stage again although OUT already holds its checkpoint."),
     string_model: Optional[Path] = typer.Option(None, help="Start the image stage from this model instead of OUT/string.pt."),
+    init: Optional[Path] = typer.Option(None, help="Fine-tune this trained model on --data (its networks, settings "
+                                        "and alphabet; the string stage is skipped): a collection of your own "
+                                        "needs fewer transcribed words this way."),
     plain: bool = typer.Option(False, help="Log lines instead of a progress bar (for non-interactive runs)."),
 ) -> None:
     """Train a model: string CNN, then image CNN, then both jointly.
@@ -212,6 +233,10 @@ def train(
             raise WordspotError("the phoc method trains only the image stage")
         if resume and members == 1 and not (out_dir / "last.pt").is_file():
             raise WordspotError(f"--resume: {out_dir} holds no last.pt to continue from")
+        if resume and members == 1 and _finished(out_dir, stages):
+            say(err, f"{out_dir} finished its last stage: nothing to continue (model: {out_dir / 'model.pt'})",
+                "resume:", "cyan")
+            return
         if data is None and resume and _run_data(out_dir):
             data, split, sets_dir, drop_err = (_run_data(out_dir)[k] for k in ("data", "split", "sets_dir", "drop_err"))
             say(err, f"the run's data: {data}{f' --split {split}' if split else ''}", "resume:", "cyan")
@@ -238,7 +263,8 @@ def train(
                            overwrite=overwrite, reporter=_reporter(plain))
         else:
             run_training(cfg, out_dir, train_set=train_set, valid_set=valid_set, words=word_list, stages=stages,
-                         resume=resume, overwrite=overwrite, string_model=string_model, reporter=_reporter(plain))
+                         resume=resume, overwrite=overwrite, string_model=string_model, init=init,
+                         reporter=_reporter(plain))
         say(err, f"model: {out_dir / 'model.pt'}")
 
 
@@ -343,7 +369,7 @@ def _parse_box(box: Optional[str]) -> Optional[tuple[int, int, int, int]]:
 def _hits_table(title: str, hits: list[Hit]) -> Table:
     t = Table(title=Text(title), title_justify="left")
     scored = any(h.score is not None for h in hits)
-    for col in ("rank", *(("score",) if scored else ()), "distance", "where (file, or page [box])", "transcription",
+    for col in ("rank", *(("score",) if scored else ()), "distance", "where (file, or page and box)", "transcription",
                 "lev"):
         t.add_column(col, justify="right" if col in ("rank", "score", "distance", "lev") else "left")
     for h in hits:
@@ -390,6 +416,8 @@ def query(
     shard: Optional[list[Path]] = typer.Option(None, help="Another index of the same collection to search with "
                                                          "INDEX (repeat for more)."),
     exact: bool = typer.Option(False, help="Exact search even where the index has an approximate one."),
+    root: Optional[Path] = typer.Option(None, help="Where the indexed collection is now, when it has moved since "
+                                        "it was indexed (the index records the folder it was built from)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Search an index by typing a word or by showing an example image.
@@ -407,7 +435,7 @@ def query(
         if sheet is not None and (sheet.suffix.lower() != ".png" or sheet.is_dir()):
             raise WordspotError(f"--sheet {sheet}: give a .png file name")
         parsed_box = _parse_box(box)
-        shards = open_shards([index_path, *(shard or [])])
+        shards = open_shards([index_path, *(shard or [])], root)
         model_path = model or shards[0].model_path
         if not model_path:
             raise WordspotError(f"{index_path}: the index does not say which model built it: give --model")
@@ -445,6 +473,12 @@ def query(
             results.append((w if w is not None else f"@{img}", hits))
             if min_score is None and searcher.shortfall(hits, k):
                 say(err, f"{where + ': ' if where else ''}{searcher.shortfall(hits, k)} (--exact)", "note:", "yellow")
+        gone = [h.crop.source for _, hits in results for h in hits if not Path(h.crop.source).exists()]
+        if gone:
+            was = shards[0].old_root
+            say(err, f"{len(gone)} hit image(s) are not where the index says, e.g. {gone[0]}"
+                     + (f"; if the collection moved from {was}, give --root with its folder now" if was else ""),
+                "warning:", "yellow")
         if sheet is not None and results:
             missing = contact_sheet(results[0][1], sheet, title=f"{results[0][0]}  ({len(searcher):,} crops)")
             if missing:
@@ -464,13 +498,14 @@ def query(
 
 @app.command()
 def serve(
-    index_path: Optional[Path] = typer.Argument(None, metavar="[INDEX]", help="Index folder, or a folder of index "
+    index_path: Optional[Path] = typer.Argument(None, metavar="INDEX", help="Index folder, or a folder of index "
                                                 "shards (none with --remote)."),
     shard: Optional[list[Path]] = typer.Option(None, help="Another index of the same collection (repeat for more)."),
     model: Optional[Path] = typer.Option(None, help="Model (default: the one that built the index)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on; the default answers this machine only."),
     port: int = typer.Option(8765, help="Port to listen on."),
     exact: bool = typer.Option(False, help="Exact search even where the index has an approximate one."),
+    root: Optional[Path] = typer.Option(None, help="Where the indexed collection is now, when it has moved."),
     max_upload_mb: float = typer.Option(5.0, help="Largest example image a client may upload (MB)."),
     allow_host: Optional[list[str]] = typer.Option(None, help="A host name clients may address the server by, "
                                                    "besides this machine's and --host (repeat for more)."),
@@ -481,8 +516,9 @@ def serve(
 ) -> None:
     """Search an index from a browser: a search page and a JSON API, model and index kept loaded.
 
-    Open http://127.0.0.1:8765 after: wordspot serve pages.idx. Over shards served on several
-    machines: wordspot serve --remote http://host1:8765 --remote http://host2:8765
+    Open http://127.0.0.1:8765 after: wordspot serve pages.idx
+
+    Over shards served on several machines: wordspot serve --remote http://host1:8765 --remote http://host2:8765
     """
     with cli_errors():
         from .embedder import Embedder, resolve_device
@@ -494,7 +530,7 @@ def serve(
             return _serve_front(index_path, shard, remote, host, port, int(max_upload_mb * 2**20), allow_host)
         if index_path is None:
             raise WordspotError("give an INDEX to serve, or --remote servers to put a front over")
-        shards = open_shards([index_path, *(shard or [])])
+        shards = open_shards([index_path, *(shard or [])], root)
         model_path = model or shards[0].model_path
         if not model_path:
             raise WordspotError(f"{index_path}: the index does not say which model built it: give --model")
@@ -644,7 +680,8 @@ def eval_spotting(
         cols = [("qbs_map", "QbS mAP", True), ("qbs_map_oov", "QbS OOV", True), ("qbs_map_inv", "QbS in-vocab", True),
                 ("qbe_map", "QbE mAP", True), ("qbs_p_at_1", "QbS P@1", True), ("qbs_lev_top1", "lev@1", False),
                 ("qbs_lev_top5", "lev@5", False), ("qbs_lev_top10", "lev@10", False),
-                ("qbs_spearman", "Spearman", False), ("qbs_ece", "QbS ECE", False), ("qbe_ece", "QbE ECE", False)]
+                ("qbs_spearman", "Spearman", False), ("qbs_map_r1", "QbS ~1", True), ("qbs_map_r2", "QbS ~2", True),
+                ("qbs_ece", "QbS ECE", False), ("qbe_ece", "QbE ECE", False)]
         has_oov = any(r.get("qbs_queries_oov") for r in rows.values())  # else every query was seen in training
         cols = [c for c in cols if c[0] in summary and (has_oov or c[0] not in ("qbs_map_oov", "qbs_map_inv"))]
         for col in ("data", "images", *(c[1] for c in cols)):

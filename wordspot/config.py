@@ -100,7 +100,12 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     seed: int = 0
     device: str = "auto"
+    # a budget for the whole run: split as the George Washington figures were trained (README):
+    # the string stage up to 6 minutes, then 70% of the rest to the image stage and 30% to the joint
+    # stage (all to the image stage for PHOC); a stage's own minutes, when given, win
+    minutes: float = 0.0
     string_steps: int = 3000
+    string_minutes: float = 0.0
     string_batch: int = 256
     string_lr: float = 1e-3
     image_epochs: int = 30
@@ -131,7 +136,7 @@ class TrainConfig:
         for name in ("string_lr", "image_lr", "joint_lr"):
             v = getattr(self, name)
             require(_number(v) and 0 < v < 1, name, "a number between 0 and 1", v)
-        for name in ("image_minutes", "joint_minutes", "weight_decay"):
+        for name in ("minutes", "string_minutes", "image_minutes", "joint_minutes", "weight_decay"):
             v = getattr(self, name)
             require(_number(v) and v >= 0, name, "a number of 0 or more (minutes: 0 for no limit)", v)
         require(isinstance(self.augment, bool), "augment", "true or false", self.augment)
@@ -140,6 +145,17 @@ class TrainConfig:
         w = self.joint_weights
         require(isinstance(w, (list, tuple)) and len(w) == 3 and all(_number(x) and x >= 0 for x in w), "joint_weights",
                 "three finite weights of 0 or more (string-string, image-string, image-image)", self.joint_weights)
+
+    def stage_minutes(self, stage: str) -> float:
+        """A stage's time budget in minutes (0: none), from its own setting or the run's `minutes`."""
+        own = {"string": self.string_minutes, "image": self.image_minutes, "joint": self.joint_minutes}[stage]
+        if own or not self.minutes:
+            return own
+        if self.model.method == "phoc":
+            return self.minutes if stage == "image" else 0.0
+        string = min(6.0, 0.15 * self.minutes)
+        rest = self.minutes - string
+        return {"string": string, "image": 0.7 * rest, "joint": 0.3 * rest}[stage]
 
     @classmethod
     def from_dict(cls, d: dict, strict: bool = False) -> "TrainConfig":

@@ -12,7 +12,7 @@ from .datasets import WordSample
 from .embedder import Embedder
 from .errors import WordspotError
 from .index import Index, build_index, dataset_crops
-from .metrics import qbe_queries, qbs_relevance, ranking, spotting_scores
+from .metrics import average_precisions, distances, qbe_queries, qbs_relevance, ranking, spotting_scores
 from .phoc import PHOC, NgramBag
 from .progress import Reporter
 
@@ -58,6 +58,7 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[st
         "per_query": [{"query": q, "ap": float(a), "top1": texts[row[0]], "lev_top1": int(lv[0])}
                       for q, a, row, lv in zip(queries, scores["qbs_ap"], order, lev)],
     }
+    out.update(radius_maps(emb, index.vectors, texts, queries, qvecs, dist))
     if emb.calibration:
         out.update(calibration_report(emb, index.vectors, texts, queries, dist, qvecs))
     if vocabulary is not None:
@@ -69,6 +70,23 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[st
                     "qbs_map_inv": float(ap[inv].mean()) if inv.any() else float("nan"), "qbs_queries_inv": int(inv.sum())})
         for q in out["per_query"]:
             q["oov"] = q["query"] not in seen
+    return out
+
+
+def radius_maps(emb: Embedder, vectors: np.ndarray, texts: list[str], queries: list[str], qvecs: np.ndarray,
+                qbs_dist: np.ndarray, radii: tuple[int, ...] = (1, 2)) -> dict:
+    """QbS mAP of edit-radius search: an image is relevant to a query when its transcription is
+    within r edits of it. Ranked as `word~r` ranks (the Levenshtein-shaped space) where the model
+    has one, else by its QbS distance (PHOC), so that methods stand side by side."""
+    lev = np.array([[Levenshtein.distance(q, t) for t in texts] for q in queries])
+    if emb.ranking.edit_space:
+        dist = distances(emb.ranking.space(qvecs, images=False), emb.ranking.space(np.asarray(vectors), images=True))
+    else:
+        dist = qbs_dist
+    out = {}
+    for r in radii:
+        ap = average_precisions(dist, lev <= r)
+        out[f"qbs_map_r{r}"] = float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
     return out
 
 
@@ -174,6 +192,14 @@ def spotting_curves(emb: Embedder, index: Index, words: int = 6, max_k: int = 20
             "word_xy": xy[:len(common)], "image_xy": xy[len(common):], "image_word": [texts[i] for i in pick]}
 
 
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
     """precision-recall.png, edit-distance.png (one line per model) and map-<model>.png in `folder`."""
     import matplotlib
@@ -192,10 +218,7 @@ def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("precision")
     axes[1].legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    written.append(folder / "precision-recall.png")
-    fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
+    written.append(_save(fig, folder / "precision-recall.png"))
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, c in curves.items():
         ax.plot(np.arange(1, len(c["lev_at_k"]) + 1), np.cumsum(c["lev_at_k"]) / np.arange(1, len(c["lev_at_k"]) + 1),
@@ -204,10 +227,7 @@ def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
     ax.set_ylabel("mean edit distance to the query")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    written.append(folder / "edit-distance.png")
-    fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
+    written.append(_save(fig, folder / "edit-distance.png"))
     calibrated = {name: c for name, c in curves.items() if c.get("reliability")}
     if calibrated:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
@@ -221,10 +241,7 @@ def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
             ax.grid(alpha=0.3)
         axes[0].set_ylabel("share of hits that are the word")
         axes[1].legend(fontsize=8, loc="upper left")
-        fig.tight_layout()
-        written.append(folder / "reliability.png")
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+        written.append(_save(fig, folder / "reliability.png"))
     for name, c in curves.items():
         fig, ax = plt.subplots(figsize=(6, 5))
         colours = plt.get_cmap("tab10").colors
@@ -234,16 +251,13 @@ def plot_spotting(curves: dict[str, dict], folder: str | Path) -> list[Path]:
             ax.scatter(*c["word_xy"][i], marker="*", s=260, color=colours[i % 10], edgecolor="black", label=w)
         ax.set_title(f"{name}\nwords (stars) and their images (dots), first two principal components", fontsize=9)
         ax.legend(fontsize=8)
-        fig.tight_layout()
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
-        written.append(folder / f"map-{safe}.png")
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+        written.append(_save(fig, folder / f"map-{safe}.png"))
     return written
 
 
 SUMMARY_KEYS = ("qbs_map", "qbe_map", "qbs_p_at_1", "qbs_lev_top1", "qbs_lev_top5", "qbs_lev_top10",
-                "qbs_spearman", "qbs_map_oov", "qbs_map_inv", "qbs_ece", "qbe_ece")
+                "qbs_spearman", "qbs_map_oov", "qbs_map_inv", "qbs_ece", "qbe_ece", "qbs_map_r1", "qbs_map_r2")
 
 
 def summarise(rows: list[dict]) -> dict:

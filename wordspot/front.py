@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from .errors import WordspotError
-from .serve import LOCAL_HOSTS, MAX_BATCH, MAX_K, Guard
+from .serve import LOCAL_HOSTS, MAX_K, Guard, batch_request, upload_of
 
 
 class Remote:
@@ -132,11 +132,7 @@ def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, ti
 
     @app.post("/api/search/image")
     async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K)):
-        form = await request.form(max_files=1, max_fields=2)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise HTTPException(400, "send the image as a multipart form field named 'file'")
-        data, name = await upload.read(), upload.filename or "upload"
+        data, name = await upload_of(request)
         for r in remotes:  # any server embeds it (one model); the first that answers
             try:
                 a = await ask(r, "POST", "/api/vector/image", files={"file": (name, data)})
@@ -152,11 +148,7 @@ def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, ti
 
     @app.post("/api/batch")
     async def batch(body: dict):
-        queries, k = body.get("queries"), body.get("k", 10)
-        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries) or not queries:
-            raise HTTPException(400, 'give {"queries": ["word", ...], "k": K}')
-        if len(queries) > MAX_BATCH or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise HTTPException(400, f"at most {MAX_BATCH} queries, and k from 1 to {MAX_K}")
+        queries, k = batch_request(body)
         results = []
         for q in queries:
             try:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import WordspotError
 from .imaging import cut_box, load_image, normalise, read_grey
-from .search import Approximate, Prepared, candidates, rank
+from .search import Approximate, Prepared, candidates, rank, within
 from .store import Crop, IndexFileError
 from .text import query_text
 
@@ -80,7 +80,7 @@ class Searcher:
         self.prepared: list[dict] = []
         for ix in self.indexes:
             info = {} if exact else (getattr(ix, "meta", {}).get("ann") or {})
-            self.ann.append({kind: Approximate.load(ix.path / v["file"], v) for kind, v in info.items()})
+            self.ann.append({kind: Approximate.load(ix.path / v["file"], v, len(ix)) for kind, v in info.items()})
             self.prepared.append({kind: Prepared(emb, ix.vectors, kind) for kind in emb.search_kinds()
                                   if warm and kind not in self.ann[-1]})
 
@@ -137,11 +137,38 @@ class Searcher:
         `text.query_text`)."""
         emb = self.emb
         word = query_text(word)
+        base, tilde, radius = word.rpartition("~")
+        if tilde and radius.isdigit():
+            return self.within(base, int(radius), k)
+        if "*" in word or "?" in word:
+            raise WordspotError(f"{word!r}: wildcards are not supported (the model compares whole words); "
+                                f"an edit radius finds the spellings near a word: {word.strip('*?')}~2")
         if not emb.norm(word):
             raise WordspotError(f"query {word!r} is empty once normalised (the model compares "
                                 f"{'lower-case ' if emb.config.lowercase else ''}"
                                 f"{'letters and digits' if emb.config.alnum_only else 'text'})")
         return self._with_lev(self.nearest(emb.embed_strings([word])[0], "qbs", k), word)
+
+    def within(self, word: str, radius: int, k: int = 10) -> list[Hit]:
+        """The crops whose word is within `radius` edits of `word`, as the model's Levenshtein-shaped
+        space estimates it (`word~2` typed as a query), nearest first; a hit's distance is that
+        estimate. An exact scan of every shard; crops estimated beyond radius + 0.5 are left out."""
+        emb = self.emb
+        if not emb.ranking.edit_space:
+            raise WordspotError(f"{word}~{radius}: an edit radius needs a model with an LSDE part (--method lsde "
+                                f"or both); this one ranks by PHOC")
+        if not emb.norm(word):
+            raise WordspotError(f"query {word!r} is empty once normalised")
+        if radius > 5:
+            raise WordspotError(f"{word}~{radius}: an edit radius of 0 to 5")
+        vec = emb.embed_strings([word])[0]
+        found = [(d, s, r) for s, ix in enumerate(self.indexes) if len(ix)
+                 for r, d in within(emb, ix.vectors, vec, radius + 0.5, k)]
+        found = sorted(found)[:k]
+        hits = []
+        for i, (d, s, r) in enumerate(found):
+            hits.append(Hit(i + 1, d, self.indexes[s].crops_at([r])[0], shard=s, row=r))
+        return self._with_lev(hits, word)
 
     def by_image(self, img: np.ndarray, k: int = 10, skip: tuple[int, int] | None = None, text: str = "") -> list[Hit]:
         """QbE with a normalised word image."""

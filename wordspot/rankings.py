@@ -39,6 +39,9 @@ class Ranking:
     """What a method's rankings are; the subclasses say it for LSDE, PHOC and the two fused."""
 
     name = ""
+    # whether `space` is Levenshtein-shaped: its Euclidean distances estimate edit distances (the
+    # LSDE part), so that a query can ask for the words within an edit radius (`search.within`)
+    edit_space = False
 
     def string_distances(self, words: np.ndarray, images: np.ndarray) -> np.ndarray:
         """(Q, dim) string vectors, (N, dim) image vectors -> (Q, N) distances (QbS ranking)."""
@@ -73,6 +76,7 @@ class LSDERanking(Ranking):
     QbS and QbE alike (so they share one search form)."""
 
     name = "lsde"
+    edit_space = True
 
     def string_distances(self, words: np.ndarray, images: np.ndarray) -> np.ndarray:
         return distances(words, images)
@@ -125,6 +129,7 @@ class FusedRanking(Ranking):
     one inner product for the search; the weights are chosen on validation data (`choose_fusion`)."""
 
     name = "both"
+    edit_space = True
 
     def __init__(self, dim: int, weights: tuple[float, float] = FUSION_DEFAULT) -> None:
         self.dim = dim

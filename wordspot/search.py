@@ -48,6 +48,22 @@ class Prepared:
         self.half_sq = 0.5 * (self.xt * self.xt).sum(1) if self.metric == "l2" else None
 
 
+def within(emb, vectors: np.ndarray, word_vector: np.ndarray, radius: float, k: int) -> list[tuple[int, float]]:
+    """The best `k` rows whose vector lies within `radius` of a word's in the model's Levenshtein-
+    shaped space (the LSDE part): (row, distance) pairs by distance, the distance an estimate of
+    the edit distance. An exact scan, a chunk of rows at a time."""
+    q = np.asarray(emb.ranking.space(word_vector[None, :], images=False), np.float64)
+    found: list[tuple[float, int]] = []
+    for start in range(0, len(vectors), CHUNK):
+        part = np.asarray(emb.ranking.space(np.asarray(vectors[start:start + CHUNK], np.float32), images=True),
+                          np.float64)
+        d = np.sqrt(np.maximum(((part - q) ** 2).sum(1), 0.0))
+        rows = np.flatnonzero(d <= radius)
+        found += zip(d[rows].tolist(), (rows + start).tolist())
+        found = sorted(found)[:k]
+    return [(r, d) for d, r in found]
+
+
 def candidates(emb, vectors: np.ndarray, queries: np.ndarray, kind: str, n: int,
                prepared: Prepared | None = None) -> np.ndarray:
     """(Q, <=n) row ids of the best `n` rows by the search form, exactly, for each query."""
@@ -156,14 +172,23 @@ class Approximate:
             faiss.write_index(self.index, str(tmp))
 
     @classmethod
-    def load(cls, path: Path, info: dict) -> "Approximate":
+    def load(cls, path: Path, info: dict, rows: int) -> "Approximate":
+        """Read an approximate index of `rows` vectors. faiss parses the file itself, so wordspot
+        first bounds its size by what such an index can hold (the vectors in float32, the lists'
+        ids, the centroids), and afterwards checks that it indexes those rows at that width."""
         import faiss
         try:
+            width, nlist = int(info["width"]), int(info.get("nlist", 0))
+            bound = (rows * (width * 4 + 8) + (nlist + 1) * width * 4) * 2 + 2**24
+            if not path.is_file() or path.stat().st_size > bound:
+                raise RuntimeError("missing, or larger than an index of its vectors can be")
             index = faiss.read_index(str(path))
-        except RuntimeError as e:
+            if index.ntotal != rows or index.d != width:
+                raise RuntimeError(f"it holds {index.ntotal} vectors of {index.d}, not {rows} of {width}")
+        except (RuntimeError, KeyError, TypeError, ValueError) as e:
             raise WordspotError(f"{path}: damaged approximate index ({str(e).splitlines()[0][:80]}); build it "
-                                f"again with `wordspot index --ann`") from None
-        return cls(index, info["metric"], info["width"], info["nprobe"])
+                                f"again with `wordspot index --ann`, or search with --exact") from None
+        return cls(index, info["metric"], width, info["nprobe"])
 
 
 def build_approximate(emb, folder: Path, gen: int, vectors: np.ndarray, seed: int = 0,

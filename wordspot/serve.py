@@ -43,6 +43,25 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"request body over {limit:,} bytes; at most {limit:,}")
 
 
+def batch_request(body: dict) -> tuple[list[str], int]:
+    """The queries and k of a POST /api/batch body, checked (HTTPException 400 says what is wrong)."""
+    queries, k = body.get("queries"), body.get("k", 10)
+    if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries) or not queries:
+        raise HTTPException(400, 'give {"queries": ["word", ...], "k": K}')
+    if len(queries) > MAX_BATCH or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise HTTPException(400, f"at most {MAX_BATCH} queries, and k from 1 to {MAX_K}")
+    return queries, k
+
+
+async def upload_of(request: Request) -> tuple[bytes, str]:
+    """The bytes and file name of an image uploaded as the multipart form field "file"."""
+    form = await request.form(max_files=1, max_fields=2)  # Guard caps the bytes read
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise HTTPException(400, "send the image as a multipart form field named 'file'")
+    return await upload.read(), upload.filename or "upload"
+
+
 def _host_name(header: str) -> str:
     """The name in a Host header, without its port: 'example.org:80' -> 'example.org', '[::1]:8' -> '::1'."""
     if header.startswith("["):
@@ -206,11 +225,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
     @app.post("/api/search/image")
     async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K),
                        min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
-        form = await request.form(max_files=1, max_fields=2)  # Guard caps the bytes read
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise HTTPException(400, "send the image as a multipart form field named 'file'")
-        data, name = await upload.read(), upload.filename or "upload"
+        data, name = await upload_of(request)
 
         def search() -> dict:  # decoding and the network in a worker thread: the event loop stays free
             img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)
@@ -245,11 +260,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
 
     @app.post("/api/batch")
     def batch(body: dict) -> dict:
-        queries, k = body.get("queries"), body.get("k", 10)
-        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries) or not queries:
-            raise HTTPException(400, 'give {"queries": ["word", ...], "k": K}')
-        if len(queries) > MAX_BATCH or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise HTTPException(400, f"at most {MAX_BATCH} queries, and k from 1 to {MAX_K}")
+        queries, k = batch_request(body)
         results = []
         for q in queries:
             try:
@@ -267,11 +278,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
 
     @app.post("/api/vector/image")
     async def image_vector(request: Request) -> dict:
-        form = await request.form(max_files=1, max_fields=2)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise HTTPException(400, "send the image as a multipart form field named 'file'")
-        data, name = await upload.read(), upload.filename or "upload"
+        data, name = await upload_of(request)
 
         def embed() -> dict:
             img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)

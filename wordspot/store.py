@@ -139,9 +139,15 @@ class IndexStore:
     Safe to share between threads (the server's); the records connection is used under a lock.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, root: str | Path | None = None) -> None:
         self.path = Path(path)
         self.meta = meta = read_meta(self.path)
+        # the folder the collection was indexed from, and where it is now (`root`): a moved collection
+        self.old_root = meta.get("root") if isinstance(meta.get("root"), str) else ""
+        self.new_root = os.path.abspath(root) if root else ""
+        if self.new_root and not self.old_root:
+            raise IndexFileError(f"{self.path}: the index does not record the folder it was built from (an index "
+                                 f"of an older wordspot): --root cannot move it; build it again where the files are")
         self.count, self.dim, self.dtype = meta["count"], meta["dim"], np.dtype(meta["dtype"])
         self.model_id, self.model_path = meta["model_id"], meta.get("model_path", "")
         self.method = meta.get("method", "")
@@ -180,7 +186,7 @@ class IndexStore:
                               tuple(part))
             for r in rows:
                 try:
-                    found[r[0]] = Crop(str(r[1]), str(r[2]), _box(r[3:7]), str(r[7]))
+                    found[r[0]] = Crop(self._moved(str(r[1])), str(r[2]), _box(r[3:7]), str(r[7]))
                 except ValueError:
                     raise IndexFileError(f"{self.path}: damaged index (crop record {r[0]} is malformed); "
                                          f"{REBUILD}") from None
@@ -189,6 +195,15 @@ class IndexStore:
             raise IndexFileError(f"{self.path}: damaged index (no crop record for row {missing[0]}); {REBUILD}")
         return [found[i] for i in ids]
 
+    def _moved(self, source: str, back: bool = False) -> str:
+        """A recorded path where the collection is now (`back`: a path now -> as recorded)."""
+        if not self.new_root:
+            return source
+        old, new = (self.new_root, self.old_root) if back else (self.old_root, self.new_root)
+        if source == old or source.startswith(old.rstrip(os.sep) + os.sep):
+            return os.path.join(new, os.path.relpath(source, old))
+        return source
+
     @property
     def crops(self) -> list:
         """Every crop record (reads them all: for evaluation and small indexes)."""
@@ -196,7 +211,7 @@ class IndexStore:
 
     def find(self, source: str | Path, box: tuple[int, int, int, int] | None) -> int | None:
         """The row of the crop cut from `source` at `box` (the whole image when None), if indexed."""
-        path = os.path.abspath(source)
+        path = self._moved(os.path.abspath(source), back=True)
         cond = " AND ".join(f"c.{k} IS ?" for k in ("x1", "y1", "x2", "y2"))
         rows = self._rows(f"SELECT c.id FROM crops c JOIN sources s ON s.id = c.source WHERE s.path = ? AND {cond} "
                           f"AND c.id < ? ORDER BY c.id LIMIT 1", (path, *(box or (None,) * 4), self.count))
@@ -267,6 +282,10 @@ class IndexWriter:
         self.meta = {"kind": "wordspot-index", "format": FORMAT, "model_id": model_id, "model_path": model_path,
                      "method": method, "dim": dim, "dtype": str(self.dtype), "generation": gen}
         self.fingerprint = fingerprint
+        # the folder every source is in (an append starts from the index's, a resumed job from build.json)
+        self.root = committed.get("root", "") if append and committed else ""
+        if resume and isinstance(job.get("root"), str):
+            self.root = job["root"]
         keep = {committed["generation"]} if committed else set()
         self._remove_generations(keep | ({gen} if resume else set()))  # left by a job that was not this one
         self._vec = open(path / _vectors_file(gen), "a+b")
@@ -289,7 +308,8 @@ class IndexWriter:
 
     def _write_job(self) -> None:
         atomic_write_text(self.path / JOB, json.dumps({"fingerprint": self.fingerprint, "generation": self.gen,
-                                                       "base": self.base, "rows": self.rows, "done": self.done}))
+                                                       "base": self.base, "rows": self.rows, "done": self.done,
+                                                       "root": getattr(self, "root", "")}))
 
     def _remove_generations(self, keep: set[int]) -> None:
         for f in self.path.iterdir():
@@ -328,6 +348,9 @@ class IndexWriter:
             rows.append((first + i, self._sources[src], *box, str(c.text)))
         self._db.executemany("INSERT INTO crops VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         self._db.commit()
+        folders = {os.path.dirname(os.path.abspath(c.source)) for c in crops}
+        if folders:
+            self.root = os.path.commonpath([*folders, *([self.root] if self.root else [])])
         self.rows += len(crops)
         self.done = done
         self._write_job()
@@ -341,7 +364,7 @@ class IndexWriter:
     def commit(self, **extra: object) -> dict:
         """Make the written rows count (one atomic rename); `extra` goes into index.json too.
         Returns the new index.json."""
-        meta = {**self.meta, **extra, "count": self.base + self.rows}
+        meta = {**self.meta, **extra, "count": self.base + self.rows, **({"root": self.root} if self.root else {})}
         atomic_write_text(self.path / META, json.dumps(meta, indent=1))
         (self.path / JOB).unlink(missing_ok=True)
         self._remove_generations({self.gen})
@@ -382,7 +405,7 @@ def read_manifest(folder: Path) -> dict | None:
     return m
 
 
-def open_shards(paths: list[str | Path]) -> list[IndexStore]:
+def open_shards(paths: list[str | Path], root: str | Path | None = None) -> list[IndexStore]:
     """Index folders to search as one collection; a folder holding index folders gives all of them
     (those its manifest names, in its order, when it has one)."""
     out = []
@@ -399,5 +422,5 @@ def open_shards(paths: list[str | Path]) -> list[IndexStore]:
                           f"`wordspot index` command to finish them", UserWarning, stacklevel=2)
             if not done:
                 raise IndexFileError(f"{p}: no finished index among its {len(inner)} shard(s)")
-        out += [IndexStore(d) for d in done] if inner else [IndexStore(p)]
+        out += [IndexStore(d, root) for d in done] if inner else [IndexStore(p, root)]
     return out

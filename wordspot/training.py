@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import TrainConfig
+from .config import ModelConfig, TrainConfig
 from .datasets import ImageCache, WordSample
 from .embedder import FORMAT_VERSION, PHOC_ONLY, Embedder, load_file, resolve_device
 from .errors import TrainingInterrupted, WordspotError
@@ -129,7 +129,7 @@ class Trainer:
                 sampler.set_state(resume["sampler"])
         budget = st.minutes * 60.0 if st.minutes > 0 else math.inf
         t0 = time.time() - elapsed
-        self.rep.start(stage, total)
+        self.rep.start(stage, total, budget if math.isfinite(budget) else None)
         self.rep.advance(step)
         metrics: dict = {}
         try:
@@ -220,8 +220,8 @@ class Trainer:
             return {"val_rmse": rmse, "val_pearson": float(np.corrcoef(d, vlev)[0, 1]), "score": -rmse}
 
         val_every = cfg.val_every or max(1, cfg.string_steps // 10)
-        self._loop(Stage("string", opt, cfg.string_lr, cfg.string_steps, 0.0, loss_of, validate, val_every,
-                         sampler=sampler), emb, resume)
+        self._loop(Stage("string", opt, cfg.string_lr, cfg.string_steps, cfg.stage_minutes("string"), loss_of,
+                         validate, val_every, sampler=sampler), emb, resume)
         return Embedder.load(self.out / "string.pt", self.device)
 
     # ---- stages 2 and 3 ---------------------------------------------------------------------
@@ -307,7 +307,7 @@ class Trainer:
             x, w = self._image_batch(images, idx, step)
             return objective.image_loss(x, w, idx)
 
-        self._loop(Stage("image", opt, cfg.image_lr, cfg.image_epochs * spe, cfg.image_minutes, loss_of,
+        self._loop(Stage("image", opt, cfg.image_lr, cfg.image_epochs * spe, cfg.stage_minutes("image"), loss_of,
                          self._spotting_validator(emb, valid, train), cfg.val_every or spe, clip=objective.clip), emb, resume)
         return Embedder.load(self.out / "image.pt", self.device)
 
@@ -354,7 +354,7 @@ class Trainer:
                                                                emb.string_net(emb.encode(b)), plev)
             return loss
 
-        self._loop(Stage("joint", opt, cfg.joint_lr, cfg.joint_epochs * spe, cfg.joint_minutes, loss_of,
+        self._loop(Stage("joint", opt, cfg.joint_lr, cfg.joint_epochs * spe, cfg.stage_minutes("joint"), loss_of,
                          self._spotting_validator(emb, valid, train), cfg.val_every or spe, sampler=sampler), emb, resume)
         return Embedder.load(self.out / "joint.pt", self.device)
 
@@ -376,8 +376,10 @@ def _data_id(samples: list[WordSample] | None) -> str:
 def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | None = None,
           valid_set: list[WordSample] | None = None, words: list[str] | None = None,
           stages: tuple[str, ...] = STAGES, resume: bool = False, overwrite: bool = False,
-          string_model: str | Path | None = None, reporter: Reporter | None = None) -> Embedder:
-    """Run `stages` in order into the run folder `out`; returns the final model.
+          string_model: str | Path | None = None, init: str | Path | None = None,
+          reporter: Reporter | None = None) -> Embedder:
+    """Run `stages` in order into the run folder `out`; returns the final model. With `init`, a
+    trained model is fine-tuned: its networks and settings are the start, the string stage is skipped.
 
     `words` is the string stage's lexicon (default: the training transcriptions). With `resume`,
     continue from out/last.pt: its stage from the saved step, then the stages after it. A stage
@@ -407,6 +409,17 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
         if state["done"]:
             stages = tuple(s for s in stages if STAGES.index(s) >= done_through)
             state = None
+    start = None
+    if init is not None and not state:
+        start = Embedder.load(init)
+        cfg.model = ModelConfig.from_dict(asdict(start.config))  # the model's own architecture and alphabet
+        stages = tuple(s for s in stages if s != "string") or ("image",)
+        new = {ch for s in train_set or [] for ch in start.norm(s.text)} - set(start.alphabet.symbols)
+        if new:
+            import warnings
+            warnings.warn(f"--init {init}: the training words use {len(new)} symbol(s) the model does not know "
+                          f"({''.join(sorted(new))[:40]!r}); it cannot learn them (train from scratch for them)",
+                          stacklevel=2)
     atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
     seed_everything(cfg.seed)
     trainer = Trainer(cfg, out, reporter)
@@ -414,7 +427,7 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
     if state:
         trainer.history = state.get("history", [])
     words = list(words) if words else [s.text for s in (train_set or []) + (valid_set or [])]
-    emb: Embedder | None = None
+    emb: Embedder | None = start.to(trainer.device) if start is not None else None
 
     def resume_for(stage: str) -> dict | None:
         return state if state and state["stage"] == stage else None
@@ -424,7 +437,7 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
         if "image" not in stages:
             raise ValueError("the PHOC method trains only the image stage")
         stages = ("image",)
-        if not resume_for("image"):
+        if not resume_for("image") and emb is None:
             texts = [w for w in (TextNorm(cfg.model.lowercase, cfg.model.alnum_only)(s.text)
                                  for s in train_set or []) if w]
             if not texts:
@@ -446,7 +459,10 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
                 emb = trainer.train_joint(emb, train_set, valid_set, words, resume_for("joint"))
     if emb is None:
         raise ValueError("nothing to do: every stage asked for is already done (see last.pt)")
-    if valid_set and emb.image_net is not None and (out / "model.pt").exists():
+    kept_stage = ((load_file(out / "model.pt", "model", tensors=False).get("info") or {}).get("stage")
+                  if (out / "model.pt").exists() else None)
+    if valid_set and kept_stage in ("image", "joint"):  # a model that spots words, not a string CNN alone
+        _warn_if_near_chance(out / "model.pt", [t for t in _texts(valid_set, emb) if t])
         try:
             kept = calibrate_model(out / "model.pt", valid_set, cfg.val_limit)
             trainer.rep.log(f"scores calibrated on {len(valid_set[:cfg.val_limit])} validation images "
@@ -456,6 +472,21 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
         except (WordspotError, ValueError) as e:  # a validation set with one word: hits get no score
             trainer.rep.log(f"scores not calibrated: {e}")
     return emb
+
+
+def _warn_if_near_chance(path: Path, texts: list[str]) -> None:
+    """Say so when a finished model ranks its validation images little better than a random order
+    would (the mean AP of random rankings: each query's share of relevant images)."""
+    from collections import Counter
+    score = (load_file(path, "model", tensors=False).get("info") or {}).get("val_score")
+    counts = Counter(texts)
+    if not isinstance(score, float) or not math.isfinite(score) or len(counts) < 2:
+        return
+    chance = float(np.mean([c / len(texts) for c in counts.values()]))
+    if score < chance + 0.25 * (1.0 - chance):
+        import warnings
+        warnings.warn(f"{path}: validation mAP {score:.3f} is near chance ({chance:.3f}): the model has learned "
+                      f"little; train longer (--minutes), on more data, or check the transcriptions", stacklevel=3)
 
 
 def calibrate_model(path: str | Path, samples: list[WordSample], limit: int = 1500) -> Embedder:
@@ -500,7 +531,7 @@ def train_ensemble(cfg: TrainConfig, out: str | Path, members: int, *, train_set
         if not (state and state["done"]):
             member_cfg = TrainConfig.from_dict(asdict(cfg))
             member_cfg.seed = cfg.seed + i
-            member_cfg.image_minutes = cfg.image_minutes / members
+            member_cfg.image_minutes, member_cfg.minutes = cfg.stage_minutes("image") / members, 0.0
             train(member_cfg, sub, train_set=train_set, valid_set=valid_set, stages=("image",),
                   resume=state is not None, overwrite=overwrite, reporter=reporter)
         models.append(Embedder.load(sub / "model.pt"))  # the member's best checkpoint
