@@ -165,3 +165,20 @@ def test_a_moved_collection_is_found_with_root(tiny_data, tiny_run, tmp_path):
     from wordspot.store import IndexStore
     moved = IndexStore(tmp_path / "w.idx", root=new)
     assert moved.find(hits[0]["source"], None) == hits[0]["row"] and idx.find(hits[0]["source"], None) is None
+
+
+def test_hits_as_page_xml_read_back_as_the_same_boxes(tmp_path):
+    from wordspot.formats import read_page_xml
+    from wordspot.query import page_xml
+    cv2.imwrite(str(tmp_path / "p1.png"), np.full((100, 200), 255, np.uint8))
+    cv2.imwrite(str(tmp_path / "w.png"), np.full((20, 40), 255, np.uint8))
+    hits = [Hit(1, 2.5, Crop(str(tmp_path / "p1.png"), "p1", (10, 20, 60, 45), "great"), score=0.9),
+            Hit(2, 7.0, Crop(str(tmp_path / "w.png"), "w", None, "greet")),
+            Hit(3, 9.0, Crop(str(tmp_path / "p1.png"), "p1", (100, 20, 150, 45), "grant"), score=0.2)]
+    files = page_xml("great & <co>", hits, tmp_path / "out")
+    assert sorted(f.name for f in files) == ["p1.xml", "w.xml"]
+    page = read_page_xml(tmp_path / "out" / "p1.xml")
+    assert page.image == tmp_path / "p1.png"
+    assert [(r.box, r.text) for r in page.words] == [((10, 20, 60, 45), "great & <co>"), ((100, 20, 150, 45), "great & <co>")]
+    assert [r.box for r in read_page_xml(tmp_path / "out" / "w.xml").words] == [(0, 0, 40, 20)]  # the whole word image
+    assert 'conf="0.9000"' in (tmp_path / "out" / "p1.xml").read_text()

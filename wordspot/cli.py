@@ -410,6 +410,8 @@ def query(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the hits to this CSV file (query, "
                                             "rank, score, distance, file, where, page, box, text, source)."),
+    page_xml_dir: Optional[Path] = typer.Option(None, "--page-xml", help="Also write the hits as PAGE XML into "
+                                                "this folder, one file a page (one query only)."),
     min_score: Optional[float] = typer.Option(None, help="Keep hits whose score (the probability that it is the "
                                               "word, from 0 to 1) is at least this; needs a calibrated model."),
     sheet: Optional[Path] = typer.Option(None, help="Draw the hit crops into this PNG (one query only)."),
@@ -486,6 +488,10 @@ def query(
                     "yellow")
         if csv_path is not None:
             _write_csv(csv_path, results)
+        if page_xml_dir is not None and results:
+            from .query import page_xml
+            files = page_xml(results[0][0], results[0][1], page_xml_dir)
+            say(err, f"{len(files)} PAGE XML file(s) to {page_xml_dir}", "wrote", "cyan")
         if as_json:
             payload = [{"query": q, "hits": [h.as_dict() for h in hits]} for q, hits in results]
             print_json(payload if batch is not None else payload[0])
