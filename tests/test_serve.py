@@ -211,3 +211,25 @@ def test_pages_are_decoded_once_for_many_requests(served, monkeypatch):
         codes = list(pool.map(lambda i: client.get(f"/api/{'page' if i % 2 else 'crop'}/0/{row + i % 3}.png")
                               .status_code, range(40)))
     assert codes == [200] * 40 and len(calls) == 1  # three crops of one page: one decode for 40 requests
+
+
+def test_iiif_manifest_and_content_search(served):
+    c = served["client"]
+    manifest = ok(c.get("/iiif/manifest"))
+    assert manifest["type"] == "Manifest" and manifest["service"][0]["type"] == "SearchService2"
+    canvases = {cv["id"]: cv for cv in manifest["items"]}
+    assert len(canvases) == served["n"] - 2  # every word image, and the one page holding three crops
+    page = next(cv for cv in canvases.values() if cv["label"]["none"] == ["page.png"])
+    image = page["items"][0]["items"][0]["body"]
+    assert ok(c.get(image["id"].replace("http://127.0.0.1:8765", ""))).headers["content-type"] == "image/png"
+    found = ok(c.get("/iiif/search", params={"q": "great", "k": 30}))
+    assert found["type"] == "AnnotationPage" and len(found["items"]) == min(30, served["n"])
+    for a in found["items"]:
+        canvas_id, _, frag = a["target"].partition("#")
+        assert a["motivation"] == "highlighting" and canvas_id in canvases
+        if frag:  # a crop on the page: its box as x, y, w, h
+            x, y, w, h = map(int, frag.removeprefix("xywh=").split(","))
+            assert w > 0 and h > 0 and x + w <= page["width"] and y + h <= page["height"]
+    assert any("#xywh=" in a["target"] for a in found["items"])
+    error(c.get("/iiif/image/0/99999.png"), 404, "no page")
+    error(c.get("/iiif/search", params={"q": "!!!"}), 400, "empty once normalised")

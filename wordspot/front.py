@@ -127,7 +127,7 @@ def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, ti
     @app.get("/api/search/crop")
     async def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K)):
         vec = await owner_vector(shard, row)
-        body = {"vector": vec, "kind": "qbe", "k": k + 1, "query": f"@crop {shard}/{row}"}
+        body = {"vector": vec, "kind": "qbe", "k": min(k + 1, MAX_K), "query": f"@crop {shard}/{row}"}
         return await fan_out(f"@crop {shard}/{row}", k, "POST", "/api/search/vector", body, leave_out=(shard, row))
 
     @app.post("/api/search/image")

@@ -209,6 +209,24 @@ class IndexStore:
         """Every crop record (reads them all: for evaluation and small indexes)."""
         return self.crops_at(list(range(self.count)))
 
+    def sources(self, limit: int) -> list[tuple[int, str]]:
+        """(id, path) of the page images the committed rows come from, at most `limit`, by id."""
+        rows = self._rows("SELECT DISTINCT s.id, s.path FROM sources s JOIN crops c ON c.source = s.id "
+                          "WHERE c.id < ? ORDER BY s.id LIMIT ?", (self.count, limit))
+        return [(int(i), self._moved(str(p))) for i, p in rows]
+
+    def source(self, source_id: int) -> str | None:
+        """The path of one page image by its id, if a committed row comes from it."""
+        rows = self._rows("SELECT s.path FROM sources s JOIN crops c ON c.source = s.id WHERE s.id = ? AND c.id < ? "
+                          "LIMIT 1", (int(source_id), self.count))
+        return self._moved(str(rows[0][0])) if rows else None
+
+    def source_ids(self, ids: list[int]) -> list[int]:
+        """The page image id of each of rows `ids`."""
+        found = dict(self._rows(f"SELECT id, source FROM crops WHERE id IN ({','.join('?' * len(ids))})",
+                                tuple(int(i) for i in ids))) if ids else {}
+        return [int(found[int(i)]) for i in ids]
+
     def find(self, source: str | Path, box: tuple[int, int, int, int] | None) -> int | None:
         """The row of the crop cut from `source` at `box` (the whole image when None), if indexed."""
         path = self._moved(os.path.abspath(source), back=True)
