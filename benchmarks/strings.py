@@ -21,7 +21,8 @@ from common import RESULTS, machine, md_table, write_json
 
 from wordspot.datasets import load_fki
 from wordspot.embedder import Embedder, ModelConfig
-from wordspot.evaluate import evaluate_strings, plot_strings
+from wordspot.evaluate import evaluate_strings
+from wordspot.plots import plot_strings
 from wordspot.progress import PlainReporter
 from wordspot.training import TrainConfig, train
 

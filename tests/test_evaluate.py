@@ -57,7 +57,7 @@ def test_out_of_vocabulary_split_of_qbs(tiny_run, tiny_data):
 
 
 def test_interpolated_precision_matches_a_naive_loop():
-    from wordspot.evaluate import RECALL_GRID, _interpolated_pr
+    from wordspot.plots import RECALL_GRID, _interpolated_pr
     rng = np.random.default_rng(3)
     dist = rng.random((5, 12))
     rel = rng.random((5, 12)) < 0.3

@@ -194,14 +194,14 @@ def test_only_requests_addressed_to_this_server_are_answered(served, host, statu
 
 
 def test_allowed_hosts_follow_the_bound_address():
-    from wordspot.serve import allowed_hosts
+    from wordspot.webkit import allowed_hosts
     assert allowed_hosts("127.0.0.1") == ("127.0.0.1", "localhost", "::1")
     assert "archive.example.org" in allowed_hosts("0.0.0.0", ["archive.example.org"])
     assert "0.0.0.0" not in allowed_hosts("0.0.0.0") and "10.1.2.3" in allowed_hosts("10.1.2.3")
 
 
 def test_pages_are_decoded_once_for_many_requests(served, monkeypatch):
-    import wordspot.serve as serve_mod
+    import wordspot.webkit as serve_mod
     calls = []
     real = serve_mod.read_grey
     monkeypatch.setattr(serve_mod, "read_grey", lambda p: calls.append(p) or real(p))

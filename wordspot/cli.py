@@ -557,7 +557,7 @@ def _serve_front(index_path, shard, remote, host, port, max_upload, allow_host) 
     import uvicorn
 
     from .front import connect, create_front
-    from .serve import allowed_hosts
+    from .webkit import allowed_hosts
     remotes = connect(remote)
     err.print(f"serving {sum(r.info.get('crops', 0) for r in remotes):,} crops of {len(remotes)} servers on "
               f"http://{host}:{port}  (Ctrl-C stops)", highlight=False, markup=False)
@@ -633,7 +633,8 @@ def eval_spotting(
     """
     with cli_errors():
         from .embedder import Embedder, resolve_device
-        from .evaluate import evaluate_index, index_labelled, plot_spotting, spotting_curves, summarise
+        from .evaluate import evaluate_index, index_labelled, summarise
+        from .plots import plot_spotting, spotting_curves
         dev = resolve_device(device)
         if data is None:
             known = _run_data(models[0])
@@ -720,7 +721,8 @@ def eval_strings(
     """
     with cli_errors():
         from .embedder import Embedder
-        from .evaluate import evaluate_strings, plot_strings
+        from .evaluate import evaluate_strings
+        from .plots import plot_strings
         if (words is None) == (data is None):
             raise WordspotError("give --words or --data")
         if words is not None:

@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from .errors import WordspotError
-from .serve import LOCAL_HOSTS, MAX_K, Guard, batch_request, upload_of
+from .webkit import LOCAL_HOSTS, MAX_K, Guard, batch_request, upload_of
 
 
 class Remote:
