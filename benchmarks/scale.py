@@ -30,7 +30,7 @@ from wordspot.embedder import Embedder
 from wordspot.index import Crop, dataset_crops, index_crops, open_index
 from wordspot.query import Searcher
 from wordspot.search import build_approximate
-from wordspot.store import IndexWriter
+from wordspot.writer import IndexWriter
 
 
 def synthetic(emb: Embedder, base_vecs: np.ndarray, base_texts: list[str], n: int, out: Path, dtype: str,

@@ -22,8 +22,9 @@ from .errors import ConfigError, TrainingInterrupted, WordspotError
 from .progress import PlainReporter, Reporter, RichReporter
 from .query import Hit, Searcher, contact_sheet
 from .search import ANN_MIN, describe
-from .store import IndexFileError, check_target, is_index, open_shards
+from .store import IndexFileError, is_index, open_shards
 from .text import TextNorm, readable
+from .writer import check_target
 
 out = Console()
 if not out.is_terminal:  # piped or logged: wide enough for the tables, which rich would squeeze into 80

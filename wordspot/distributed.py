@@ -1,5 +1,5 @@
 """Indexing an archive on a Dask cluster: the crops are cut into shards, one task a shard, each
-written by the index writer of one machine (atomic, resumable: store.IndexWriter). A manifest
+written by the index writer of one machine (atomic, resumable: writer.IndexWriter). A manifest
 names the shards; `query` and `serve` read the archive folder as one collection.
 
 A worker that dies mid-task leaves its shard as an interrupted build; the engine retries the task

@@ -19,7 +19,8 @@ from .formats import IMAGE_EXTS, PageWords, find_image, read_box_file, read_xml
 from .imaging import ImageError, cut_box, degenerate, normalise, read_grey
 from .progress import Reporter
 from .search import ANN_MIN, build_approximate
-from .store import Crop, IndexFileError, IndexStore, IndexWriter, check_model, open_shards
+from .store import Crop, IndexFileError, IndexStore, check_model, open_shards
+from .writer import IndexWriter
 
 __all__ = ["Crop", "Index", "IndexFileError", "IndexStore", "build_index", "collect_crops", "dataset_crops",
            "index_crops", "open_index", "open_shards", "write_index"]
