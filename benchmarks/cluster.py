@@ -23,11 +23,11 @@ import torch
 from common import RESULTS, machine, md_table, write_json
 
 from wordspot.config import ModelConfig
-from wordspot.datasets import open_source
-from wordspot.distributed import index_on_cluster
-from wordspot.embedder import Embedder
-from wordspot.index import dataset_crops, index_crops
-from wordspot.store import open_shards
+from wordspot.data.datasets import open_source
+from wordspot.index.build import dataset_crops, index_crops
+from wordspot.index.distributed import index_on_cluster
+from wordspot.index.store import open_shards
+from wordspot.model.embedder import Embedder
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
         torch.manual_seed(args.seed)
         src = open_source(args.gw, "cv1")
         words = [s.text for s in src.subset("all")]
-        from wordspot.text import Alphabet
+        from wordspot.data.text import Alphabet
         emb = Embedder(ModelConfig(), Alphabet.from_words([w.lower() for w in words]))
         model = work / "model.pt"
         emb.save(model, stage="untrained")

@@ -32,14 +32,14 @@ import numpy as np
 from common import RESULTS, machine, md_table, write_json
 
 from wordspot.config import TrainConfig, parse_settings
-from wordspot.datasets import open_source
-from wordspot.embedder import Embedder
-from wordspot.evaluate import evaluate_index, index_labelled
-from wordspot.index import Index
-from wordspot.metrics import cosine_distances, spotting_scores
+from wordspot.data.datasets import open_source
+from wordspot.evaluation.evaluate import evaluate_index, index_labelled
+from wordspot.evaluation.metrics import cosine_distances, spotting_scores
+from wordspot.index.build import Index
+from wordspot.methods.rankings import LSDERanking, PHOCRanking, choose_fusion
+from wordspot.model.embedder import Embedder
 from wordspot.progress import PlainReporter
-from wordspot.rankings import LSDERanking, PHOCRanking, choose_fusion
-from wordspot.training import train, train_ensemble
+from wordspot.training.run import train, train_ensemble
 
 TRAINING_KEYS = ("fold", "method", "budget_minutes", "members", "seed", "train_minutes", "config", "curve", "machine",
                  "model_id")

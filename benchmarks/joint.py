@@ -24,7 +24,7 @@ from gw import fold_sets  # the same training and validation images as the run
 
 from wordspot.config import TrainConfig, parse_settings
 from wordspot.progress import PlainReporter
-from wordspot.training import train
+from wordspot.training.run import train
 
 
 def curve(log: Path, stage: str) -> list[dict]:

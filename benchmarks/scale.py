@@ -25,12 +25,12 @@ import numpy as np
 from common import RESULTS, machine, md_table, write_json
 
 from wordspot.config import ModelConfig
-from wordspot.datasets import open_source
-from wordspot.embedder import Embedder
-from wordspot.index import Crop, dataset_crops, index_crops, open_index
-from wordspot.query import Searcher
-from wordspot.search import build_approximate
-from wordspot.writer import IndexWriter
+from wordspot.data.datasets import open_source
+from wordspot.index.build import Crop, dataset_crops, index_crops, open_index
+from wordspot.index.writer import IndexWriter
+from wordspot.model.embedder import Embedder
+from wordspot.search.exact import build_approximate
+from wordspot.search.query import Searcher
 
 
 def synthetic(emb: Embedder, base_vecs: np.ndarray, base_texts: list[str], n: int, out: Path, dtype: str,
@@ -69,7 +69,7 @@ def cold_query(path: Path, word: str, exact: bool, repeats: int = 3) -> dict:
     size count from this process's size."""
     walls, rss = [], []
     for _ in range(repeats):
-        cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "wordspot.cli", "query", str(path), word,
+        cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "wordspot.cli.app", "query", str(path), word,
                "-k", "10", "--json"] + (["--exact"] if exact else [])
         t0 = time.time()
         r = subprocess.run(cmd, capture_output=True, text=True)

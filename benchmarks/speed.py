@@ -14,7 +14,7 @@ import time
 import torch
 from common import RESULTS, machine, md_table, write_json
 
-from wordspot.models import ImageCNN
+from wordspot.model.networks import ImageCNN
 
 CANDIDATES = [  # (name, height, channels, blocks)
     ("small-32", 32, (16, 32, 64, 128), (2, 2, 3, 3)),

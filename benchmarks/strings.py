@@ -7,7 +7,7 @@ random strings), then compares it with PHOC and a bag of n-grams on the distinct
     python benchmarks/strings.py --evaluate-only      # the model of an earlier run in --run, again
 
 The last row, the ceiling, is the Levenshtein distance with its ties broken: no distance without
-exact ties can have a higher Spearman correlation (see wordspot.evaluate.evaluate_strings).
+exact ties can have a higher Spearman correlation (see wordspot.evaluation.evaluate.evaluate_strings).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pathlib import Path
 
 from common import RESULTS, machine, md_table, write_json
 
-from wordspot.datasets import load_fki
-from wordspot.embedder import Embedder, ModelConfig
-from wordspot.evaluate import evaluate_strings
-from wordspot.plots import plot_strings
+from wordspot.data.datasets import load_fki
+from wordspot.evaluation.evaluate import evaluate_strings
+from wordspot.evaluation.plots import plot_strings
+from wordspot.model.embedder import Embedder, ModelConfig
 from wordspot.progress import PlainReporter
-from wordspot.training import TrainConfig, train
+from wordspot.training.run import TrainConfig, train
 
 
 def main() -> None:

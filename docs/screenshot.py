@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from wordspot.embedder import Embedder
-from wordspot.query import Searcher
-from wordspot.serve import start
-from wordspot.store import open_shards
+from wordspot.index.store import open_shards
+from wordspot.model.embedder import Embedder
+from wordspot.search.query import Searcher
+from wordspot.serve.app import start
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from wordspot import synth
-from wordspot.datasets import load_folder
-from wordspot.embedder import ModelConfig
-from wordspot.training import TrainConfig, train
+from wordspot.data.datasets import load_folder
+from wordspot.model.embedder import ModelConfig
+from wordspot.training.run import TrainConfig, train
 
 GW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "washingtondb-v1.0"
 TINY_WORDS = ["orders", "letter", "great", "camp", "fort", "the", "and", "virginia"]

@@ -13,11 +13,11 @@ import shutil
 
 import pytest
 
-from wordspot.datasets import load_folder
-from wordspot.embedder import Embedder
-from wordspot.index import dataset_crops, index_crops, open_index
-from wordspot.query import Searcher
-from wordspot.serve import start
+from wordspot.data.datasets import load_folder
+from wordspot.index.build import dataset_crops, index_crops, open_index
+from wordspot.model.embedder import Embedder
+from wordspot.search.query import Searcher
+from wordspot.serve.app import start
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # the closed network refuses Chromium's own background connections; these flags keep it from trying

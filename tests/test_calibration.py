@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from wordspot.calibration import expected_calibration_error, fit, probability
-from wordspot.cli import app
-from wordspot.datasets import load_folder
-from wordspot.embedder import Embedder
+from wordspot.cli.app import app
+from wordspot.data.datasets import load_folder
 from wordspot.files import load_tree
-from wordspot.index import dataset_crops, index_crops, open_index
-from wordspot.query import Searcher
-from wordspot.training import calibrate_model
+from wordspot.index.build import dataset_crops, index_crops, open_index
+from wordspot.model.calibration import expected_calibration_error, fit, probability
+from wordspot.model.embedder import Embedder
+from wordspot.search.query import Searcher
+from wordspot.training.run import calibrate_model
 
 
 def test_fit_recovers_a_logistic_curve_and_its_scores_are_calibrated():

@@ -6,8 +6,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from wordspot.cli import app
-from wordspot.datasets import load_folder
+from wordspot.cli.app import app
+from wordspot.data.datasets import load_folder
 from wordspot.files import load_tree, save_tree
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ import pytest
 from conftest import GW
 from typer.testing import CliRunner
 
-from wordspot.cli import app
-from wordspot.datasets import (
+from wordspot.cli.app import app
+from wordspot.data.datasets import (
     DataError,
     DataWarning,
     ImageCache,
@@ -24,8 +24,8 @@ from wordspot.datasets import (
     load_pages,
     open_source,
 )
-from wordspot.index import collect_crops
-from wordspot.text import TextNorm, special_symbol
+from wordspot.data.text import TextNorm, special_symbol
+from wordspot.index.build import collect_crops
 
 
 def blank(path: Path, h: int = 20, w: int = 30) -> None:

@@ -8,13 +8,13 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from wordspot.cli import app
-from wordspot.datasets import load_folder
-from wordspot.distributed import index_on_cluster, index_shard, plan
-from wordspot.embedder import Embedder
-from wordspot.index import dataset_crops, index_crops
-from wordspot.query import Searcher
-from wordspot.store import open_shards
+from wordspot.cli.app import app
+from wordspot.data.datasets import load_folder
+from wordspot.index.build import dataset_crops, index_crops
+from wordspot.index.distributed import index_on_cluster, index_shard, plan
+from wordspot.index.store import open_shards
+from wordspot.model.embedder import Embedder
+from wordspot.search.query import Searcher
 
 pytest.importorskip("dask.distributed")
 
@@ -58,9 +58,9 @@ def test_a_worker_killed_mid_shard_loses_and_doubles_nothing(tiny_run, crops, tm
     def task(model_path, shard, out, dtype, threads):
         # the first attempt at the second shard dies, as kill -9 would, after writing two chunks
         if out.endswith("shard-00001.idx") and os.path.exists(marker):
-            from wordspot.embedder import Embedder
+            from wordspot.index.store import Crop
+            from wordspot.model.embedder import Embedder
             from wordspot.progress import Reporter
-            from wordspot.store import Crop
 
             class Die(Reporter):
                 seen = 0
@@ -114,7 +114,7 @@ def _serve(index, port):
     import time
 
     import httpx
-    proc = subprocess.Popen([sys.executable, "-c", "from wordspot.cli import app; app()", "serve", str(index),
+    proc = subprocess.Popen([sys.executable, "-c", "from wordspot.cli.app import app; app()", "serve", str(index),
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(300):
         try:
@@ -132,7 +132,7 @@ def _serve(index, port):
 def test_a_front_over_two_server_processes_merges_and_reports_the_one_down(tiny_run, crops, tmp_path):
     from fastapi.testclient import TestClient
 
-    from wordspot.front import connect, create_front
+    from wordspot.serve.front import connect, create_front
     emb = Embedder.load(tiny_run)
     index_crops(emb, crops[:40], tmp_path / "a.idx", model_path=str(tiny_run / "model.pt"))
     index_crops(emb, crops[40:], tmp_path / "b.idx", model_path=str(tiny_run / "model.pt"))

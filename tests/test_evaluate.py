@@ -3,8 +3,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from wordspot.embedder import Embedder
-from wordspot.evaluate import CEILING, evaluate_strings
+from wordspot.evaluation.evaluate import CEILING, evaluate_strings
+from wordspot.model.embedder import Embedder
 
 
 def test_ceiling_is_the_spearman_of_tied_levenshtein_distances(tiny_run):
@@ -26,7 +26,7 @@ def test_spearman_of_distances_matches_a_naive_loop_and_its_sample():
     import Levenshtein
     from scipy.stats import spearmanr
 
-    from wordspot.evaluate import distance_spearman
+    from wordspot.evaluation.evaluate import distance_spearman
     rng = np.random.default_rng(0)
     queries, texts = ["great", "grate", "camp"], ["great", "greater", "camp", "cramp", "the"]
     dist = rng.random((3, 5))
@@ -41,8 +41,8 @@ def test_spearman_of_distances_matches_a_naive_loop_and_its_sample():
 
 
 def test_out_of_vocabulary_split_of_qbs(tiny_run, tiny_data):
-    from wordspot.datasets import load_folder
-    from wordspot.evaluate import evaluate_spotting
+    from wordspot.data.datasets import load_folder
+    from wordspot.evaluation.evaluate import evaluate_spotting
     src = load_folder(tiny_data)
     emb = Embedder.load(tiny_run)
     test = src.subset("test")
@@ -57,7 +57,7 @@ def test_out_of_vocabulary_split_of_qbs(tiny_run, tiny_data):
 
 
 def test_interpolated_precision_matches_a_naive_loop():
-    from wordspot.plots import RECALL_GRID, _interpolated_pr
+    from wordspot.evaluation.plots import RECALL_GRID, _interpolated_pr
     rng = np.random.default_rng(3)
     dist = rng.random((5, 12))
     rel = rng.random((5, 12)) < 0.3
@@ -77,7 +77,7 @@ def test_interpolated_precision_matches_a_naive_loop():
 def test_eval_plot_draws_the_pictures(tiny_run, tiny_data, tmp_path):
     from typer.testing import CliRunner
 
-    from wordspot.cli import app
+    from wordspot.cli.app import app
     r = CliRunner().invoke(app, ["eval", str(tiny_run), "--data", str(tiny_data), "--plot", str(tmp_path / "pics"),
                                  "--json"])
     assert r.exit_code == 0, r.output

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from wordspot.cli import app
-from wordspot.datasets import load_folder, open_source
+from wordspot.cli.app import app
+from wordspot.data.datasets import load_folder, open_source
+from wordspot.data.pagefiles import FormatError, read_box_file, read_xml
 from wordspot.errors import WordspotError
 from wordspot.files import load_tree, save_tree
-from wordspot.formats import FormatError, read_box_file, read_xml
 
 runner = CliRunner()
 
@@ -337,7 +337,7 @@ def test_unusual_but_good_images_index_and_query_by_example(ws, case):
 
 
 def test_transparent_png_is_read_as_ink_on_white(ws):
-    from wordspot.imaging import read_grey
+    from wordspot.data.imaging import read_grey
     grey = read_grey(GOOD_IMAGES["alpha-ink.png"](ws))
     assert grey[0, 0] == 255 and grey.min() == 0  # paper white, ink black
 
@@ -451,7 +451,7 @@ def test_bad_train_options_fail_before_any_work(ws, args, names, tmp_path):
 def test_resume_with_other_data_is_refused(ws, tmp_path, tiny_data):
     from conftest import tiny_config
 
-    from wordspot.training import train
+    from wordspot.training.run import train
     src = load_folder(tiny_data)
     out = tmp_path / "run"
     train(tiny_config(string_steps=20, image_epochs=1, joint_epochs=1), out, train_set=src.subset("train"),
@@ -577,7 +577,7 @@ def test_two_concurrent_appends_lose_nothing(ws, tmp_path):
     idx = tmp_path / "shared.idx"
     shutil.copytree(ws["idx"], idx)
     n = len(json.loads(run("query", idx, "great", "-k", "1000", "--json").stdout)["hits"])
-    cmd = [sys.executable, "-m", "wordspot.cli", "index", str(ws["run"]), "--data", str(ws["data"]),
+    cmd = [sys.executable, "-m", "wordspot.cli.app", "index", str(ws["run"]), "--data", str(ws["data"]),
            "--subset", "{}", "--out", str(idx), "--append", "--plain", "--device", "cpu"]
     procs = [subprocess.Popen([a.format(part) for a in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
              for part in ("valid", "train")]

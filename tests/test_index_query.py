@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from wordspot.datasets import load_folder
-from wordspot.embedder import Embedder
+from wordspot.data.datasets import load_folder
 from wordspot.errors import WordspotError
-from wordspot.index import IndexFileError, build_index, collect_crops, dataset_crops, open_index, write_index
-from wordspot.query import Hit, by_example, by_string, contact_sheet
-from wordspot.store import Crop
+from wordspot.index.build import IndexFileError, build_index, collect_crops, dataset_crops, open_index, write_index
+from wordspot.index.store import Crop
+from wordspot.model.embedder import Embedder
+from wordspot.search.query import Hit, by_example, by_string, contact_sheet
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_index_from_another_model_is_refused(tiny_run, tiny_data, tmp_path):
 
 
 def test_edit_radius_search_and_wildcards(tiny_data, tiny_run, tmp_path):
-    from wordspot.query import Searcher
+    from wordspot.search.query import Searcher
     emb = Embedder.load(tiny_run)
     idx, _ = build_index(emb, dataset_crops(load_folder(tiny_data).subset("test")))
     searcher = Searcher(emb, [idx], exact=True)
@@ -146,7 +146,7 @@ def test_a_moved_collection_is_found_with_root(tiny_data, tiny_run, tmp_path):
 
     from typer.testing import CliRunner
 
-    from wordspot.cli import app
+    from wordspot.cli.app import app
     old = tmp_path / "old" / "words"
     shutil.copytree(tiny_data / "images", old)
     r = CliRunner().invoke(app, ["index", str(tiny_run), str(old), "--out", str(tmp_path / "w.idx"), "--plain"])
@@ -162,14 +162,14 @@ def test_a_moved_collection_is_found_with_root(tiny_data, tiny_run, tmp_path):
     assert all(h["source"].startswith(str(new)) for h in hits)
     # the example image at its new place is found in the index, and left out of its own ranking
     idx = open_index(tmp_path / "w.idx")
-    from wordspot.store import IndexStore
+    from wordspot.index.store import IndexStore
     moved = IndexStore(tmp_path / "w.idx", root=new)
     assert moved.find(hits[0]["source"], None) == hits[0]["row"] and idx.find(hits[0]["source"], None) is None
 
 
 def test_hits_as_page_xml_read_back_as_the_same_boxes(tmp_path):
-    from wordspot.formats import read_page_xml
-    from wordspot.query import page_xml
+    from wordspot.data.pagefiles import read_page_xml
+    from wordspot.search.query import page_xml
     cv2.imwrite(str(tmp_path / "p1.png"), np.full((100, 200), 255, np.uint8))
     cv2.imwrite(str(tmp_path / "w.png"), np.full((20, 40), 255, np.uint8))
     hits = [Hit(1, 2.5, Crop(str(tmp_path / "p1.png"), "p1", (10, 20, 60, 45), "great"), score=0.9),

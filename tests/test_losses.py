@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from wordspot.losses import AllPairsLoss, JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
+from wordspot.training.losses import AllPairsLoss, JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
 
 
 def naive_all_pairs(x, y, lev, symmetric):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from wordspot.metrics import average_precisions, cosine_distances, spotting_scores
+from wordspot.evaluation.metrics import average_precisions, cosine_distances, spotting_scores
 
 
 def naive_ap(dist_row, rel_row):

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from wordspot.embedder import Embedder, ModelConfig
-from wordspot.models import ImageCNN, ReaderCNN, StringCNN
-from wordspot.text import Alphabet
+from wordspot.data.text import Alphabet
+from wordspot.model.embedder import Embedder, ModelConfig
+from wordspot.model.networks import ImageCNN, ReaderCNN, StringCNN
 
 
 def test_string_cnn_shapes():
@@ -68,8 +68,8 @@ def test_embedder_orders_image_results_like_its_input():
 
 
 def test_soft_onehot_of_a_sure_reading_is_the_words_onehot():
-    from wordspot.models import soft_onehot
-    from wordspot.text import Alphabet
+    from wordspot.data.text import Alphabet
+    from wordspot.model.networks import soft_onehot
     al = Alphabet("abcr")
     A = len(al)
     # frames: c c - a r r - (blank is class A); a sure best path reading "car"

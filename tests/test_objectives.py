@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from wordspot.embedder import Embedder, ModelConfig
-from wordspot.objectives import Attributes, Reading, Regression, objective_kind
-from wordspot.phoc import PHOC
-from wordspot.text import Alphabet
-from wordspot.training import TrainConfig
+from wordspot.data.text import Alphabet
+from wordspot.methods.objectives import Attributes, Reading, Regression, objective_kind
+from wordspot.methods.phoc import PHOC
+from wordspot.model.embedder import Embedder, ModelConfig
+from wordspot.training.run import TrainConfig
 
 WORDS = ["orders", "order", "letters", "great", "greater", "camp"]
 

@@ -1,7 +1,7 @@
 import Levenshtein
 import numpy as np
 
-from wordspot.pairs import PairSampler, random_edit
+from wordspot.training.pairs import PairSampler, random_edit
 
 
 def test_random_edit_is_one_edit_or_a_swap():

@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from wordspot.embedder import Embedder, ModelConfig, ModelError
+from wordspot.data.text import Alphabet
+from wordspot.evaluation.metrics import spotting_scores
 from wordspot.files import load_tree, save_tree
-from wordspot.metrics import spotting_scores
-from wordspot.phoc import PHOC
-from wordspot.rankings import FUSION_GRID, FusedRanking, choose_fusion
-from wordspot.stringside import StringSide
-from wordspot.text import Alphabet
+from wordspot.methods.phoc import PHOC
+from wordspot.methods.rankings import FUSION_GRID, FusedRanking, choose_fusion
+from wordspot.model.embedder import Embedder, ModelConfig, ModelError
+from wordspot.model.stringside import StringSide
 
 WORDS = ["orders", "order", "letters", "great", "greater", "camp", "fort", "the", "then"]
 

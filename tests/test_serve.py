@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from wordspot.datasets import load_folder
-from wordspot.embedder import Embedder
-from wordspot.index import Crop, dataset_crops, index_crops, open_index
-from wordspot.query import Searcher
-from wordspot.serve import create_app
+from wordspot.data.datasets import load_folder
+from wordspot.index.build import Crop, dataset_crops, index_crops, open_index
+from wordspot.model.embedder import Embedder
+from wordspot.search.query import Searcher
+from wordspot.serve.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_several_clients_at_once(served):
 def test_serve_refuses_bad_options(tiny_run, tmp_path):
     from typer.testing import CliRunner
 
-    from wordspot.cli import app
+    from wordspot.cli.app import app
     r = CliRunner().invoke(app, ["serve", str(tmp_path / "none.idx")])
     assert r.exit_code != 0 and "no such index" in r.output
     r = CliRunner().invoke(app, ["serve", str(tmp_path), "--port", "0"])
@@ -194,14 +194,14 @@ def test_only_requests_addressed_to_this_server_are_answered(served, host, statu
 
 
 def test_allowed_hosts_follow_the_bound_address():
-    from wordspot.webkit import allowed_hosts
+    from wordspot.serve.webkit import allowed_hosts
     assert allowed_hosts("127.0.0.1") == ("127.0.0.1", "localhost", "::1")
     assert "archive.example.org" in allowed_hosts("0.0.0.0", ["archive.example.org"])
     assert "0.0.0.0" not in allowed_hosts("0.0.0.0") and "10.1.2.3" in allowed_hosts("10.1.2.3")
 
 
 def test_pages_are_decoded_once_for_many_requests(served, monkeypatch):
-    import wordspot.webkit as serve_mod
+    import wordspot.serve.webkit as serve_mod
     calls = []
     real = serve_mod.read_grey
     monkeypatch.setattr(serve_mod, "read_grey", lambda p: calls.append(p) or real(p))

@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from wordspot import search
-from wordspot.datasets import load_folder
-from wordspot.embedder import Embedder, ModelConfig
-from wordspot.index import Crop, Index, dataset_crops, index_crops, open_index, open_shards, write_index
-from wordspot.metrics import ranking
-from wordspot.phoc import PHOC
-from wordspot.query import Searcher
-from wordspot.store import IndexFileError
-from wordspot.text import Alphabet
+from wordspot.data.datasets import load_folder
+from wordspot.data.text import Alphabet
+from wordspot.evaluation.metrics import ranking
+from wordspot.index.build import Crop, Index, dataset_crops, index_crops, open_index, open_shards, write_index
+from wordspot.index.store import IndexFileError
+from wordspot.methods.phoc import PHOC
+from wordspot.model.embedder import Embedder, ModelConfig
+from wordspot.search.query import Searcher
 
 WORDS = ["orders", "order", "letters", "great", "greater", "camp", "fort", "the", "then", "virginia"]
 
@@ -165,9 +165,9 @@ def test_approximate_search_recall_against_exact(method, tmp_path):
 
 KILL_AFTER_TWO_CHUNKS = textwrap.dedent("""
     import os, signal, sys
-    from wordspot.datasets import load_folder
-    from wordspot.embedder import Embedder
-    from wordspot.index import dataset_crops, index_crops
+    from wordspot.data.datasets import load_folder
+    from wordspot.model.embedder import Embedder
+    from wordspot.index.build import dataset_crops, index_crops
     from wordspot.progress import Reporter
 
     class Killer(Reporter):

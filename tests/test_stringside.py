@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from wordspot.embedder import Embedder
-from wordspot.stringside import StringSide
-from wordspot.text import LongWordWarning
+from wordspot.data.text import LongWordWarning
+from wordspot.model.embedder import Embedder
+from wordspot.model.stringside import StringSide
 
 WORDS = ["great", "orders", "the", "virginia", "camp", "a", "letters"]
 
@@ -29,8 +29,8 @@ def test_string_side_matches_the_model(tiny_run, tmp_path):
 def test_phoc_string_side_matches(tiny_data, tmp_path):
     from conftest import tiny_config
 
-    from wordspot.datasets import load_folder
-    from wordspot.training import train
+    from wordspot.data.datasets import load_folder
+    from wordspot.training.run import train
     cfg = tiny_config(image_epochs=1)
     cfg.model.method = "phoc"
     emb = train(cfg, tmp_path / "p", train_set=load_folder(tiny_data).subset("train"), stages=("image",))
@@ -40,11 +40,11 @@ def test_phoc_string_side_matches(tiny_data, tmp_path):
 
 
 def test_query_by_string_does_not_import_torch(tiny_run, tiny_data, tmp_path):
-    from wordspot.datasets import load_folder
-    from wordspot.index import dataset_crops, index_crops
+    from wordspot.data.datasets import load_folder
+    from wordspot.index.build import dataset_crops, index_crops
     index_crops(Embedder.load(tiny_run), dataset_crops(load_folder(tiny_data).subset("test")), tmp_path / "a.idx",
                 model_path=str(tiny_run))
-    code = ("import sys, json; from typer.testing import CliRunner; from wordspot.cli import app; "
+    code = ("import sys, json; from typer.testing import CliRunner; from wordspot.cli.app import app; "
             f"r = CliRunner().invoke(app, ['query', {str(tmp_path / 'a.idx')!r}, 'great', '--json']); "
             "print(json.dumps({'code': r.exit_code, 'out': r.stdout, 'torch': 'torch' in sys.modules}))")
     res = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)

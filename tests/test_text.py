@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from wordspot.text import (
+from wordspot.data.text import (
     Alphabet,
     LongWordWarning,
     TextNorm,
@@ -92,7 +92,7 @@ def test_bare_and_prefixed_tokens_are_one_symbol_each():
 def test_large_alphabet_and_long_words_embed():
     import torch
 
-    from wordspot.models import StringCNN, soft_onehot
+    from wordspot.model.networks import StringCNN, soft_onehot
     symbols = [chr(0x3B1 + i) for i in range(24)] + [chr(0x410 + i) for i in range(32)] + list("0123456789")
     al = Alphabet(symbols)  # 66 symbols: Greek, Cyrillic, digits
     words = ["".join(symbols[(7 * i + j) % len(symbols)] for j in range(n)) for i, n in enumerate((3, 12, 45))]

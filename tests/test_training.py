@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from conftest import TINY_WORDS, tiny_config
 
-from wordspot.datasets import load_folder, load_labels
-from wordspot.embedder import Embedder, ModelError
+from wordspot.data.datasets import load_folder, load_labels
+from wordspot.data.text import LongWordWarning
 from wordspot.errors import WordspotError
 from wordspot.files import load_tree, save_tree
+from wordspot.model.embedder import Embedder, ModelError
 from wordspot.progress import Reporter
-from wordspot.text import LongWordWarning
-from wordspot.training import TrainingInterrupted, train, train_ensemble
+from wordspot.training.run import TrainingInterrupted, train, train_ensemble
 
 
 class InterruptAt(Reporter):
@@ -118,7 +118,7 @@ def test_phoc_baseline_trains_and_embeds(tiny_data, tmp_path):
 
 
 def test_width_bucketed_batches_cover_each_image_once_per_epoch(tmp_path):
-    from wordspot.training import Trainer
+    from wordspot.training.run import Trainer
 
     trainer = Trainer(tiny_config(image_batch=8), tmp_path)
     widths = np.random.default_rng(0).integers(10, 300, 200)
@@ -220,7 +220,7 @@ def test_only_matching_phoc_models_can_be_combined(tiny_run, tiny_data, tmp_path
 
 def test_config_is_checked_when_made_and_never_written_into(tiny_data, tmp_path):
     from wordspot.errors import ConfigError
-    from wordspot.training import TrainConfig
+    from wordspot.training.run import TrainConfig
     with pytest.raises(ConfigError, match="image_loss: must be one of euclidean, bce, softmax, got 'sofmax'"):
         TrainConfig(image_loss="sofmax")
     cfg = tiny_config(string_steps=5)
@@ -266,8 +266,8 @@ def test_reader_phoc_head_adds_its_loss_and_reloads(tiny_data, tmp_path):
 
 
 def test_fused_model_trains_and_keeps_the_weights_validation_chose(tiny_data, tmp_path):
-    from wordspot.datasets import ImageCache
-    from wordspot.rankings import FUSION_GRID, choose_fusion
+    from wordspot.data.datasets import ImageCache
+    from wordspot.methods.rankings import FUSION_GRID, choose_fusion
     src = load_folder(tiny_data)
     cfg = tiny_config(string_steps=20, image_epochs=2, joint_epochs=1)
     cfg.model.method = "both"
@@ -303,7 +303,7 @@ def test_defaults_are_the_fused_reader_and_old_files_keep_their_image_side(tiny_
 
 def test_a_reader_file_from_before_phoc_branch_loads_with_the_shared_phoc_head(tmp_path):
     from wordspot.config import ModelConfig
-    from wordspot.text import Alphabet
+    from wordspot.data.text import Alphabet
     assert ModelConfig().phoc_branch
     cfg = ModelConfig(method="both", image_side="read", phoc_branch=False, dim=8, max_len=8, string_channels=8,
                       string_hidden=16, image_height=16, image_channels=[4, 4], image_blocks=[1, 1], image_hidden=16,
@@ -320,7 +320,7 @@ def test_a_reader_file_from_before_phoc_branch_loads_with_the_shared_phoc_head(t
 
 
 def test_validation_distractors_are_other_words_and_only_lower_the_scores(tiny_run, tiny_data, tmp_path):
-    from wordspot.training import Trainer
+    from wordspot.training.run import Trainer
     src = load_folder(tiny_data)
     model = Embedder.load(tiny_run / "model.pt")
     train_set = src.subset("train")
@@ -374,7 +374,7 @@ def test_plain_progress_says_how_long_is_left():
 def test_a_model_near_chance_is_said_to_be(tmp_path):
     import warnings
 
-    from wordspot.training import _warn_if_near_chance
+    from wordspot.training.run import _warn_if_near_chance
     texts = ["a", "b", "c", "d"] * 5
     for score, warned in ((0.30, True), (0.95, False)):
         save_tree({"kind": "model", "format_version": 3, "info": {"stage": "image", "val_score": score}},
@@ -386,7 +386,7 @@ def test_a_model_near_chance_is_said_to_be(tmp_path):
 
 
 def test_init_fine_tunes_a_trained_model(tiny_run, tiny_data, tmp_path):
-    from wordspot.datasets import WordSample
+    from wordspot.data.datasets import WordSample
     src = load_folder(tiny_data)
     start = Embedder.load(tiny_run)
     train_set = src.subset("train")[:40]

@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import ConfigError, require
+from wordspot.errors import ConfigError, require
 
 METHODS = ("lsde", "phoc", "both")
 BOTH_PHOC_WEIGHT = 5.0  # the PHOC head's loss weight in a fused model when aux_phoc is not given

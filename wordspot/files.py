@@ -20,7 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import WordspotError
+from wordspot.errors import WordspotError
 
 MAGIC = "wordspot-tree"
 MAX_FILE = 4 * 2**30  # bytes of arrays in one model or checkpoint file, at most (a default model: ~30 MB)

@@ -1,0 +1,3 @@
+from wordspot.cli import app
+
+app(prog_name="wordspot")

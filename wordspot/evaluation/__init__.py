@@ -1,0 +1,1 @@
+"""Evaluation: spotting metrics, the evaluation of a model and its figures."""

@@ -1,0 +1,1 @@
+"""Methods (LSDE, PHOC and both): what each says of words, images, losses and distances."""

@@ -1,0 +1,238 @@
+"""A trained model: both networks, the alphabet and the preprocessing, saved as one file."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wordspot.config import ModelConfig
+from wordspot.data.imaging import collate
+from wordspot.data.text import Alphabet, TextNorm
+from wordspot.files import save_tree
+from wordspot.methods.phoc import PHOC
+from wordspot.methods.rankings import Rankings, ranking_for
+from wordspot.model.calibration import check as check_calibration
+from wordspot.model.modelfile import FORMAT_VERSION, ModelError, fusion_weights, load_file
+from wordspot.model.networks import ImageCNN, ReaderCNN, StringCNN, soft_onehot
+
+# why only PHOC models make an ensemble; said wherever an ensemble of another method is refused
+PHOC_ONLY = "an ensemble needs PHOC models (an LSDE image CNN is tied to its own string CNN)"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for, but PyTorch sees no CUDA device")
+    if device not in ("cpu", "cuda"):
+        raise ModelError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return torch.device(device)
+
+
+class Embedder(Rankings):
+    """Maps words and word images into one space, and measures distances in it.
+
+    LSDE: both sides are vectors whose Euclidean distance tracks Levenshtein distance. PHOC: a word
+    is its binary PHOC and an image the logits of its predicted attributes. Both: the two side by
+    side. Compare them with `string_distances` and `image_distances`, which ask the method's
+    ranking (rankings.py). A PHOC ensemble (`ensemble`) averages the logits of several image CNNs.
+    """
+
+    def __init__(self, config: ModelConfig, alphabet: Alphabet, with_image: bool = True,
+                 device: str | torch.device = "cpu", fusion: tuple[float, float] | None = None) -> None:
+        self.config = config
+        self.alphabet = alphabet
+        self.norm = TextNorm(config.lowercase, config.alnum_only)
+        self.phoc: PHOC | None = None
+        self.string_net: StringCNN | None = None
+        if config.method == "phoc":
+            # the string side is the fixed PHOC of the word; the image CNN predicts its attributes
+            self.phoc = PHOC(alphabet.symbols, config.phoc_bigrams)
+        else:
+            rows = len(alphabet) * (2 if config.string_both_ends else 1)
+            self.string_net = StringCNN(rows, config.max_len, config.dim, config.string_channels,
+                                        config.string_hidden, config.string_layers)
+        # the PHOC head of an LSDE model: a training signal ("lsde") or half of the ranking ("both")
+        use_aux = config.phoc_weight > 0 and self.phoc is None
+        self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if use_aux else None
+        self.ranking = ranking_for(config.method, config.dim, fusion)
+        # a vector as stored in an index: LSDE's (dim), PHOC's attributes, or the two side by side
+        self.dim = (self.phoc.dim if self.phoc else config.dim) + (self.aux_phoc.dim if self.fused else 0)
+        self.image_net = self._image_cnn() if with_image else None
+        self.members: list[ImageCNN] = []  # an ensemble's further image CNNs; never trained here
+        self.to(device)
+
+    @property
+    def fused(self) -> bool:
+        """Whether vectors hold an LSDE and a PHOC part, ranked by both."""
+        return self.config.method == "both"
+
+    @property
+    def reads(self) -> bool:
+        """Whether the image side is a CTC reader (see ReaderCNN)."""
+        return self.config.reads
+
+    def _image_cnn(self) -> ImageCNN | ReaderCNN:
+        c = self.config
+        if self.reads:
+            return ReaderCNN(len(self.alphabet) + 1, c.image_height, tuple(c.image_channels), tuple(c.image_blocks),
+                             aux_dim=self.aux_phoc.dim if self.aux_phoc else 0, aux_hidden=c.image_hidden,
+                             aux_branch=c.phoc_branch)
+        return ImageCNN(self.phoc.dim if self.phoc else c.dim, tuple(c.image_channels), tuple(c.image_blocks), hidden=c.image_hidden,
+                        aux_dim=self.aux_phoc.dim if self.aux_phoc else 0)
+
+    def to(self, device: str | torch.device) -> "Embedder":
+        self.device = torch.device(device)
+        for net in self.nets():
+            net.to(self.device)
+        return self
+
+    def nets(self) -> list[torch.nn.Module]:
+        return [n for n in (self.string_net, self.image_net, *self.members) if n is not None]
+
+    def encode(self, words: list[str], warn: bool = True) -> torch.Tensor:
+        """Normalised words -> (N, alphabet, max_len) one-hot tensor on the model's device."""
+        x = self.alphabet.onehot(words, self.config.max_len, warn, self.config.string_both_ends)
+        return torch.from_numpy(x).to(self.device)
+
+    @torch.no_grad()
+    def embed_strings(self, words: list[str], batch_size: int = 1024) -> np.ndarray:
+        """Words (normalised here) -> (N, dim) float32."""
+        words = [self.norm(w) for w in words]
+        if self.phoc is not None:
+            return self.phoc.encode(words).astype(np.float32)
+        self.string_net.eval()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = [self.string_net(self.encode(words[i:i + batch_size])).cpu().numpy()
+                   for i in range(0, len(words), batch_size)]
+        for w in {str(c.message): c for c in caught}.values():  # one warning per distinct message
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        vecs = np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
+        if self.fused:
+            return np.hstack([vecs, self.aux_phoc.encode(words)]).astype(np.float32)
+        return vecs
+
+    @torch.no_grad()
+    def embed_images(self, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Normalised images (see imaging.normalise) -> (N, dim) float32, in input order. (Batches
+        of 32 ran faster on a 2-core CPU than larger ones, whose activations outgrow the caches.)"""
+        if self.image_net is None:
+            raise ModelError("this model has no image network yet (only stage 1 was trained)")
+        nets = [self.image_net, *self.members]
+        for net in nets:
+            net.eval()
+        out = np.zeros((len(images), self.dim), np.float32)
+        order = np.argsort([im.shape[1] for im in images], kind="stable")  # similar widths pad less
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            batch, widths = collate([images[j] for j in idx])
+            batch = batch.to(self.device)
+            out[idx] = torch.stack([self._stored_vectors(batch, widths, net) for net in nets]).mean(0).cpu().numpy()
+        return out
+
+    def _stored_vectors(self, batch: torch.Tensor, widths: torch.Tensor, net: torch.nn.Module) -> torch.Tensor:
+        """(B, 1, H, W) -> (B, self.dim): `image_vectors`, and a fused model's PHOC logits beside them."""
+        if not self.fused:
+            return self.image_vectors(batch, widths, net)
+        if isinstance(net, ReaderCNN):
+            logp, frames, logits = net(batch, widths, aux=True)
+            return torch.cat([self.reading_vectors(logp, frames), logits], 1)
+        return torch.cat(net(batch, widths, aux=True), 1)
+
+    def image_vectors(self, batch: torch.Tensor, widths: torch.Tensor,
+                      net: torch.nn.Module | None = None) -> torch.Tensor:
+        """(B, 1, H, W) batch -> (B, dim) vectors, with gradients: a reader's soft reading goes
+        through the string CNN; any other image CNN gives its vector directly. (A fused model's
+        PHOC logits are not among them: its PHOC head is trained by its own loss.)"""
+        net = net or self.image_net
+        if isinstance(net, ReaderCNN):
+            return self.reading_vectors(*net(batch, widths))
+        return net(batch, widths)
+
+    def reading_vectors(self, logp: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """A reader's (T, B, A + 1) log-probabilities -> (B, dim): the string CNN's vector of its soft reading."""
+        return self.string_net(soft_onehot(logp, frames, self.config.max_len, self.config.string_both_ends))
+
+    def set_fusion(self, weights: tuple[float, float]) -> None:
+        """A fused model's weights of its PHOC terms (QbS, QbE), as `rankings.choose_fusion` picks them."""
+        self.ranking = ranking_for(self.config.method, self.config.dim, weights)
+
+    @classmethod
+    def ensemble(cls, models: list["Embedder"]) -> "Embedder":
+        """PHOC models of the same data -> one model whose image vectors are the mean of their logits.
+
+        LSDE models cannot be combined: each image CNN regresses its own string CNN's space.
+        """
+        if not models or any(m.image_net is None for m in models):
+            raise ModelError("an ensemble needs trained image networks")
+        if any(m.phoc is None for m in models):
+            raise ModelError(PHOC_ONLY)
+        first = models[0]
+        if any(asdict(m.config) != asdict(first.config) or m.alphabet.symbols != first.alphabet.symbols
+               for m in models[1:]):
+            raise ModelError("models to combine must share their configuration, alphabet and PHOC "
+                             "(train them with the same settings on the same data)")
+        out = cls(first.config, first.alphabet)
+        nets = [net for m in models for net in (m.image_net, *m.members)]
+        out.image_net.load_state_dict(nets[0].state_dict())
+        out.members = [copy.deepcopy(net) for net in nets[1:]]
+        return out.to(first.device)
+
+    def model_id(self) -> str:
+        """A hash of the weights: an index remembers which model made it."""
+        h = hashlib.sha256()
+        for net in self.nets():
+            for k, v in sorted(net.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        if self.fused:  # the weights change the ranking, and an approximate index's search form
+            h.update(repr(self.ranking.weights).encode())
+        return h.hexdigest()[:16]
+
+    def state(self) -> dict:
+        return {
+            "kind": "model", "format_version": FORMAT_VERSION, "config": asdict(self.config),
+            "alphabet": self.alphabet.symbols, "model_id": self.model_id(),
+            "string_net": self.string_net.state_dict() if self.string_net is not None else None,
+            "image_net": self.image_net.state_dict() if self.image_net is not None else None,
+            "members": [net.state_dict() for net in self.members],
+            "fusion": list(self.ranking.weights) if self.fused else None,
+            "calibration": self.calibration,  # not in model_id: it scores hits, it does not rank them
+        }
+
+    def save(self, path: str | Path, **info: object) -> None:
+        """Save atomically; `info` (e.g. the stage and its validation score) is kept beside the weights."""
+        save_tree({**self.state(), "info": info}, path)
+
+    @classmethod
+    def from_state(cls, blob: dict, device: str | torch.device = "cpu") -> "Embedder":
+        emb = cls(ModelConfig.from_dict(blob["config"]), Alphabet(blob["alphabet"]),
+                  with_image=blob["image_net"] is not None, fusion=fusion_weights(blob))
+        if emb.string_net is not None:
+            emb.string_net.load_state_dict(blob["string_net"])
+        if emb.image_net is not None:
+            emb.image_net.load_state_dict(blob["image_net"])
+        for sd in blob.get("members", []):
+            emb.members.append(emb._image_cnn())
+            emb.members[-1].load_state_dict(sd)
+        emb.calibration = check_calibration(blob.get("calibration"))
+        return emb.to(device)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Embedder":
+        """Load a model file, or the model.pt of a run folder."""
+        blob = load_file(path, "model")
+        try:
+            return cls.from_state(blob, device)
+        except ModelError:
+            raise
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as e:
+            first = " ".join(str(e).split())[:100]  # torch's messages span lines
+            raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {first})") from None

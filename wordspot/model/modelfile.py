@@ -1,0 +1,61 @@
+"""Reading a model or checkpoint file: what it is and its format version are checked first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wordspot.errors import WordspotError
+from wordspot.files import FileFormatError, load_tree
+
+# 2: a model may hold an ensemble's further image CNNs ("members"); 3: stored by files.save_tree
+# instead of torch.save (a pickle); older files are converted by `wordspot model upgrade`
+FORMAT_VERSION = 3
+
+
+class ModelError(WordspotError):
+    """A model file that cannot be used: the message says why."""
+
+
+def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:
+    """Read a wordspot file (never unpickled), checking what it is and its format version; with
+    `tensors=False` its tensors are NumPy arrays and PyTorch is not needed."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        blob = load_tree(path, tensors)
+    except FileFormatError as e:
+        raise ModelError(str(e)) from None
+    if not isinstance(blob, dict) or blob.get("kind") != kind:
+        raise ModelError(f"{path}: not a wordspot {kind} file")
+    version = blob.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelError(f"{path}: format version {version} is newer than this wordspot reads "
+                         f"({FORMAT_VERSION}); upgrade wordspot")
+    _made_with_old_defaults(blob)
+    return blob
+
+
+def _made_with_old_defaults(blob: dict) -> None:
+    """A file written before `image_side` existed was made with a regressing image CNN, and one
+    written before `phoc_branch` with the PHOC head on the reader's trunk: say so, since a config
+    without them now means a reader with a PHOC branch."""
+    def sub(d: object, key: str) -> object:
+        return d.get(key) if isinstance(d, dict) else None
+    for cfg in (sub(blob, "config"), sub(sub(blob, "config"), "model"), sub(sub(blob, "model"), "config")):
+        if isinstance(cfg, dict) and "method" in cfg:
+            cfg.setdefault("image_side", "regress")
+            cfg.setdefault("phoc_branch", False)
+
+
+def fusion_weights(blob: dict, path: str = "model file") -> tuple[float, float] | None:
+    """A fused model's weights of its PHOC terms (QbS, QbE), or None when the file has none."""
+    w = blob.get("fusion")
+    if w is None:
+        return None
+    if not (isinstance(w, (list, tuple)) and len(w) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in w)):
+        raise ModelError(f"{path}: damaged model file (fusion weights {w!r})")
+    return float(w[0]), float(w[1])

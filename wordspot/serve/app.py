@@ -1,0 +1,238 @@
+"""`wordspot serve`: a search page and a JSON API over an index, with model and index kept loaded.
+
+Endpoints (all answers JSON but the page and the images; errors are 4xx with {"detail": "..."}):
+  GET  /                         the search page
+  GET  /api/info                 crops, shards, model, approximate search
+  GET  /api/search?q=WORD&k=10   query by string
+  POST /api/search/image?k=10    query by example: an uploaded word image (multipart field "file")
+  POST /api/search/box           query by example: {"shard", "row", "box": [x1, y1, x2, y2], "k"}, a box
+                                 on the page of an indexed crop
+  GET  /api/search/crop?shard=S&row=R&k=10   an indexed crop as the example (a hit as the next query)
+  POST /api/batch                {"queries": ["word", ...], "k"}: several QbS queries
+  GET  /api/crop/S/R.png         the crop's image;  GET /api/page/S/R.png  its page with the box drawn
+  GET  /api/vector/crop, POST /api/vector/image, POST /api/search/vector   for a front (front.py)
+  GET  /iiif/manifest            a IIIF Presentation 3 manifest of the indexed pages (10,000 at most)
+  GET  /iiif/search?q=WORD       IIIF Content Search 2.0: the hits as highlighting annotations on them
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from importlib import resources
+
+import cv2
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from wordspot.data.imaging import cut_box, decode_grey, normalise
+from wordspot.errors import WordspotError
+from wordspot.search.query import Hit, Searcher
+from wordspot.serve.iiif import add_iiif
+from wordspot.serve.webkit import (
+    LOCAL_HOSTS,
+    MAX_K,
+    UPLOAD_PIXELS,
+    Guard,
+    PageCache,
+    allowed_hosts,
+    batch_request,
+    upload_of,
+)
+
+
+def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str, ...] = LOCAL_HOSTS):
+    """The FastAPI application; `searcher` is used under a lock (one query at a time, any number
+    of clients waiting). Only requests addressed to one of `hosts` are answered."""
+    app = FastAPI(title="wordspot", docs_url=None, redoc_url=None)
+    app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
+    lock = threading.Lock()
+    pages = PageCache()
+    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
+    height = searcher.emb.config.image_height
+    model_id = searcher.emb.model_id()  # a hash of every weight: once, not per request
+
+    @app.exception_handler(WordspotError)
+    async def bad_input(request: Request, exc: WordspotError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid request')}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # never a traceback to the client
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    def answer(query: str, hits: list[Hit], k: int, min_score: float | None = None) -> dict:
+        note = searcher.shortfall(hits, k)
+        if min_score is not None and searcher.emb.calibration:  # uncalibrated: no score, nothing cut
+            hits = [h for h in hits if h.score is not None and h.score >= min_score]
+            note = ""
+        return {"query": query, **({"note": note} if note else {}), "asked": k,
+                "hits": [{**h.as_dict(), "thumb": f"/api/crop/{h.shard}/{h.row}.png",
+                          "page_image": f"/api/page/{h.shard}/{h.row}.png"} for h in hits]}
+
+    def crop_of(shard: int, row: int):
+        if not (0 <= shard < len(searcher.indexes) and 0 <= row < len(searcher.indexes[shard])):
+            raise HTTPException(404, f"no crop {row} in index {shard}")
+        with lock:
+            return searcher.indexes[shard].crops_at([row])[0]
+
+    def png(img: np.ndarray) -> Response:
+        ok, buf = cv2.imencode(".png", img)
+        return Response(buf.tobytes(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return page_html
+
+    @app.get("/api/info")
+    def info() -> dict:
+        return {"crops": len(searcher), "shards": [{"path": str(getattr(ix, "path", "")), "crops": len(ix)}
+                                                   for ix in searcher.indexes],
+                "model_id": model_id, "method": searcher.emb.config.method,
+                "calibrated": bool(searcher.emb.calibration),
+                "approximate": [sorted(a) for a in searcher.ann]}
+
+    @app.get("/api/search")
+    def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K),
+                  min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
+        with lock:
+            return answer(q, searcher.by_string(q, k), k, min_score)
+
+    @app.post("/api/search/image")
+    async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K),
+                       min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
+        data, name = await upload_of(request)
+
+        def search() -> dict:  # decoding and the network in a worker thread: the event loop stays free
+            img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)
+            with lock:
+                return answer(f"@{name}", searcher.by_image(img, k), k, min_score)
+        return await run_in_threadpool(search)
+
+    @app.post("/api/search/box")
+    def by_box(body: dict) -> dict:
+        try:
+            shard, row, k = int(body.get("shard", 0)), int(body["row"]), int(body.get("k", 10))
+            box = tuple(int(v) for v in body["box"])
+        except (KeyError, TypeError, ValueError):
+            raise HTTPException(400, 'give {"shard": S, "row": R, "box": [x1, y1, x2, y2], "k": K} '
+                                     "(R: a crop on the page)") from None
+        if len(box) != 4 or not 1 <= k <= MAX_K:
+            raise HTTPException(400, f"box: four numbers x1, y1, x2, y2; k: 1 to {MAX_K}")
+        crop = crop_of(shard, row)
+        img = normalise(cut_box(pages.page(crop.source), box, crop.source), height)
+        with lock:
+            same = searcher.indexes[shard].find(crop.source, box)  # an indexed box: left out of its ranking
+            return answer(f"@{crop.page} {list(box)}",
+                          searcher.by_image(img, k, None if same is None else (shard, same)), k)
+
+    @app.get("/api/search/crop")
+    def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K),
+                min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
+        crop = crop_of(shard, row)
+        with lock:
+            name = f"@{crop.page} {list(crop.box) if crop.box else ''}".strip()
+            return answer(name, searcher.by_crop(shard, row, k), k, min_score)
+
+    @app.post("/api/batch")
+    def batch(body: dict) -> dict:
+        queries, k = batch_request(body)
+        results = []
+        for q in queries:
+            try:
+                with lock:
+                    results.append(answer(q, searcher.by_string(q, k), k))
+            except WordspotError as e:  # one bad query does not cost the others their answers
+                results.append({"query": q, "error": str(e)})
+        return {"results": results}
+
+    # ---- for a front over several servers (front.py): vectors out, and a search by vector in ----
+    @app.get("/api/vector/crop")
+    def crop_vector(shard: int = 0, row: int = Query(..., ge=0)) -> dict:
+        crop_of(shard, row)
+        return {"vector": np.asarray(searcher.indexes[shard].vectors[row], np.float64).tolist()}
+
+    @app.post("/api/vector/image")
+    async def image_vector(request: Request) -> dict:
+        data, name = await upload_of(request)
+
+        def embed() -> dict:
+            img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)
+            with lock:
+                return {"vector": np.asarray(searcher.emb.embed_images([img])[0], np.float64).tolist()}
+        return await run_in_threadpool(embed)
+
+    @app.post("/api/search/vector")
+    def by_vector(body: dict) -> dict:
+        vec, kind, k, skip = body.get("vector"), body.get("kind", "qbe"), body.get("k", 10), body.get("skip")
+        ok = (isinstance(vec, list) and len(vec) == searcher.emb.dim and all(isinstance(v, (int, float)) for v in vec)
+              and kind in ("qbs", "qbe") and isinstance(k, int) and 1 <= k <= MAX_K
+              and (skip is None or (isinstance(skip, list) and len(skip) == 2 and all(isinstance(v, int) for v in skip))))
+        if not ok or not np.isfinite(np.asarray(vec, np.float64)).all():
+            raise HTTPException(400, f'give {{"vector": [{searcher.emb.dim} finite numbers], "kind": "qbs" or "qbe", '
+                                     f'"k": 1 to {MAX_K}, "skip": [shard, row] or null}}')
+        with lock:
+            hits = searcher.nearest(np.asarray(vec, np.float32), kind, k, tuple(skip) if skip else None)
+            return answer(str(body.get("query", "vector"))[:200], hits, k)
+
+    add_iiif(app, searcher, lock, pages, png)
+
+    @app.get("/api/crop/{shard}/{row}.png")
+    def crop_png(shard: int, row: int) -> Response:
+        crop = crop_of(shard, row)
+        page = pages.page(crop.source)
+        part = page if crop.box is None else cut_box(page, crop.box, crop.source)
+        scale = min(1.0, 96 / max(1, part.shape[0]))
+        return png(cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else part)
+
+    @app.get("/api/page/{shard}/{row}.png")
+    def page_png(shard: int, row: int) -> Response:
+        crop = crop_of(shard, row)
+        small, scale = pages.view(crop.source)
+        page = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)  # a copy: the cached view is never drawn on
+        if crop.box:
+            x1, y1, x2, y2 = (int(round(v * scale)) for v in crop.box)
+            cv2.rectangle(page, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), (0, 0, 220), max(2, page.shape[1] // 400))
+        return png(page)
+
+    return app
+
+
+def run(searcher: Searcher, host: str = "127.0.0.1", port: int = 8765, max_upload: int = 5 * 2**20,
+        allow_hosts: list[str] | None = None) -> None:
+    """Serve until Ctrl-C."""
+    import uvicorn
+    uvicorn.run(create_app(searcher, max_upload, allowed_hosts(host, allow_hosts)), host=host, port=port,
+                log_level="warning")
+
+
+def start(searcher: Searcher, host: str = "127.0.0.1", port: int = 0):
+    """Serve in a background thread (tests, scripts): returns the base URL and a function that stops it."""
+    import socket
+
+    import uvicorn
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(searcher, hosts=allowed_hosts(host)), host=host, port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+    return f"http://{host}:{port}/", stop

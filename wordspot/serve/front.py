@@ -1,0 +1,178 @@
+"""`wordspot serve --remote URL ...`: one search page and API over several `wordspot serve`
+processes, each holding some shards of one collection (one model). A query goes to every server at
+once; their hits are merged by distance. A server that does not answer is named in the response
+("unavailable"), and the others still answer.
+
+Hits are numbered by a global shard: the shards of the first server first, then the second's, so
+"more like this", crop and page images find the server that holds the crop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from importlib import resources
+
+import httpx
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from wordspot.errors import WordspotError
+from wordspot.serve.webkit import LOCAL_HOSTS, MAX_K, Guard, batch_request, upload_of
+
+
+class Remote:
+    """One `wordspot serve` process: its address, and its shards' place in the global numbering."""
+
+    def __init__(self, url: str, info: dict, first: int) -> None:
+        self.url, self.info, self.first = url.rstrip("/"), info, first
+        self.shards = len(info["shards"])
+
+
+def connect(urls: list[str], timeout: float = 10.0) -> list[Remote]:
+    """Ask each server what it holds; refuse servers made by different models (distances would
+    not compare) or that do not answer now."""
+    remotes, first = [], 0
+    for url in urls:
+        try:
+            r = httpx.get(url.rstrip("/") + "/api/info", timeout=timeout)
+            r.raise_for_status()
+            info = r.json()
+            assert isinstance(info.get("shards"), list) and isinstance(info.get("model_id"), str)
+        except (httpx.HTTPError, ValueError, AssertionError) as e:
+            raise WordspotError(f"--remote {url}: not a wordspot server that answers ({type(e).__name__})") from None
+        if remotes and info["model_id"] != remotes[0].info["model_id"]:
+            raise WordspotError(f"--remote {url}: its index was made by another model ({info['model_id']}) than "
+                                f"{remotes[0].url}'s ({remotes[0].info['model_id']})")
+        remotes.append(Remote(url, info, first))
+        first += len(info["shards"])
+    if not remotes:
+        raise WordspotError("give at least one --remote")
+    return remotes
+
+
+def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, timeout: float = 10.0,
+                 max_upload: int = 5 * 2**20) -> FastAPI:
+    """The FastAPI application of a front over `remotes`."""
+    app = FastAPI(title="wordspot front", docs_url=None, redoc_url=None)
+    app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
+    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # never a traceback to the client
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    def owner(shard: int) -> tuple[Remote, int]:
+        for r in remotes:
+            if r.first <= shard < r.first + r.shards:
+                return r, shard - r.first
+        raise HTTPException(404, f"no index {shard}")
+
+    async def ask(r: Remote, method: str, path: str, **kw) -> httpx.Response:
+        # a client a call: one shared client would be bound to the event loop it was made in
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return await client.request(method, r.url + path, **kw)
+
+    async def fan_out(query: str, k: int, method: str, path: str, body: dict | None = None,
+                      params: dict | None = None, leave_out: tuple[int, int] | None = None) -> dict:
+        answers = await asyncio.gather(*(ask(r, method, path, json=body, params=params) for r in remotes),
+                                       return_exceptions=True)
+        hits, down, refused = [], [], []
+        for r, a in zip(remotes, answers):
+            if isinstance(a, Exception) or a.status_code >= 500:
+                why = type(a).__name__ if isinstance(a, Exception) else f"HTTP {a.status_code}"
+                down.append({"server": r.url, "error": why})
+            elif a.status_code >= 400:
+                refused.append(a)
+            else:
+                for h in a.json()["hits"]:
+                    g = r.first + h["shard"]
+                    if (g, h["row"]) != leave_out:
+                        hits.append({**h, "shard": g, "server": r.url, "thumb": f"/api/crop/{g}/{h['row']}.png",
+                                     "page_image": f"/api/page/{g}/{h['row']}.png"})
+        if refused and not hits and len(refused) + len(down) == len(remotes):  # the query itself is bad
+            raise HTTPException(refused[0].status_code, refused[0].json().get("detail", "bad request"))
+        hits.sort(key=lambda h: (math.inf if h["distance"] is None else h["distance"], h["shard"], h["row"]))
+        hits = [{**h, "rank": i + 1} for i, h in enumerate(hits[:k])]
+        return {"query": query, "hits": hits, **({"unavailable": down} if down else {})}
+
+    async def owner_vector(shard: int, row: int) -> list[float]:
+        r, s = owner(shard)
+        try:
+            a = await ask(r, "GET", "/api/vector/crop", params={"shard": s, "row": row})
+        except httpx.HTTPError as e:
+            raise HTTPException(503, f"{r.url}, which holds index {shard}, does not answer ({type(e).__name__})")
+        if a.status_code != 200:
+            raise HTTPException(a.status_code if a.status_code < 500 else 502, a.json().get("detail", "no crop"))
+        return a.json()["vector"]
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return page_html
+
+    @app.get("/api/info")
+    def info() -> dict:
+        first = remotes[0].info
+        return {"crops": sum(r.info.get("crops", 0) for r in remotes), "model_id": first["model_id"],
+                "calibrated": all(r.info.get("calibrated") for r in remotes),
+                "method": first.get("method", ""), "servers": [r.url for r in remotes],
+                "shards": [{**s, "server": r.url} for r in remotes for s in r.info["shards"]]}
+
+    @app.get("/api/search")
+    async def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K),
+                        min_score: float | None = Query(None, alias="min", ge=0, le=1)):
+        extra = {} if min_score is None else {"min": min_score}
+        return await fan_out(q, k, "GET", "/api/search", params={"q": q, "k": k, **extra})
+
+    @app.get("/api/search/crop")
+    async def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K)):
+        vec = await owner_vector(shard, row)
+        body = {"vector": vec, "kind": "qbe", "k": min(k + 1, MAX_K), "query": f"@crop {shard}/{row}"}
+        return await fan_out(f"@crop {shard}/{row}", k, "POST", "/api/search/vector", body, leave_out=(shard, row))
+
+    @app.post("/api/search/image")
+    async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K)):
+        data, name = await upload_of(request)
+        for r in remotes:  # any server embeds it (one model); the first that answers
+            try:
+                a = await ask(r, "POST", "/api/vector/image", files={"file": (name, data)})
+            except httpx.HTTPError:
+                continue
+            if a.status_code >= 500:
+                continue
+            if a.status_code != 200:
+                raise HTTPException(a.status_code, a.json().get("detail", "bad image"))
+            body = {"vector": a.json()["vector"], "kind": "qbe", "k": k, "query": f"@{name}"}
+            return await fan_out(f"@{name}", k, "POST", "/api/search/vector", body)
+        raise HTTPException(503, "no server answers to embed the image")
+
+    @app.post("/api/batch")
+    async def batch(body: dict):
+        queries, k = batch_request(body)
+        results = []
+        for q in queries:
+            try:
+                results.append(await fan_out(q, k, "GET", "/api/search", params={"q": q, "k": k}))
+            except HTTPException as e:  # one bad query does not cost the others their answers
+                results.append({"query": q, "error": e.detail})
+        return {"results": results}
+
+    async def image(kind: str, shard: int, row: int) -> Response:
+        r, s = owner(shard)
+        try:
+            a = await ask(r, "GET", f"/api/{kind}/{s}/{row}.png")
+        except httpx.HTTPError as e:
+            raise HTTPException(503, f"{r.url} does not answer ({type(e).__name__})")
+        if a.status_code != 200:
+            raise HTTPException(a.status_code if a.status_code < 500 else 502, a.json().get("detail", "no image"))
+        return Response(a.content, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/api/crop/{shard}/{row}.png")
+    async def crop_png(shard: int, row: int) -> Response:
+        return await image("crop", shard, row)
+
+    @app.get("/api/page/{shard}/{row}.png")
+    async def page_png(shard: int, row: int) -> Response:
+        return await image("page", shard, row)
+
+    return app

@@ -1,0 +1,91 @@
+"""IIIF for `wordspot serve`: a Presentation 3 manifest of the indexed pages and Content Search 2.0
+over them, so that a IIIF viewer (Mirador, Universal Viewer) shows the collection and highlights
+the hits. Only pages the index names are served."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from wordspot.data.imaging import declared_size
+from wordspot.search.query import Searcher
+from wordspot.serve.webkit import MAX_K, PAGE_WIDTH, PageCache
+
+MAX_CANVASES = 10_000  # pages one IIIF manifest lists at most
+
+
+def add_iiif(app: FastAPI, searcher: Searcher, lock: threading.Lock, pages: PageCache,
+             png: Callable[[np.ndarray], Response]) -> None:
+    """Add /iiif/manifest, /iiif/image/S/P.png and /iiif/search to a server's app."""
+    def canvas(base: str, shard: int, source_id: int) -> str:
+        return f"{base}iiif/canvas/{shard}/{source_id}"
+
+    def size_of(path: str) -> tuple[int, int]:
+        try:
+            size = declared_size(np.fromfile(path, np.uint8))
+        except OSError:
+            size = None
+        if size is None:
+            raise HTTPException(404, f"page image {Path(path).name} is not readable on the server")
+        return size
+
+    @app.get("/iiif/manifest")
+    def iiif_manifest(request: Request) -> dict:
+        base = str(request.base_url)
+        total = sum(len(ix.sources(MAX_CANVASES + 1)) for ix in searcher.indexes)
+        if total > MAX_CANVASES:
+            raise HTTPException(413, f"more than {MAX_CANVASES:,} pages: too many for one manifest")
+        canvases = []
+        for s, ix in enumerate(searcher.indexes):
+            for sid, path in ix.sources(MAX_CANVASES):
+                w, h = size_of(path)
+                cid = canvas(base, s, sid)
+                scale = min(1.0, PAGE_WIDTH / w)  # the image is the page view, scaled as PageCache.view scales it
+                image = {"id": f"{base}iiif/image/{s}/{sid}.png", "type": "Image", "format": "image/png",
+                         "width": max(1, round(w * scale)), "height": max(1, round(h * scale))}
+                canvases.append({"id": cid, "type": "Canvas", "width": w, "height": h,
+                                 "label": {"none": [Path(path).name]},
+                                 "items": [{"id": f"{cid}/page", "type": "AnnotationPage",
+                                            "items": [{"id": f"{cid}/image", "type": "Annotation",
+                                                       "motivation": "painting", "body": image, "target": cid}]}]})
+        return {"@context": "http://iiif.io/api/presentation/3/context.json", "id": f"{base}iiif/manifest",
+                "type": "Manifest", "label": {"none": ["wordspot collection"]},
+                "service": [{"id": f"{base}iiif/search", "type": "SearchService2"}], "items": canvases}
+
+    @app.get("/iiif/image/{shard}/{source_id}.png")
+    def iiif_image(shard: int, source_id: int) -> Response:
+        if not 0 <= shard < len(searcher.indexes):
+            raise HTTPException(404, f"no index {shard}")
+        path = searcher.indexes[shard].source(source_id)  # only pages the index names
+        if path is None:
+            raise HTTPException(404, f"no page {source_id} in index {shard}")
+        return png(pages.view(path)[0])
+
+    @app.get("/iiif/search")
+    def iiif_search(request: Request, q: str = Query(..., min_length=1, max_length=100),
+                    k: int = Query(100, ge=1, le=MAX_K)) -> dict:
+        base = str(request.base_url)
+        with lock:
+            hits = searcher.by_string(q, k)
+        ids = {}  # shard -> row -> page id
+        for s in {h.shard for h in hits}:
+            rows = [h.row for h in hits if h.shard == s]
+            ids[s] = dict(zip(rows, searcher.indexes[s].source_ids(rows)))
+        items = []
+        for h in hits:
+            target = canvas(base, h.shard, ids[h.shard][h.row])
+            if h.crop.box:
+                x1, y1, x2, y2 = h.crop.box
+                target += f"#xywh={x1},{y1},{x2 - x1},{y2 - y1}"
+            items.append({"id": f"{base}iiif/annotation/{h.shard}/{h.row}", "type": "Annotation",
+                          "motivation": "highlighting", "target": target,
+                          "body": {"type": "TextualBody", "value": h.crop.text or q, "format": "text/plain"},
+                          "label": {"none": [f"#{h.rank} {h.crop.text or ''} (distance {h.distance:.4g}"
+                                             + (f", score {h.score:.2f})" if h.score is not None else ")")]}})
+        return {"@context": "http://iiif.io/api/search/2/context.json",
+                "id": str(request.url), "type": "AnnotationPage", "items": items}

@@ -1,0 +1,149 @@
+"""What every wordspot web server shares (`serve` over an index, `front` over several servers):
+the guard in front of every request, the checks of request bodies, and the cache of page images."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+
+import cv2
+import numpy as np
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from wordspot.data.imaging import ImageError, read_grey
+
+MAX_K = 500
+MAX_BATCH = 100
+PAGE_WIDTH = 1600  # pages are sent scaled down to this width at most
+UPLOAD_PIXELS = 25_000_000  # an example word image; a line or a page crop stays far below
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class _TooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit:,} bytes; at most {limit:,}")
+
+
+def batch_request(body: dict) -> tuple[list[str], int]:
+    """The queries and k of a POST /api/batch body, checked (HTTPException 400 says what is wrong)."""
+    queries, k = body.get("queries"), body.get("k", 10)
+    if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries) or not queries:
+        raise HTTPException(400, 'give {"queries": ["word", ...], "k": K}')
+    if len(queries) > MAX_BATCH or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise HTTPException(400, f"at most {MAX_BATCH} queries, and k from 1 to {MAX_K}")
+    return queries, k
+
+
+async def upload_of(request: Request) -> tuple[bytes, str]:
+    """The bytes and file name of an image uploaded as the multipart form field "file"."""
+    form = await request.form(max_files=1, max_fields=2)  # Guard caps the bytes read
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise HTTPException(400, "send the image as a multipart form field named 'file'")
+    return await upload.read(), upload.filename or "upload"
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header, without its port: 'example.org:80' -> 'example.org', '[::1]:8' -> '::1'."""
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Guard:
+    """ASGI middleware in front of everything: a request whose Host is not one of `hosts` is refused
+    (a web page on another site, through DNS rebinding, could otherwise read the collection), and no
+    request body may pass `max_body` bytes, whatever Content-Length or Transfer-Encoding say."""
+
+    def __init__(self, app, hosts: set[str], max_body: int) -> None:
+        self.app, self.hosts, self.max_body = app, {h.lower() for h in hosts}, max_body
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"])
+        host = _host_name(headers.get("host", "")).lower()
+        if host not in self.hosts:
+            return await self._refuse(send, 421, f"this server answers requests for {', '.join(sorted(self.hosts))} "
+                                                 f"only, not {host or 'no Host'} (serve --allow-host adds one)")
+        size = headers.get("content-length", "")
+        if size.isdigit() and int(size) > self.max_body:
+            return await self._refuse(send, 413, f"upload of {int(size):,} bytes; at most {self.max_body:,}")
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_body:
+                raise _TooLarge(self.max_body)
+            return message
+        await self.app(scope, limited, send)
+
+    @staticmethod
+    async def _refuse(send, status: int, detail: str) -> None:
+        body = JSONResponse({"detail": detail}).body
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class PageCache:
+    """Page images decoded once and kept (least recently used out past `budget` bytes), each also
+    scaled down once for the page view: forty requests for thumbnails of one large scan decode it
+    once, not forty times."""
+
+    def __init__(self, budget: int = 512 * 2**20) -> None:
+        self.budget, self.pages, self.views = budget, OrderedDict(), {}
+        self.lock, self.loading = threading.Lock(), {}
+
+    def page(self, source: str) -> np.ndarray:
+        try:  # a file replaced or removed since it was cached is read again, or a 404
+            st = os.stat(source)
+            key = (source, st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = (source, 0, 0)
+        with self.lock:
+            if key in self.pages:
+                self.pages.move_to_end(key)
+                return self.pages[key]
+            gate = self.loading.setdefault(key, threading.Lock())
+        with gate:  # one thread decodes a page; the others wait for it
+            with self.lock:
+                if key in self.pages:
+                    return self.pages[key]
+            try:
+                img = read_grey(source)
+            except ImageError as e:
+                raise HTTPException(404, f"the image is not readable on the server: {e}") from None
+            finally:
+                with self.lock:
+                    self.loading.pop(key, None)
+            with self.lock:
+                self.pages[key] = img
+                while sum(p.nbytes for p in self.pages.values()) > self.budget and len(self.pages) > 1:
+                    old, _ = self.pages.popitem(last=False)
+                    self.views.pop(old, None)
+            return img
+
+    def view(self, source: str) -> tuple[np.ndarray, float]:
+        """The page scaled to PAGE_WIDTH at most, and the scale."""
+        page = self.page(source)
+        with self.lock:
+            key = next((k for k, v in self.pages.items() if v is page), None)
+            if key in self.views:
+                return self.views[key]
+        scale = min(1.0, PAGE_WIDTH / page.shape[1])
+        small = cv2.resize(page, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else page
+        with self.lock:
+            if key in self.pages:
+                self.views[key] = (small, scale)
+        return small, scale
+
+
+def allowed_hosts(host: str, extra: list[str] | None = None) -> tuple[str, ...]:
+    """The Host names a server bound to `host` answers: this machine's, the bound address, `extra`."""
+    bound = () if host in ("0.0.0.0", "::", "") else (host,)
+    return tuple(dict.fromkeys([*LOCAL_HOSTS, *bound, *(extra or [])]))
