@@ -36,7 +36,7 @@ from wordspot.data.datasets import open_source
 from wordspot.evaluation.evaluate import evaluate_index, index_labelled
 from wordspot.evaluation.metrics import cosine_distances, spotting_scores
 from wordspot.index.build import Index
-from wordspot.methods.rankings import LSDERanking, PHOCRanking, choose_fusion
+from wordspot.methods import LSDERanking, PHOCRanking, choose_fusion
 from wordspot.model.embedder import Embedder
 from wordspot.progress import PlainReporter
 from wordspot.training.run import train, train_ensemble

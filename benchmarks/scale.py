@@ -69,7 +69,7 @@ def cold_query(path: Path, word: str, exact: bool, repeats: int = 3) -> dict:
     size count from this process's size."""
     walls, rss = [], []
     for _ in range(repeats):
-        cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "wordspot.cli.app", "query", str(path), word,
+        cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "wordspot.cli", "query", str(path), word,
                "-k", "10", "--json"] + (["--exact"] if exact else [])
         t0 = time.time()
         r = subprocess.run(cmd, capture_output=True, text=True)

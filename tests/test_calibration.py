@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from wordspot.cli.app import app
+from wordspot.cli import app
 from wordspot.data.datasets import load_folder
 from wordspot.files import load_tree
 from wordspot.index.build import dataset_crops, index_crops, open_index

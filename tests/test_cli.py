@@ -6,7 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from wordspot.cli.app import app
+from wordspot.cli import app
 from wordspot.data.datasets import load_folder
 from wordspot.files import load_tree, save_tree
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import GW
 from typer.testing import CliRunner
 
-from wordspot.cli.app import app
+from wordspot.cli import app
 from wordspot.data.datasets import (
     DataError,
     DataWarning,

@@ -8,7 +8,7 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from wordspot.cli.app import app
+from wordspot.cli import app
 from wordspot.data.datasets import load_folder
 from wordspot.index.build import dataset_crops, index_crops
 from wordspot.index.distributed import index_on_cluster, index_shard, plan
@@ -114,7 +114,7 @@ def _serve(index, port):
     import time
 
     import httpx
-    proc = subprocess.Popen([sys.executable, "-c", "from wordspot.cli.app import app; app()", "serve", str(index),
+    proc = subprocess.Popen([sys.executable, "-c", "from wordspot.cli import app; app()", "serve", str(index),
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(300):
         try:

@@ -77,7 +77,7 @@ def test_interpolated_precision_matches_a_naive_loop():
 def test_eval_plot_draws_the_pictures(tiny_run, tiny_data, tmp_path):
     from typer.testing import CliRunner
 
-    from wordspot.cli.app import app
+    from wordspot.cli import app
     r = CliRunner().invoke(app, ["eval", str(tiny_run), "--data", str(tiny_data), "--plot", str(tmp_path / "pics"),
                                  "--json"])
     assert r.exit_code == 0, r.output

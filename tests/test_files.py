@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from wordspot.cli.app import app
+from wordspot.cli import app
 from wordspot.files import FileFormatError, load_tree, save_tree, upgrade_torch_file
 from wordspot.model.embedder import Embedder, ModelError
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from wordspot.cli.app import app
+from wordspot.cli import app
 from wordspot.data.datasets import load_folder, open_source
 from wordspot.data.pagefiles import FormatError, read_box_file, read_xml
 from wordspot.errors import WordspotError
@@ -577,7 +577,7 @@ def test_two_concurrent_appends_lose_nothing(ws, tmp_path):
     idx = tmp_path / "shared.idx"
     shutil.copytree(ws["idx"], idx)
     n = len(json.loads(run("query", idx, "great", "-k", "1000", "--json").stdout)["hits"])
-    cmd = [sys.executable, "-m", "wordspot.cli.app", "index", str(ws["run"]), "--data", str(ws["data"]),
+    cmd = [sys.executable, "-m", "wordspot.cli", "index", str(ws["run"]), "--data", str(ws["data"]),
            "--subset", "{}", "--out", str(idx), "--append", "--plain", "--device", "cpu"]
     procs = [subprocess.Popen([a.format(part) for a in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
              for part in ("valid", "train")]

@@ -146,7 +146,7 @@ def test_a_moved_collection_is_found_with_root(tiny_data, tiny_run, tmp_path):
 
     from typer.testing import CliRunner
 
-    from wordspot.cli.app import app
+    from wordspot.cli import app
     old = tmp_path / "old" / "words"
     shutil.copytree(tiny_data / "images", old)
     r = CliRunner().invoke(app, ["index", str(tiny_run), str(old), "--out", str(tmp_path / "w.idx"), "--plain"])

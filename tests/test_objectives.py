@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from wordspot.data.text import Alphabet
-from wordspot.methods.objectives import Attributes, Reading, Regression, objective_kind
-from wordspot.methods.phoc import PHOC
+from wordspot.methods import Attributes, Reading, Regression, objective_kind
+from wordspot.methods.phoc.base import PHOC
 from wordspot.model.embedder import Embedder, ModelConfig
 from wordspot.training.run import TrainConfig
 

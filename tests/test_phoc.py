@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from wordspot.methods.phoc import PHOC, NgramBag, prm_distances
+from wordspot.methods.phoc.base import PHOC, NgramBag, prm_distances
 
 
 def test_phoc_vector_by_hand():

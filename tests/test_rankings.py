@@ -11,8 +11,8 @@ import pytest
 from wordspot.data.text import Alphabet
 from wordspot.evaluation.metrics import spotting_scores
 from wordspot.files import load_tree, save_tree
-from wordspot.methods.phoc import PHOC
-from wordspot.methods.rankings import FUSION_GRID, FusedRanking, choose_fusion
+from wordspot.methods import FUSION_GRID, FusedRanking, choose_fusion
+from wordspot.methods.phoc.base import PHOC
 from wordspot.model.embedder import Embedder, ModelConfig, ModelError
 from wordspot.model.stringside import StringSide
 

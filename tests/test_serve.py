@@ -142,7 +142,7 @@ def test_several_clients_at_once(served):
 def test_serve_refuses_bad_options(tiny_run, tmp_path):
     from typer.testing import CliRunner
 
-    from wordspot.cli.app import app
+    from wordspot.cli import app
     r = CliRunner().invoke(app, ["serve", str(tmp_path / "none.idx")])
     assert r.exit_code != 0 and "no such index" in r.output
     r = CliRunner().invoke(app, ["serve", str(tmp_path), "--port", "0"])

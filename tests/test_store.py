@@ -18,7 +18,7 @@ from wordspot.data.text import Alphabet
 from wordspot.evaluation.metrics import ranking
 from wordspot.index.build import Crop, Index, dataset_crops, index_crops, open_index, open_shards, write_index
 from wordspot.index.store import IndexFileError
-from wordspot.methods.phoc import PHOC
+from wordspot.methods.phoc.base import PHOC
 from wordspot.model.embedder import Embedder, ModelConfig
 from wordspot.search.query import Searcher
 

@@ -44,7 +44,7 @@ def test_query_by_string_does_not_import_torch(tiny_run, tiny_data, tmp_path):
     from wordspot.index.build import dataset_crops, index_crops
     index_crops(Embedder.load(tiny_run), dataset_crops(load_folder(tiny_data).subset("test")), tmp_path / "a.idx",
                 model_path=str(tiny_run))
-    code = ("import sys, json; from typer.testing import CliRunner; from wordspot.cli.app import app; "
+    code = ("import sys, json; from typer.testing import CliRunner; from wordspot.cli import app; "
             f"r = CliRunner().invoke(app, ['query', {str(tmp_path / 'a.idx')!r}, 'great', '--json']); "
             "print(json.dumps({'code': r.exit_code, 'out': r.stdout, 'torch': 'torch' in sys.modules}))")
     res = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)

@@ -267,7 +267,7 @@ def test_reader_phoc_head_adds_its_loss_and_reloads(tiny_data, tmp_path):
 
 def test_fused_model_trains_and_keeps_the_weights_validation_chose(tiny_data, tmp_path):
     from wordspot.data.datasets import ImageCache
-    from wordspot.methods.rankings import FUSION_GRID, choose_fusion
+    from wordspot.methods import FUSION_GRID, choose_fusion
     src = load_folder(tiny_data)
     cfg = tiny_config(string_steps=20, image_epochs=2, joint_epochs=1)
     cfg.model.method = "both"

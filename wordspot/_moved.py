@@ -14,7 +14,7 @@ MOVED = {
     "text": "data.text", "imaging": "data.imaging", "synth": "data.synth", "datasets": "data",
     "formats": "data.pagefiles", "models": "model.networks", "embedder": "model.embedder",
     "stringside": "model.stringside", "modelfile": "model.modelfile", "calibration": "model.calibration",
-    "phoc": "methods.phoc.base", "rankings": "methods.rankings", "objectives": "methods.objectives",
+    "phoc": "methods.phoc.base", "rankings": "methods", "objectives": "methods",
     "losses": "training.losses", "pairs": "training.pairs", "store": "index.store", "writer": "index.writer",
     "distributed": "index.distributed", "query": "search.query", "metrics": "evaluation.metrics",
     "evaluate": "evaluation.evaluate", "plots": "evaluation.plots", "webkit": "serve.webkit",

@@ -10,8 +10,6 @@ from dataclasses import asdict, dataclass, field, fields
 
 from wordspot.errors import ConfigError, require
 
-METHODS = ("lsde", "phoc", "both")
-BOTH_PHOC_WEIGHT = 5.0  # the PHOC head's loss weight in a fused model when aux_phoc is not given
 IMAGE_SIDES = ("regress", "read")
 IMAGE_LOSSES = ("euclidean", "bce", "softmax")
 
@@ -38,12 +36,12 @@ class ModelConfig:
     lowercase: bool = True
     alnum_only: bool = True
     # "both" (the default: the most accurate of the LSDE models on George Washington, README): LSDE
-    # with a PHOC head on the same image trunk, ranking by both (rankings.FusedRanking); "lsde": the
+    # with a PHOC head on the same image trunk, ranking by both (methods/both); "lsde": the
     # LSDE vector alone; "phoc": the PHOCNet-style baseline (image CNN -> PHOC attributes)
     method: str = "both"
     phoc_bigrams: list[str] = field(default_factory=list)
     # the PHOC head's loss weight beside the LSDE image side: a training signal for "lsde", half of
-    # the ranking for "both" (0 there means BOTH_PHOC_WEIGHT)
+    # the ranking for "both" (0 there means the method's own, methods/both)
     aux_phoc: float = 0.0
     # LSDE's image side: "read" (a CTC reader whose soft reading goes through the string CNN) or
     # "regress" (a CNN regresses the string vector; far weaker on words never seen in training,
@@ -65,9 +63,11 @@ class ModelConfig:
                     "a list of whole numbers of at least 1", v)
         require(len(self.image_channels) == len(self.image_blocks) >= 1, "image_blocks",
                 "a list as long as image_channels", self.image_blocks)
+        from wordspot.methods import METHODS  # the registry: each method says what it allows
         require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
         require(self.image_side in ("", *IMAGE_SIDES), "image_side", f"one of {', '.join(IMAGE_SIDES)}", self.image_side)
-        require(not self.reads or self.method != "phoc", "image_side", "'regress' with the phoc method", self.image_side)
+        require(not self.reads or METHODS[self.method].can_read, "image_side", f"'regress' with the {self.method} method",
+                self.image_side)
         require(_number(self.aux_phoc) and self.aux_phoc >= 0, "aux_phoc", "a finite number of 0 or more", self.aux_phoc)
         for name in ("string_both_ends", "lowercase", "alnum_only", "phoc_branch"):
             require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
@@ -77,12 +77,14 @@ class ModelConfig:
     @property
     def reads(self) -> bool:
         """Whether the image side is a CTC reader (image_side "read", or "" with an LSDE method)."""
-        return self.image_side == "read" or (self.image_side == "" and self.method != "phoc")
+        from wordspot.methods import get
+        return self.image_side == "read" or (self.image_side == "" and get(self.method).reads_by_default)
 
     @property
     def phoc_weight(self) -> float:
-        """The PHOC head's loss weight: aux_phoc, or BOTH_PHOC_WEIGHT for "both" when aux_phoc is 0."""
-        return self.aux_phoc or (BOTH_PHOC_WEIGHT if self.method == "both" else 0.0)
+        """The PHOC head's loss weight: aux_phoc, or when it is 0 the method's own (5 for "both")."""
+        from wordspot.methods import get
+        return self.aux_phoc or get(self.method).head_weight
 
     @classmethod
     def from_dict(cls, d: dict, strict: bool = False) -> "ModelConfig":
@@ -151,11 +153,8 @@ class TrainConfig:
         own = {"string": self.string_minutes, "image": self.image_minutes, "joint": self.joint_minutes}[stage]
         if own or not self.minutes:
             return own
-        if self.model.method == "phoc":
-            return self.minutes if stage == "image" else 0.0
-        string = min(6.0, 0.15 * self.minutes)
-        rest = self.minutes - string
-        return {"string": string, "image": 0.7 * rest, "joint": 0.3 * rest}[stage]
+        from wordspot.methods import get
+        return get(self.model.method).budget(self.minutes)[stage]
 
     @classmethod
     def from_dict(cls, d: dict, strict: bool = False) -> "TrainConfig":

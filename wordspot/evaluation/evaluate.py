@@ -16,7 +16,7 @@ from wordspot.evaluation.metrics import (
     spotting_scores,
 )
 from wordspot.index.build import Index, build_index, dataset_crops
-from wordspot.methods.phoc import PHOC, NgramBag
+from wordspot.methods.phoc.base import PHOC, NgramBag
 from wordspot.model.embedder import Embedder
 from wordspot.progress import Reporter
 

@@ -15,14 +15,12 @@ from wordspot.config import ModelConfig
 from wordspot.data.imaging import collate
 from wordspot.data.text import Alphabet, TextNorm
 from wordspot.files import save_tree
-from wordspot.methods.phoc import PHOC
-from wordspot.methods.rankings import Rankings, ranking_for
+from wordspot.methods import ensemble_refusal, method_of
+from wordspot.methods.phoc.base import PHOC
+from wordspot.methods.ranking import Rankings
 from wordspot.model.calibration import check as check_calibration
 from wordspot.model.modelfile import FORMAT_VERSION, ModelError, fusion_weights, load_file
 from wordspot.model.networks import ImageCNN, ReaderCNN, StringCNN, soft_onehot
-
-# why only PHOC models make an ensemble; said wherever an ensemble of another method is refused
-PHOC_ONLY = "an ensemble needs PHOC models (an LSDE image CNN is tied to its own string CNN)"
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -49,9 +47,10 @@ class Embedder(Rankings):
         self.config = config
         self.alphabet = alphabet
         self.norm = TextNorm(config.lowercase, config.alnum_only)
+        self.method = method_of(config)
         self.phoc: PHOC | None = None
         self.string_net: StringCNN | None = None
-        if config.method == "phoc":
+        if not self.method.lsde:
             # the string side is the fixed PHOC of the word; the image CNN predicts its attributes
             self.phoc = PHOC(alphabet.symbols, config.phoc_bigrams)
         else:
@@ -61,7 +60,7 @@ class Embedder(Rankings):
         # the PHOC head of an LSDE model: a training signal ("lsde") or half of the ranking ("both")
         use_aux = config.phoc_weight > 0 and self.phoc is None
         self.aux_phoc = PHOC(alphabet.symbols, config.phoc_bigrams) if use_aux else None
-        self.ranking = ranking_for(config.method, config.dim, fusion)
+        self.ranking = self.method.ranking(config.dim, fusion)
         # a vector as stored in an index: LSDE's (dim), PHOC's attributes, or the two side by side
         self.dim = (self.phoc.dim if self.phoc else config.dim) + (self.aux_phoc.dim if self.fused else 0)
         self.image_net = self._image_cnn() if with_image else None
@@ -71,7 +70,7 @@ class Embedder(Rankings):
     @property
     def fused(self) -> bool:
         """Whether vectors hold an LSDE and a PHOC part, ranked by both."""
-        return self.config.method == "both"
+        return self.method.fused
 
     @property
     def reads(self) -> bool:
@@ -162,7 +161,7 @@ class Embedder(Rankings):
 
     def set_fusion(self, weights: tuple[float, float]) -> None:
         """A fused model's weights of its PHOC terms (QbS, QbE), as `rankings.choose_fusion` picks them."""
-        self.ranking = ranking_for(self.config.method, self.config.dim, weights)
+        self.ranking = self.method.ranking(self.config.dim, weights)
 
     @classmethod
     def ensemble(cls, models: list["Embedder"]) -> "Embedder":
@@ -172,8 +171,8 @@ class Embedder(Rankings):
         """
         if not models or any(m.image_net is None for m in models):
             raise ModelError("an ensemble needs trained image networks")
-        if any(m.phoc is None for m in models):
-            raise ModelError(PHOC_ONLY)
+        if any(not m.method.ensembles for m in models):
+            raise ModelError(ensemble_refusal())
         first = models[0]
         if any(asdict(m.config) != asdict(first.config) or m.alphabet.symbols != first.alphabet.symbols
                for m in models[1:]):

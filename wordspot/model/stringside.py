@@ -13,8 +13,9 @@ import numpy as np
 
 from wordspot.config import ModelConfig
 from wordspot.data.text import Alphabet, TextNorm
-from wordspot.methods.phoc import PHOC
-from wordspot.methods.rankings import Rankings, ranking_for
+from wordspot.methods import method_of
+from wordspot.methods.phoc.base import PHOC
+from wordspot.methods.ranking import Rankings
 from wordspot.model.calibration import check as check_calibration
 from wordspot.model.modelfile import ModelError, fusion_weights, load_file
 
@@ -35,12 +36,12 @@ class StringSide(Rankings):
             self.config = ModelConfig.from_dict(blob["config"])
             self.alphabet = Alphabet(blob["alphabet"])
             self._nets = [n for n in (blob["string_net"], blob["image_net"], *blob.get("members", [])) if n is not None]
-            method = self.config.method
+            self.method = method = method_of(self.config)
             # PHOC: the query's PHOC; both: its PHOC beside the string CNN's vector
-            self.phoc = PHOC(self.alphabet.symbols, self.config.phoc_bigrams) if method != "lsde" else None
-            self.ranking = ranking_for(method, self.config.dim, fusion_weights(blob, path))
+            self.phoc = PHOC(self.alphabet.symbols, self.config.phoc_bigrams) if method.phoc else None
+            self.ranking = method.ranking(self.config.dim, fusion_weights(blob, path))
             net = blob["string_net"]
-            if method != "phoc":
+            if method.lsde:
                 convs = sorted((k for k in net if k.startswith("conv.") and k.endswith(".weight")),
                                key=lambda k: int(k.split(".")[1]))
                 self._convs = [(net[k], net[k[:-6] + "bias"]) for k in convs]
@@ -51,12 +52,12 @@ class StringSide(Rankings):
             raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {str(e)[:80]})") from None
         self.calibration = check_calibration(blob.get("calibration"))
         self.norm = TextNorm(self.config.lowercase, self.config.alnum_only)
-        self.dim = (self.phoc.dim if self.phoc else 0) + (self.config.dim if self.config.method != "phoc" else 0)
+        self.dim = self.method.vector_dim(self.config.dim, self.phoc.dim if self.phoc else 0)
         self._id = ""
 
     @property
     def fused(self) -> bool:
-        return self.config.method == "both"
+        return self.method.fused
 
     @classmethod
     def load(cls, path: str | Path) -> "StringSide":
@@ -65,7 +66,7 @@ class StringSide(Rankings):
     def embed_strings(self, words: list[str]) -> np.ndarray:
         """Words (normalised here) -> (N, dim) float32, as `Embedder.embed_strings`."""
         words = [self.norm(w) for w in words]
-        if self.config.method == "phoc":
+        if not self.method.lsde:
             return self.phoc.encode(words).astype(np.float32)
         x = self.alphabet.onehot(words, self.config.max_len, True, self.config.string_both_ends)
         for w, b in self._convs:

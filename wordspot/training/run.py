@@ -22,10 +22,11 @@ from wordspot.data.text import Alphabet, TextNorm
 from wordspot.errors import TrainingInterrupted, WordspotError
 from wordspot.evaluation.metrics import spotting_scores
 from wordspot.files import atomic_path, atomic_write_text, save_tree
-from wordspot.methods.objectives import Objective, objective_kind
-from wordspot.methods.phoc import PHOC
-from wordspot.methods.rankings import choose_fusion
-from wordspot.model.embedder import FORMAT_VERSION, PHOC_ONLY, Embedder, load_file, resolve_device
+from wordspot.methods import ensemble_refusal, method_of
+from wordspot.methods.both.base import choose_fusion
+from wordspot.methods.objective import Objective, objective_kind
+from wordspot.methods.phoc.base import PHOC
+from wordspot.model.embedder import FORMAT_VERSION, Embedder, load_file, resolve_device
 from wordspot.progress import Reporter
 from wordspot.training.losses import JointLoss, PairLoss, levenshtein_matrix, levenshtein_pairs
 from wordspot.training.pairs import PairSampler
@@ -432,17 +433,18 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | No
     def resume_for(stage: str) -> dict | None:
         return state if state and state["stage"] == stage else None
 
-    if cfg.model.method == "phoc":
-        # the PHOC baseline has no string network: only the image stage, from scratch
-        if "image" not in stages:
-            raise ValueError("the PHOC method trains only the image stage")
-        stages = ("image",)
-        if not resume_for("image") and emb is None:
+    method = method_of(cfg.model)
+    if not method.lsde:
+        # no string network: only the method's stages, from scratch
+        if not set(stages) & set(method.stages):
+            raise ValueError(f"the {method.name} method trains only the {' and '.join(method.stages)} stage")
+        stages = method.stages
+        if not resume_for(stages[0]) and emb is None:
             texts = [w for w in (TextNorm(cfg.model.lowercase, cfg.model.alnum_only)(s.text)
                                  for s in train_set or []) if w]
             if not texts:
-                raise ValueError("the PHOC method needs training images with transcriptions (--data)")
-            cfg.model.phoc_bigrams = PHOC.from_words(texts).bigrams
+                raise ValueError(f"the {method.name} method needs training images with transcriptions (--data)")
+            method.fit_settings(cfg.model, texts)
             emb = Embedder(cfg.model, Alphabet.from_words(texts), device=trainer.device)
     for stage in stages:
         if stage == "string":
@@ -519,8 +521,8 @@ def train_ensemble(cfg: TrainConfig, out: str | Path, members: int, *, train_set
 
     With `resume`, a member whose training ended is kept and an interrupted one continued.
     """
-    if cfg.model.method != "phoc":
-        raise WordspotError(PHOC_ONLY)
+    if not method_of(cfg.model).ensembles:
+        raise WordspotError(ensemble_refusal())
     if members < 2:
         raise WordspotError(f"an ensemble needs at least 2 members, not {members}")
     out = Path(out)

@@ -1,12 +1,5 @@
-"""What a model's image CNN learns, one class per kind: its loss in the image stage, and the
-vectors it brings to the joint stage with the terms it keeps learning there.
-
-`Attributes`: the PHOC method's CNN predicts the PHOC attributes of the word. `Regression`: an LSDE
-CNN regresses the frozen string CNN's vector of the word. `Reading`: an LSDE reader learns to read
-(CTC), and its soft reading goes through the string CNN. An LSDE model's PHOC head (`PHOCHead`:
-a training signal for "lsde", half of the ranking for "both") adds its term to either LSDE kind.
-`objective_kind` picks a model's; how each method ranks is in rankings.py.
-"""
+"""The LSDE method in PyTorch: an image CNN that reads (CTC, its soft reading through the string CNN) or
+regresses the string CNN's vectors."""
 
 from __future__ import annotations
 
@@ -14,54 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from wordspot.config import TrainConfig
+from wordspot.methods.objective import Objective
 from wordspot.model.embedder import Embedder
-
-
-class PHOCHead:
-    """The weighted BCE of an LSDE model's PHOC head against the words' PHOC (0 without a head)."""
-
-    def __init__(self, emb: Embedder, texts: list[str]) -> None:
-        self.weight = emb.config.phoc_weight if emb.aux_phoc is not None else 0.0
-        self.targets = torch.from_numpy(emb.aux_phoc.encode(texts)).to(emb.device) if self.weight else None
-
-    def __call__(self, logits: torch.Tensor | None, idx) -> torch.Tensor | float:
-        if self.targets is None:
-            return 0.0
-        return self.weight * F.binary_cross_entropy_with_logits(logits, self.targets[idx])
-
-
-class Objective:
-    """An image CNN's training objective over `texts`, the normalised words of the training images."""
-
-    clip = 0.0  # gradient norm limit in the image stage; 0: none
-
-    def __init__(self, emb: Embedder, texts: list[str], cfg: TrainConfig) -> None:
-        self.emb, self.texts, self.cfg = emb, texts, cfg
-        self.phoc_head = PHOCHead(emb, texts)
-
-    @staticmethod
-    def usable(emb: Embedder, texts: list[str]) -> list[int]:
-        """The indices of the words this kind can learn from."""
-        return list(range(len(texts)))
-
-    def image_loss(self, x: torch.Tensor, widths: torch.Tensor, idx) -> torch.Tensor:
-        """Stage 2: the loss of a batch (B, 1, H, W) of the training images `idx`."""
-        raise NotImplementedError
-
-    def joint(self, x: torch.Tensor, widths: torch.Tensor, idx) -> tuple[torch.Tensor, torch.Tensor | float]:
-        """Stage 3: the batch's (B, dim) LSDE vectors, and the loss of what the CNN keeps learning."""
-        raise NotImplementedError
-
-
-class Attributes(Objective):
-    """The PHOC baseline: sigmoid cross-entropy of the predicted attributes (no joint stage)."""
-
-    def __init__(self, emb: Embedder, texts: list[str], cfg: TrainConfig) -> None:
-        super().__init__(emb, texts, cfg)
-        self.targets = torch.from_numpy(emb.phoc.encode(texts)).to(emb.device)
-
-    def image_loss(self, x, widths, idx):
-        return F.binary_cross_entropy_with_logits(self.emb.image_net(x, widths), self.targets[idx])
 
 
 class Regression(Objective):
@@ -124,10 +71,8 @@ class Reading(Objective):
         return self.emb.reading_vectors(logp, frames), kept
 
 
+
 def objective_kind(emb: Embedder) -> type[Objective]:
-    """The kind of objective of a model's image CNN."""
-    if emb.phoc is not None:
-        return Attributes
     return Reading if emb.reads else Regression
 
 

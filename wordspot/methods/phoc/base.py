@@ -1,10 +1,14 @@
-"""String baselines: PHOC (Almazan et al. 2014) and a bag of character n-grams."""
+"""PHOC (Almazan et al. 2014): the baseline method, its ranking, and a bag of character n-grams."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import numpy as np
+
+from wordspot.evaluation.metrics import cosine_distances
+from wordspot.methods.base import Method
+from wordspot.methods.ranking import Ranking, softplus_sum, unit
 
 
 def _occupied(start: float, end: float, level: int) -> list[int]:
@@ -97,3 +101,58 @@ class NgramBag:
                 if i is not None:
                     out[row, i] += 1.0
         return out
+
+
+class PHOCRanking(Ranking):
+    """PHOC: a word is its binary PHOC, an image the logits of its predicted attributes. QbS by the
+    probabilistic retrieval model (`prm_distances`), QbE by the angle of the logits."""
+
+    name = "phoc"
+
+    def string_distances(self, words: np.ndarray, images: np.ndarray) -> np.ndarray:
+        return prm_distances(words, images)
+
+    def image_distances(self, queries: np.ndarray, images: np.ndarray) -> np.ndarray:
+        # by the angle of the logits: on George Washington validation sets this ranked better than
+        # PHOCNet's angle of probabilities (benchmarks/README.md), which saturate near 0 and 1
+        return cosine_distances(queries, images)
+
+    def search_form(self, kind: str):
+        if kind == "qbs":  # PRM: d = -a.z + sum(softplus(z)), so -d = [a, 1] . [z, -sum(softplus(z))]
+            return ("ip", lambda z: np.hstack([z, -softplus_sum(z)]).astype(np.float32),
+                    lambda a: np.hstack([a, np.ones((len(a), 1))]).astype(np.float32))
+        return "ip", unit, unit
+
+    def probe_queries(self, kind: str, image_vectors: np.ndarray) -> np.ndarray:
+        if kind == "qbs":
+            return (image_vectors > 0).astype(np.float32)  # the PHOC the network reads
+        return image_vectors
+
+    def space(self, vectors: np.ndarray, images: bool) -> np.ndarray:
+        # attribute logits -> probabilities, comparable with a word's binary PHOC
+        v = np.asarray(vectors)
+        return (1.0 / (1.0 + np.exp(-v.astype(np.float64)))).astype(v.dtype) if images else v
+
+
+
+class PHOCMethod(Method):
+    """The PHOCNet-style baseline: a word is its binary PHOC, an image CNN predicts its attributes."""
+
+    name = "phoc"
+    summary = "the PHOC baseline (image CNN predicting PHOC attributes; image stage only)"
+    stages = ("image",)
+    lsde = False
+    phoc = True
+    ensembles = True  # no string CNN ties an image CNN to its own space: logits of several average
+    reads_by_default = False
+    can_read = False
+    torch_module = "wordspot.methods.phoc.pytorch"
+
+    def ranking(self, dim: int, fusion: tuple[float, float] | None = None) -> Ranking:
+        return PHOCRanking()
+
+    def budget(self, minutes: float) -> dict[str, float]:
+        return {"string": 0.0, "image": minutes, "joint": 0.0}
+
+    def fit_settings(self, model, texts: list[str]) -> None:
+        model.phoc_bigrams = PHOC.from_words(texts).bigrams

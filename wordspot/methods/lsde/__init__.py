@@ -1,0 +1,1 @@
+"""The lsde method: its NumPy part (base.py) and its PyTorch part (pytorch.py)."""
