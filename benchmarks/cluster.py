@@ -23,7 +23,7 @@ import torch
 from common import RESULTS, machine, md_table, write_json
 
 from wordspot.config import ModelConfig
-from wordspot.data.datasets import open_source
+from wordspot.data import open_source
 from wordspot.index.build import dataset_crops, index_crops
 from wordspot.index.distributed import index_on_cluster
 from wordspot.index.store import open_shards

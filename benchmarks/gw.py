@@ -32,7 +32,7 @@ import numpy as np
 from common import RESULTS, machine, md_table, write_json
 
 from wordspot.config import TrainConfig, parse_settings
-from wordspot.data.datasets import open_source
+from wordspot.data import open_source
 from wordspot.evaluation.evaluate import evaluate_index, index_labelled
 from wordspot.evaluation.metrics import cosine_distances, spotting_scores
 from wordspot.index.build import Index

@@ -25,7 +25,7 @@ import numpy as np
 from common import RESULTS, machine, md_table, write_json
 
 from wordspot.config import ModelConfig
-from wordspot.data.datasets import open_source
+from wordspot.data import open_source
 from wordspot.index.build import Crop, dataset_crops, index_crops, open_index
 from wordspot.index.writer import IndexWriter
 from wordspot.model.embedder import Embedder

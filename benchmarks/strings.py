@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common import RESULTS, machine, md_table, write_json
 
-from wordspot.data.datasets import load_fki
+from wordspot.data import load_fki
 from wordspot.evaluation.evaluate import evaluate_strings
 from wordspot.evaluation.plots import plot_strings
 from wordspot.model.embedder import Embedder, ModelConfig

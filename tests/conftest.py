@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from wordspot import synth
-from wordspot.data.datasets import load_folder
+from wordspot.data import load_folder
 from wordspot.model.embedder import ModelConfig
 from wordspot.training.run import TrainConfig, train
 

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from wordspot.data.datasets import load_folder
+from wordspot.data import load_folder
 from wordspot.index.build import dataset_crops, index_crops, open_index
 from wordspot.model.embedder import Embedder
 from wordspot.search.query import Searcher

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wordspot.cli import app
-from wordspot.data.datasets import load_folder
+from wordspot.data import load_folder
 from wordspot.files import load_tree
 from wordspot.index.build import dataset_crops, index_crops, open_index
 from wordspot.model.calibration import expected_calibration_error, fit, probability

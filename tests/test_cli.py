@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from wordspot.cli import app
-from wordspot.data.datasets import load_folder
+from wordspot.data import load_folder
 from wordspot.files import load_tree, save_tree
 
 runner = CliRunner()

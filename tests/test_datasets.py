@@ -11,7 +11,7 @@ from conftest import GW
 from typer.testing import CliRunner
 
 from wordspot.cli import app
-from wordspot.data.datasets import (
+from wordspot.data import (
     DataError,
     DataWarning,
     ImageCache,

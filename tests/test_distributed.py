@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wordspot.cli import app
-from wordspot.data.datasets import load_folder
+from wordspot.data import load_folder
 from wordspot.index.build import dataset_crops, index_crops
 from wordspot.index.distributed import index_on_cluster, index_shard, plan
 from wordspot.index.store import open_shards

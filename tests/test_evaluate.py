@@ -41,7 +41,7 @@ def test_spearman_of_distances_matches_a_naive_loop_and_its_sample():
 
 
 def test_out_of_vocabulary_split_of_qbs(tiny_run, tiny_data):
-    from wordspot.data.datasets import load_folder
+    from wordspot.data import load_folder
     from wordspot.evaluation.evaluate import evaluate_spotting
     src = load_folder(tiny_data)
     emb = Embedder.load(tiny_run)

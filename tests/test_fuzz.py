@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from wordspot.cli import app
-from wordspot.data.datasets import load_folder, open_source
+from wordspot.data import load_folder, open_source
 from wordspot.data.pagefiles import FormatError, read_box_file, read_xml
 from wordspot.errors import WordspotError
 from wordspot.files import load_tree, save_tree

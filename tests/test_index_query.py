@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from wordspot.data.datasets import load_folder
+from wordspot.data import load_folder
 from wordspot.errors import WordspotError
 from wordspot.index.build import IndexFileError, build_index, collect_crops, dataset_crops, open_index, write_index
 from wordspot.index.store import Crop

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from wordspot.data.datasets import load_folder
+from wordspot.data import load_folder
 from wordspot.index.build import Crop, dataset_crops, index_crops, open_index
 from wordspot.model.embedder import Embedder
 from wordspot.search.query import Searcher

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from wordspot import search
-from wordspot.data.datasets import load_folder
+from wordspot.data import load_folder
 from wordspot.data.text import Alphabet
 from wordspot.evaluation.metrics import ranking
 from wordspot.index.build import Crop, Index, dataset_crops, index_crops, open_index, open_shards, write_index
@@ -165,7 +165,7 @@ def test_approximate_search_recall_against_exact(method, tmp_path):
 
 KILL_AFTER_TWO_CHUNKS = textwrap.dedent("""
     import os, signal, sys
-    from wordspot.data.datasets import load_folder
+    from wordspot.data import load_folder
     from wordspot.model.embedder import Embedder
     from wordspot.index.build import dataset_crops, index_crops
     from wordspot.progress import Reporter

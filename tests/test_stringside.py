@@ -29,7 +29,7 @@ def test_string_side_matches_the_model(tiny_run, tmp_path):
 def test_phoc_string_side_matches(tiny_data, tmp_path):
     from conftest import tiny_config
 
-    from wordspot.data.datasets import load_folder
+    from wordspot.data import load_folder
     from wordspot.training.run import train
     cfg = tiny_config(image_epochs=1)
     cfg.model.method = "phoc"
@@ -40,7 +40,7 @@ def test_phoc_string_side_matches(tiny_data, tmp_path):
 
 
 def test_query_by_string_does_not_import_torch(tiny_run, tiny_data, tmp_path):
-    from wordspot.data.datasets import load_folder
+    from wordspot.data import load_folder
     from wordspot.index.build import dataset_crops, index_crops
     index_crops(Embedder.load(tiny_run), dataset_crops(load_folder(tiny_data).subset("test")), tmp_path / "a.idx",
                 model_path=str(tiny_run))

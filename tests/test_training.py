@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import TINY_WORDS, tiny_config
 
-from wordspot.data.datasets import load_folder, load_labels
+from wordspot.data import load_folder, load_labels
 from wordspot.data.text import LongWordWarning
 from wordspot.errors import WordspotError
 from wordspot.files import load_tree, save_tree
@@ -266,7 +266,7 @@ def test_reader_phoc_head_adds_its_loss_and_reloads(tiny_data, tmp_path):
 
 
 def test_fused_model_trains_and_keeps_the_weights_validation_chose(tiny_data, tmp_path):
-    from wordspot.data.datasets import ImageCache
+    from wordspot.data import ImageCache
     from wordspot.methods import FUSION_GRID, choose_fusion
     src = load_folder(tiny_data)
     cfg = tiny_config(string_steps=20, image_epochs=2, joint_epochs=1)
@@ -386,7 +386,7 @@ def test_a_model_near_chance_is_said_to_be(tmp_path):
 
 
 def test_init_fine_tunes_a_trained_model(tiny_run, tiny_data, tmp_path):
-    from wordspot.data.datasets import WordSample
+    from wordspot.data import WordSample
     src = load_folder(tiny_data)
     start = Embedder.load(tiny_run)
     train_set = src.subset("train")[:40]

@@ -164,3 +164,51 @@ def collate(images: list[np.ndarray]) -> tuple["torch.Tensor", "torch.Tensor"]:
     for i, im in enumerate(images):
         batch[i, 0, :, : im.shape[1]] = torch.from_numpy(im)
     return batch, widths
+
+
+class ImageCache:
+    """Normalised images read once; unreadable ones are skipped, counted and named. A sample with a
+    box is cut from its page image (the last page read is kept, so a page's words are read once)."""
+
+    def __init__(self, height: int, keep: bool = True) -> None:
+        self.height, self.keep = height, keep  # keep=False: only find which images read (data check)
+        self._images: dict[tuple, np.ndarray] = {}
+        self._page: tuple[str, np.ndarray | None, str] = ("", None, "")
+        self.bad: dict[tuple, str] = {}
+
+    def _read(self, path: str, box: tuple[int, int, int, int] | None) -> np.ndarray:
+        if box is None:
+            return load_image(path, self.height)
+        if self._page[0] != path:
+            try:
+                self._page = (path, read_grey(path), "")
+            except ImageError as e:
+                self._page = (path, None, str(e))
+        if self._page[1] is None:
+            raise ImageError(self._page[2])
+        return normalise(cut_box(self._page[1], box, path), self.height)
+
+    def get(self, path: str, box: tuple[int, int, int, int] | None = None) -> np.ndarray | None:
+        key = (path, box)
+        if key in self.bad:
+            return None
+        img = self._images.get(key)
+        if img is None:
+            try:
+                img = self._read(path, box)
+            except ImageError as e:
+                self.bad[key] = str(e)
+                return None
+            if self.keep:
+                self._images[key] = img
+        return img
+
+    def load(self, samples: list) -> tuple[list, list[np.ndarray]]:
+        """The samples whose images could be read, and their images."""
+        kept, images = [], []
+        for s in samples:
+            img = self.get(s.path, s.box)
+            if img is not None:
+                kept.append(s)
+                images.append(img)
+        return kept, images

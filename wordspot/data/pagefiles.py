@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from wordspot.data.sample import Crop
 from wordspot.errors import WordspotError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -16,22 +17,17 @@ class FormatError(WordspotError):
     """A page file that cannot be read as given: the message names the file and the element or line."""
 
 
-@dataclass(frozen=True)
-class Region:
-    """One word on a page image: its bounding box x1, y1, x2, y2 in pixels, and its text ('' if none)."""
-
-    image: Path
-    box: tuple[int, int, int, int]
-    text: str = ""
-
-
 @dataclass
 class PageWords:
     """The words of one page file, and what was left out of it (messages with file and element)."""
 
     image: Path
-    words: list[Region]
+    words: list[Crop]  # page: the image's name
     skipped: list[str]
+
+
+def _word(image: Path, box: tuple[int, int, int, int], text: str) -> Crop:
+    return Crop(str(image), image.stem, box, text)
 
 
 MAX_COORD = 2**20  # pixels: beyond any scan (OpenCV's decoders stop at this width or height too)
@@ -93,7 +89,7 @@ def read_box_file(path: str | Path) -> PageWords:
         except ValueError:
             raise FormatError(f"{path}:{n}: expected 'x1 y1 x2 y2 [transcription]', got {line[:80]!r}") from None
         box = page_box(f"{path}:{n}", x1, y1, x2, y2)
-        words.append(Region(image, box, parts[4].strip() if len(parts) > 4 else ""))
+        words.append(_word(image, box, parts[4].strip() if len(parts) > 4 else ""))
     return PageWords(image, words, [])
 
 
@@ -165,17 +161,17 @@ def read_page_xml(path: str | Path) -> PageWords:
     for line in (el for el in root.iter() if _local(el.tag) == "TextLine"):
         line_words = _children(line, "Word")
         if line_words:
-            words += [Region(image, _polygon_box(path, w, size), _page_text(w)) for w in line_words]
+            words += [_word(image, _polygon_box(path, w, size), _page_text(w)) for w in line_words]
             continue
         text = _page_text(line)
         if text and len(text.split()) == 1:
-            words.append(Region(image, _polygon_box(path, line, size), text))
+            words.append(_word(image, _polygon_box(path, line, size), text))
         elif text:
             skipped.append(f"{path}: TextLine {line.get('id', '?')} has text of several words but no Word "
                            f"elements (no word boxes): {text[:40]!r}")
     # Words outside any TextLine (some exporters write them directly in a region)
     in_lines = {id(w) for line in root.iter() if _local(line.tag) == "TextLine" for w in _children(line, "Word")}
-    words += [Region(image, _polygon_box(path, w, size), _page_text(w))
+    words += [_word(image, _polygon_box(path, w, size), _page_text(w))
               for w in root.iter() if _local(w.tag) == "Word" and id(w) not in in_lines]
     return PageWords(image, words, skipped)
 
@@ -201,7 +197,7 @@ def read_alto(path: str | Path) -> PageWords:
         if w <= 0 or h <= 0:
             raise FormatError(f"{path}: String {s.get('ID', '?')} has an empty box (WIDTH {w:g}, HEIGHT {h:g})")
         box = page_box(f"{path}: String {s.get('ID', '?')}", x, y, x + w, y + h, size)
-        words.append(Region(image, box, (s.get("CONTENT") or "").strip()))
+        words.append(_word(image, box, (s.get("CONTENT") or "").strip()))
     return PageWords(image, words, [])
 
 

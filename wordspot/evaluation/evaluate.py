@@ -5,7 +5,7 @@ from __future__ import annotations
 import Levenshtein
 import numpy as np
 
-from wordspot.data.datasets import WordSample
+from wordspot.data import Crop
 from wordspot.errors import WordspotError
 from wordspot.evaluation.metrics import (
     average_precisions,
@@ -21,7 +21,7 @@ from wordspot.model.embedder import Embedder
 from wordspot.progress import Reporter
 
 
-def evaluate_spotting(emb: Embedder, samples: list[WordSample], reporter: Reporter | None = None,
+def evaluate_spotting(emb: Embedder, samples: list[Crop], reporter: Reporter | None = None,
                       vocabulary: list[str] | None = None) -> dict:
     """QbS/QbE mAP, P@1 and the mean edit distance of the top 1/5/10 QbS hits, on one labelled set.
 
@@ -31,7 +31,7 @@ def evaluate_spotting(emb: Embedder, samples: list[WordSample], reporter: Report
     return evaluate_index(emb, *index_labelled(emb, samples, reporter), vocabulary=vocabulary)
 
 
-def index_labelled(emb: Embedder, samples: list[WordSample],
+def index_labelled(emb: Embedder, samples: list[Crop],
                    reporter: Reporter | None = None) -> tuple[Index, dict]:
     """The evaluation collection: images whose normalised transcription is empty (punctuation
     alone) are left out, since no query can name them."""

@@ -5,18 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from wordspot.data.datasets import WordSample
+from wordspot.data.crops import collect_crops, dataset_crops
 from wordspot.data.imaging import ImageError, cut_box, degenerate, normalise, read_grey
-from wordspot.data.pagefiles import IMAGE_EXTS, PageWords, find_image, read_box_file, read_xml
-from wordspot.errors import WordspotError
-from wordspot.index.store import Crop, IndexFileError, IndexStore, check_model, open_shards
+from wordspot.data.sample import Crop
+from wordspot.index.store import IndexFileError, IndexStore, check_model, open_shards
 from wordspot.index.writer import IndexWriter
 from wordspot.model.embedder import Embedder
 from wordspot.progress import Reporter
@@ -24,45 +22,6 @@ from wordspot.search.exact import ANN_MIN, build_approximate
 
 __all__ = ["Crop", "Index", "IndexFileError", "IndexStore", "build_index", "collect_crops", "dataset_crops",
            "index_crops", "open_index", "open_shards", "write_index"]
-
-
-# ---- sources ---------------------------------------------------------------------------------
-def _page_crops(page: PageWords) -> list[Crop]:
-    return [Crop(str(r.image), r.image.stem, r.box, r.text) for r in page.words]
-
-
-def collect_crops(paths: list[str | Path]) -> list[Crop]:
-    """Crops from files and folders: word images, page images with a boxes .txt, PAGE or ALTO .xml.
-
-    In a folder, an image with a .txt or .xml of the same name is a page; other images are words.
-    """
-    crops: list[Crop] = []
-    for p in map(Path, paths):
-        if not p.exists():
-            raise WordspotError(f"{p}: no such file or folder")
-        before = len(crops)
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        pages = {f.with_suffix("") for f in files if f.suffix.lower() in (".txt", ".xml")}
-        for f in files:
-            ext = f.suffix.lower()
-            if ext == ".txt" and (p.is_file() or find_image(f)):
-                crops += _page_crops(read_box_file(f))
-            elif ext == ".xml":
-                page = read_xml(f)
-                for message in page.skipped:
-                    warnings.warn(message, stacklevel=2)
-                crops += _page_crops(page)
-            elif ext in IMAGE_EXTS and f.with_suffix("") not in pages:
-                crops.append(Crop(str(f), f.stem))
-        if len(crops) == before:
-            warnings.warn(f"{p}: no word images, box files or PAGE/ALTO files in it", stacklevel=2)
-    if not crops:
-        raise WordspotError(f"no word images, box files or PAGE XML found in {', '.join(map(str, paths))}")
-    return crops
-
-
-def dataset_crops(samples: list[WordSample]) -> list[Crop]:
-    return [Crop(s.path, s.page, s.box, s.text) for s in samples]
 
 
 def load_crops(crops: list[Crop], height: int,

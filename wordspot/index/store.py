@@ -14,11 +14,11 @@ import os
 import sqlite3
 import threading
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from wordspot.data.sample import Crop
 from wordspot.errors import WordspotError
 
 FORMAT = 3  # 3: a folder (vectors, SQLite records, index.json); 2 and 1 were single .npz files
@@ -31,16 +31,6 @@ CREATE TABLE IF NOT EXISTS crops (id INTEGER PRIMARY KEY, source INTEGER NOT NUL
                                   x1 INTEGER, y1 INTEGER, x2 INTEGER, y2 INTEGER, text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS crops_by_source ON crops (source);
 """
-
-
-@dataclass(frozen=True)
-class Crop:
-    """A word on a page: the whole image at `source` when `box` is None."""
-
-    source: str
-    page: str
-    box: tuple[int, int, int, int] | None = None  # x1, y1, x2, y2
-    text: str = ""
 
 
 class IndexFileError(WordspotError):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from wordspot.config import ModelConfig, TrainConfig
-from wordspot.data.datasets import ImageCache, WordSample
+from wordspot.data import Crop, ImageCache
 from wordspot.data.imaging import augment, collate
 from wordspot.data.text import Alphabet, TextNorm
 from wordspot.errors import TrainingInterrupted, WordspotError
@@ -52,7 +52,7 @@ def _diverged(stage: str, step: int, why: str, out: Path) -> WordspotError:
                          f"loss weights (checkpoints kept so far in {out} are unchanged)")
 
 
-def _texts(samples: list[WordSample], emb: Embedder) -> list[str]:
+def _texts(samples: list[Crop], emb: Embedder) -> list[str]:
     return [emb.norm(s.text) for s in samples]
 
 
@@ -88,7 +88,7 @@ class Trainer:
         self._epoch, self._epoch_batches = None, []
 
     # ---- data -------------------------------------------------------------------------------
-    def _images(self, samples: list[WordSample], emb: Embedder, what: str) -> tuple[list[np.ndarray], list[str]]:
+    def _images(self, samples: list[Crop], emb: Embedder, what: str) -> tuple[list[np.ndarray], list[str]]:
         """Readable images with a non-empty normalised transcription, and those transcriptions."""
         kept, images = self.cache.load(samples)
         texts = _texts(kept, emb)
@@ -226,7 +226,7 @@ class Trainer:
         return Embedder.load(self.out / "string.pt", self.device)
 
     # ---- stages 2 and 3 ---------------------------------------------------------------------
-    def _spotting_validator(self, emb: Embedder, valid: list[WordSample] | None, train: list[WordSample]):
+    def _spotting_validator(self, emb: Embedder, valid: list[Crop] | None, train: list[Crop]):
         if not valid:
             return lambda: {"score": 0.0}  # no validation set: the last checkpoint is kept
         images, texts = self._images(valid[: self.cfg.val_limit], emb, "validation")
@@ -247,7 +247,7 @@ class Trainer:
                     "score": np.nanmean([s["qbs_map"], s["qbe_map"]])}
         return validate
 
-    def _distractors(self, emb: Embedder, train: list[WordSample], words: set[str]) -> list[np.ndarray]:
+    def _distractors(self, emb: Embedder, train: list[Crop], words: set[str]) -> list[np.ndarray]:
         """`val_distractors` training images (a seeded draw) of words that are not in `words`."""
         n = self.cfg.val_distractors
         pool = [s for s, t in zip(train, _texts(train, emb)) if t and t not in words] if n else []
@@ -284,7 +284,7 @@ class Trainer:
         x, w = collate(batch)
         return x.to(self.device), w
 
-    def train_image(self, emb: Embedder, train: list[WordSample], valid: list[WordSample] | None,
+    def train_image(self, emb: Embedder, train: list[Crop], valid: list[Crop] | None,
                     resume: dict | None = None) -> Embedder:
         cfg = self.cfg
         if resume:
@@ -312,7 +312,7 @@ class Trainer:
                          self._spotting_validator(emb, valid, train), cfg.val_every or spe, clip=objective.clip), emb, resume)
         return Embedder.load(self.out / "image.pt", self.device)
 
-    def _objective(self, emb: Embedder, train: list[WordSample]) -> tuple[list[np.ndarray], list[str], Objective]:
+    def _objective(self, emb: Embedder, train: list[Crop]) -> tuple[list[np.ndarray], list[str], Objective]:
         """The training images and words the model's image CNN can learn from, and its objective."""
         images, texts = self._images(train, emb, "training")
         self._report_bad()
@@ -321,7 +321,7 @@ class Trainer:
         images, texts = [images[i] for i in keep], [texts[i] for i in keep]
         return images, texts, kind(emb, texts, self.cfg)
 
-    def train_joint(self, emb: Embedder, train: list[WordSample], valid: list[WordSample] | None,
+    def train_joint(self, emb: Embedder, train: list[Crop], valid: list[Crop] | None,
                     words: list[str], resume: dict | None = None) -> Embedder:
         cfg = self.cfg
         if resume:
@@ -367,15 +367,15 @@ class Trainer:
                          f"all listed in {self.out / 'skipped_images.txt'}")
 
 
-def _data_id(samples: list[WordSample] | None) -> str:
+def _data_id(samples: list[Crop] | None) -> str:
     h = hashlib.sha256()
     for s in samples or []:
         h.update(f"{s.path}\t{s.text}\t{s.box}\n".encode())
     return h.hexdigest()[:16] if samples else ""
 
 
-def train(cfg: TrainConfig, out: str | Path, *, train_set: list[WordSample] | None = None,
-          valid_set: list[WordSample] | None = None, words: list[str] | None = None,
+def train(cfg: TrainConfig, out: str | Path, *, train_set: list[Crop] | None = None,
+          valid_set: list[Crop] | None = None, words: list[str] | None = None,
           stages: tuple[str, ...] = STAGES, resume: bool = False, overwrite: bool = False,
           string_model: str | Path | None = None, init: str | Path | None = None,
           reporter: Reporter | None = None) -> Embedder:
@@ -491,7 +491,7 @@ def _warn_if_near_chance(path: Path, texts: list[str]) -> None:
                       f"little; train longer (--minutes), on more data, or check the transcriptions", stacklevel=3)
 
 
-def calibrate_model(path: str | Path, samples: list[WordSample], limit: int = 1500) -> Embedder:
+def calibrate_model(path: str | Path, samples: list[Crop], limit: int = 1500) -> Embedder:
     """Fit the scores of a model file (calibration.py) on labelled images, a validation set, and
     save them into the file; returns the model with them. Rankings and the model id do not change,
     so its indexes stay valid."""
@@ -513,8 +513,8 @@ def calibrate_model(path: str | Path, samples: list[WordSample], limit: int = 15
     return emb
 
 
-def train_ensemble(cfg: TrainConfig, out: str | Path, members: int, *, train_set: list[WordSample] | None = None,
-                   valid_set: list[WordSample] | None = None, resume: bool = False, overwrite: bool = False,
+def train_ensemble(cfg: TrainConfig, out: str | Path, members: int, *, train_set: list[Crop] | None = None,
+                   valid_set: list[Crop] | None = None, resume: bool = False, overwrite: bool = False,
                    reporter: Reporter | None = None) -> Embedder:
     """PHOC only: train `members` models into out/member<i> (seeds seed, seed+1, ...; the image
     minutes shared among them), and save in out/model.pt the model that averages their logits.
