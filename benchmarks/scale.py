@@ -29,7 +29,7 @@ from wordspot.data import open_source
 from wordspot.index.build import Crop, dataset_crops, index_crops, open_index
 from wordspot.index.writer import IndexWriter
 from wordspot.model.embedder import Embedder
-from wordspot.search.exact import build_approximate
+from wordspot.search.backend import build_approximate
 from wordspot.search.query import Searcher
 
 

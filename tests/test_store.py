@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from wordspot import search
 from wordspot.data import load_folder
 from wordspot.data.text import Alphabet
 from wordspot.evaluation.metrics import ranking
@@ -20,6 +19,7 @@ from wordspot.index.build import Crop, Index, dataset_crops, index_crops, open_i
 from wordspot.index.store import IndexFileError
 from wordspot.methods.phoc.base import PHOC
 from wordspot.model.embedder import Embedder, ModelConfig
+from wordspot.search import backend, exact
 from wordspot.search.query import Searcher
 
 WORDS = ["orders", "order", "letters", "great", "greater", "camp", "fort", "the", "then", "virginia"]
@@ -58,18 +58,18 @@ def _index(emb: Embedder, n: int, seed: int = 0) -> Index:
 def test_exact_search_is_the_naive_ranking(method, kind, monkeypatch):
     emb = _model(method)
     idx = _index(emb, 500)
-    monkeypatch.setattr(search, "CHUNK", 37)  # several chunks, the last one short
+    monkeypatch.setattr(exact, "CHUNK", 37)  # several chunks, the last one short
     if kind == "qbs":
         queries, dist = emb.embed_strings(WORDS[:4]), emb.string_distances
     else:
         queries, dist = idx.vectors[:4], emb.image_distances
-    prepared = search.Prepared(emb, idx.vectors, kind if kind in emb.search_kinds() else "qbs")
+    prepared = exact.Prepared(emb, idx.vectors, kind if kind in emb.search_kinds() else "qbs")
     for q in queries:
         naive = ranking(dist(q[None, :], idx.vectors)[0])[:10]  # every row, one distance each
         for prep in (None, prepared):
             form = kind if kind in emb.search_kinds() else "qbs"
-            ids = search.candidates(emb, idx.vectors, q[None, :], form, 72, prep)[0]
-            got = search.rank(emb, idx.vectors, q, ids, kind, 10)
+            ids = exact.candidates(emb, idx.vectors, q[None, :], form, 72, prep)[0]
+            got = exact.rank(emb, idx.vectors, q, ids, kind, 10)
             assert [r for r, _ in got] == list(naive)
             np.testing.assert_allclose([d for _, d in got], dist(q[None, :], idx.vectors)[0][naive], rtol=1e-9)
 
@@ -134,10 +134,10 @@ def test_approximate_search_recall_against_exact(method, tmp_path):
     emb = _model(method)
     idx = _index(emb, 3000)
     store = write_index(idx, tmp_path / "a.idx")
-    info = search.build_approximate(emb, tmp_path / "a.idx", 1, store.vectors)
+    info = backend.build_approximate(emb, tmp_path / "a.idx", 1, store.vectors)
     assert set(info) == set(emb.search_kinds())
     for kind, v in info.items():
-        assert v["recall_at_10"] >= search.RECALL and (tmp_path / "a.idx" / v["file"]).is_file()
+        assert v["recall_at_10"] >= backend.RECALL and (tmp_path / "a.idx" / v["file"]).is_file()
     meta = json.loads((tmp_path / "a.idx" / "index.json").read_text())
     (tmp_path / "a.idx" / "index.json").write_text(json.dumps({**meta, "ann": info}))
     approx, exact = Searcher(emb, [open_index(tmp_path / "a.idx")]), Searcher(emb, [store], exact=True)

@@ -12,7 +12,7 @@ from wordspot.cli.options import DEVICE_HELP, command, data_group
 from wordspot.errors import WordspotError
 from wordspot.index.store import is_index
 from wordspot.index.writer import check_target
-from wordspot.search.exact import ANN_MIN, describe
+from wordspot.search.backend import ANN_MIN, describe
 
 IndexDataOptions = data_group("Index a data set instead: 'builtin' or a data set folder.")
 
@@ -49,7 +49,7 @@ def index(
                                             "crops already in it are skipped."),
     half: bool = typer.Option(False, "--half", help="Store vectors as float16: half the size; rankings "
                                                     "unchanged on George Washington (README)."),
-    ann: Optional[bool] = typer.Option(None, "--ann/--no-ann", help="Also build an approximate search (faiss) "
+    ann: Optional[bool] = typer.Option(None, "--ann/--no-ann", help="Also build an approximate search "
                                        f"for large indexes; default: from {ANN_MIN:,} crops on."),
     cluster: Optional[str] = typer.Option(None, help="Embed on a Dask cluster, one task a shard: 'local:N' (N "
                                           "worker processes here) or a scheduler address tcp://HOST:8786. "

@@ -18,7 +18,7 @@ from wordspot.index.store import IndexFileError, IndexStore, check_model, open_s
 from wordspot.index.writer import IndexWriter
 from wordspot.model.embedder import Embedder
 from wordspot.progress import Reporter
-from wordspot.search.exact import ANN_MIN, build_approximate
+from wordspot.search.backend import ANN_MIN, build_approximate
 
 __all__ = ["Crop", "Index", "IndexFileError", "IndexStore", "build_index", "collect_crops", "dataset_crops",
            "index_crops", "open_index", "open_shards", "write_index"]

@@ -31,6 +31,7 @@ from wordspot.index.store import (
     is_old_index_file,
     read_meta,
 )
+from wordspot.search.backend import ANN_PREFIX
 
 
 def check_target(path: Path, append: bool = False) -> None:
@@ -124,7 +125,8 @@ class IndexWriter:
         for f in self.path.iterdir():
             stem = f.name.split(".")[0]
             kind, _, gen = stem.rpartition("-")
-            if kind in ("vectors", "crops", "ann-qbs", "ann-qbe") and gen.isdigit() and int(gen) not in keep:
+            ours = kind in ("vectors", "crops") or kind.startswith(ANN_PREFIX)
+            if ours and gen.isdigit() and int(gen) not in keep:
                 f.unlink(missing_ok=True)
 
     def existing(self, source: str) -> set:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +18,7 @@ from wordspot.methods import ensemble_refusal, method_of
 from wordspot.methods.phoc.base import PHOC
 from wordspot.methods.ranking import Rankings
 from wordspot.model.calibration import check as check_calibration
-from wordspot.model.modelfile import FORMAT_VERSION, ModelError, fusion_weights, load_file
+from wordspot.model.modelfile import FORMAT_VERSION, ModelError, fusion_weights, load_file, model_id
 from wordspot.model.networks import ImageCNN, ReaderCNN, StringCNN, soft_onehot
 
 
@@ -186,14 +185,8 @@ class Embedder(Rankings):
 
     def model_id(self) -> str:
         """A hash of the weights: an index remembers which model made it."""
-        h = hashlib.sha256()
-        for net in self.nets():
-            for k, v in sorted(net.state_dict().items()):
-                h.update(k.encode())
-                h.update(v.detach().cpu().contiguous().numpy().tobytes())
-        if self.fused:  # the weights change the ranking, and an approximate index's search form
-            h.update(repr(self.ranking.weights).encode())
-        return h.hexdigest()[:16]
+        return model_id([{k: v.detach().cpu().numpy() for k, v in net.state_dict().items()} for net in self.nets()],
+                        self.ranking.weights if self.fused else None)
 
     def state(self) -> dict:
         return {

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Iterable
+
+import numpy as np
 
 from wordspot.errors import WordspotError
 from wordspot.files import FileFormatError, load_tree
@@ -48,6 +52,20 @@ def _made_with_old_defaults(blob: dict) -> None:
         if isinstance(cfg, dict) and "method" in cfg:
             cfg.setdefault("image_side", "regress")
             cfg.setdefault("phoc_branch", False)
+
+
+def model_id(nets: Iterable[dict], fusion: tuple[float, float] | None) -> str:
+    """A hash of a model's weights (its networks' state dicts, as NumPy arrays) and, for a fused model, of the
+    weights that change its ranking: an index remembers which model made it. The one definition, for the model
+    with PyTorch (`Embedder`) and without (`StringSide`)."""
+    h = hashlib.sha256()
+    for net in nets:
+        for k, v in sorted(net.items()):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(v).tobytes())
+    if fusion is not None:  # the weights change the ranking, and an approximate index's search form
+        h.update(repr(fusion).encode())
+    return h.hexdigest()[:16]
 
 
 def fusion_weights(blob: dict, path: str = "model file") -> tuple[float, float] | None:

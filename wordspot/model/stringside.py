@@ -6,7 +6,6 @@ runs the string CNN (LSDE) or encodes a PHOC, which NumPy does as well (tests ch
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from wordspot.methods import method_of
 from wordspot.methods.phoc.base import PHOC
 from wordspot.methods.ranking import Rankings
 from wordspot.model.calibration import check as check_calibration
-from wordspot.model.modelfile import ModelError, fusion_weights, load_file
+from wordspot.model.modelfile import ModelError, fusion_weights, load_file, model_id
 
 
 def _conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -81,12 +80,5 @@ class StringSide(Rankings):
     def model_id(self) -> str:
         """The hash `Embedder.model_id` gives, from the same weights."""
         if not self._id:
-            h = hashlib.sha256()
-            for net in self._nets:
-                for k, v in sorted(net.items()):
-                    h.update(k.encode())
-                    h.update(np.ascontiguousarray(v).tobytes())
-            if self.fused:
-                h.update(repr(self.ranking.weights).encode())
-            self._id = h.hexdigest()[:16]
+            self._id = model_id(self._nets, self.ranking.weights if self.fused else None)
         return self._id

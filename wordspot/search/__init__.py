@@ -2,4 +2,6 @@
 
 from wordspot._lazy import forward
 
-__getattr__ = forward(__name__, "exact")
+__getattr__ = forward(__name__, {"Prepared": "exact", "candidates": "exact", "rank": "exact", "within": "exact",
+                                     "ANN_MIN": "backend", "Approximate": "backend", "build_approximate": "backend",
+                                     "describe": "backend", "load_approximate": "backend"})

@@ -13,7 +13,8 @@ from wordspot.data.imaging import cut_box, load_image, normalise, read_grey
 from wordspot.data.text import query_text
 from wordspot.errors import WordspotError
 from wordspot.index.store import Crop, IndexFileError
-from wordspot.search.exact import Approximate, Prepared, candidates, rank, within
+from wordspot.search.backend import load_approximate
+from wordspot.search.exact import Prepared, candidates, rank, within
 
 
 @dataclass
@@ -63,7 +64,7 @@ def crop_image(page: np.ndarray, crop: Crop, height: int) -> np.ndarray:
 class Searcher:
     """Searches one index, or several shards of one collection built by the same model, as one.
 
-    Uses an index's approximate search (faiss) when it has one, unless `exact`. With `warm`, keeps
+    Uses an index's approximate search (search/backend.py) when it has one, unless `exact`. With `warm`, keeps
     the vectors in search form in memory, for many queries (the server).
     """
 
@@ -80,7 +81,7 @@ class Searcher:
         self.prepared: list[dict] = []
         for ix in self.indexes:
             info = {} if exact else (getattr(ix, "meta", {}).get("ann") or {})
-            self.ann.append({kind: Approximate.load(ix.path / v["file"], v, len(ix)) for kind, v in info.items()})
+            self.ann.append({kind: load_approximate(ix.path / v["file"], v, len(ix)) for kind, v in info.items()})
             self.prepared.append({kind: Prepared(emb, ix.vectors, kind) for kind in emb.search_kinds()
                                   if warm and kind not in self.ann[-1]})
 
