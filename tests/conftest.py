@@ -11,7 +11,8 @@ import torch
 from wordspot import synth
 from wordspot.data import load_folder
 from wordspot.model.embedder import ModelConfig
-from wordspot.training.run import TrainConfig, train
+from wordspot.config import TrainConfig
+from wordspot.training import train
 
 GW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "washingtondb-v1.0"
 TINY_WORDS = ["orders", "letter", "great", "camp", "fort", "the", "and", "virginia"]

@@ -13,7 +13,7 @@ from wordspot.data.text import Alphabet
 from wordspot.methods import Attributes, Reading, Regression, objective_kind
 from wordspot.methods.phoc.base import PHOC
 from wordspot.model.embedder import Embedder, ModelConfig
-from wordspot.training.run import TrainConfig
+from wordspot.config import TrainConfig
 
 WORDS = ["orders", "order", "letters", "great", "greater", "camp"]
 

@@ -11,7 +11,7 @@ from wordspot.errors import WordspotError
 from wordspot.files import load_tree, save_tree
 from wordspot.model.embedder import Embedder, ModelError
 from wordspot.progress import Reporter
-from wordspot.training.run import TrainingInterrupted, train, train_ensemble
+from wordspot.training import TrainingInterrupted, train, train_ensemble
 
 
 class InterruptAt(Reporter):
@@ -117,20 +117,22 @@ def test_phoc_baseline_trains_and_embeds(tiny_data, tmp_path):
     np.testing.assert_allclose(np.diag(e), 0.0, atol=1e-9)
 
 
-def test_width_bucketed_batches_cover_each_image_once_per_epoch(tmp_path):
-    from wordspot.training.run import Trainer
+def test_width_bucketed_batches_cover_each_image_once_per_epoch():
+    from wordspot.training.batches import WidthBatches
 
-    trainer = Trainer(tiny_config(image_batch=8), tmp_path)
     widths = np.random.default_rng(0).integers(10, 300, 200)
-    epoch0 = [trainer._batches(widths, s) for s in range(25)]
+    batches = WidthBatches(widths, 8, seed=0)
+    epoch0 = [batches(s) for s in range(25)]
     assert sorted(np.concatenate(epoch0).tolist()) == list(range(200))
     spread = np.mean([np.ptp(widths[b]) for b in epoch0])
     assert spread < 0.5 * np.ptp(widths)  # similar widths share a batch
-    epoch1 = [trainer._batches(widths, s) for s in range(25, 50)]
+    epoch1 = [batches(s) for s in range(25, 50)]
     assert sorted(np.concatenate(epoch1).tolist()) == list(range(200))
     assert any(not np.array_equal(a, b) for a, b in zip(epoch0, epoch1))  # a new order each epoch
-    again = Trainer(tiny_config(image_batch=8), tmp_path)
-    assert all(np.array_equal(again._batches(widths, s), epoch0[s]) for s in range(25))  # seeded
+    again = WidthBatches(widths, 8, seed=0)
+    assert all(np.array_equal(again(s), epoch0[s]) for s in range(25))  # seeded
+    # a stage with a batch size of its own gets batches of that size, never another stage's
+    assert {len(b) for b in (WidthBatches(widths, 20, seed=0)(s) for s in range(10))} == {20}
 
 
 def test_model_pt_is_the_best_of_image_and_joint(tiny_run):
@@ -220,7 +222,7 @@ def test_only_matching_phoc_models_can_be_combined(tiny_run, tiny_data, tmp_path
 
 def test_config_is_checked_when_made_and_never_written_into(tiny_data, tmp_path):
     from wordspot.errors import ConfigError
-    from wordspot.training.run import TrainConfig
+    from wordspot.config import TrainConfig
     with pytest.raises(ConfigError, match="image_loss: must be one of euclidean, bce, softmax, got 'sofmax'"):
         TrainConfig(image_loss="sofmax")
     cfg = tiny_config(string_steps=5)
@@ -320,27 +322,27 @@ def test_a_reader_file_from_before_phoc_branch_loads_with_the_shared_phoc_head(t
 
 
 def test_validation_distractors_are_other_words_and_only_lower_the_scores(tiny_run, tiny_data, tmp_path):
-    from wordspot.training.run import Trainer
+    from wordspot.training.trainer import Trainer
     src = load_folder(tiny_data)
     model = Embedder.load(tiny_run / "model.pt")
     train_set = src.subset("train")
     valid = [s for s in src.subset("valid") if model.norm(s.text) in ("orders", "letter", "camp")]
-    plain = Trainer(tiny_config(), tmp_path)._spotting_validator(model, valid, train_set)()
+    plain = Trainer(tiny_config(), tmp_path).spotting_validator(model, valid, train_set)()
     trainer = Trainer(tiny_config(val_distractors=25, seed=3), tmp_path)
     drawn = trainer._distractors(model, train_set, {"orders", "letter", "camp"})
     assert len(drawn) == 25
     words = {model.norm(s.text) for s in train_set for im in drawn if im is trainer.cache.get(s.path, s.box)}
     assert words and not words & {"orders", "letter", "camp"}
     assert all(a is b for a, b in zip(drawn, trainer._distractors(model, train_set, {"orders", "letter", "camp"})))
-    harder = trainer._spotting_validator(model, valid, train_set)()
+    harder = trainer.spotting_validator(model, valid, train_set)()
     # non-matching images added to a ranking can move the matches down, never up; whether these
     # drawn ones do depends on the CPU's arithmetic (a tiny model may rank all matches first anyway)
     assert harder["val_qbs"] <= plain["val_qbs"] and harder["val_qbe"] <= plain["val_qbe"]
     # a strict drop needs a case built to show one: a twin of each validation image that is not its
     # word ties with it and is ranked after it (stable sort), so it falls between two matches
-    twins = [im.copy() for im in trainer._images(valid, model, "validation")[0]]
+    twins = [im.copy() for im in trainer.images(valid, model, "validation")[0]]
     trainer._distractors = lambda *args: twins
-    crowded = trainer._spotting_validator(model, valid, train_set)()
+    crowded = trainer.spotting_validator(model, valid, train_set)()
     assert crowded["val_qbs"] < plain["val_qbs"] and crowded["val_qbe"] < plain["val_qbe"]
 
 

@@ -127,12 +127,17 @@ class TrainConfig:
     # non-matches: 300 validation images alone reach mAP 1.000 and no longer tell checkpoints apart
     val_distractors: int = 0
     weight_decay: float = 1e-5
+    # each stage's learning-rate schedule, by name (training/schedules.py)
+    string_schedule: str = "cosine"
+    image_schedule: str = "cosine"
+    joint_schedule: str = "cosine"
+    joint_batch: int = 0  # images a joint step; 0: image_batch
 
     def __post_init__(self) -> None:
         for name in ("string_steps", "string_batch", "image_epochs", "image_batch", "joint_epochs", "val_limit"):
             v = getattr(self, name)
             require(isinstance(v, int) and v >= 1, name, "a whole number of at least 1", v)
-        for name in ("seed", "joint_string_pairs", "val_every", "val_distractors"):
+        for name in ("seed", "joint_string_pairs", "val_every", "val_distractors", "joint_batch"):
             v = getattr(self, name)
             require(isinstance(v, int) and v >= 0, name, "a whole number of at least 0", v)
         for name in ("string_lr", "image_lr", "joint_lr"):
@@ -143,6 +148,9 @@ class TrainConfig:
             require(_number(v) and v >= 0, name, "a number of 0 or more (minutes: 0 for no limit)", v)
         require(isinstance(self.augment, bool), "augment", "true or false", self.augment)
         require(self.device in ("auto", "cpu", "cuda"), "device", "auto, cpu or cuda", self.device)
+        from wordspot.training.schedules import SCHEDULES
+        for name in ("string_schedule", "image_schedule", "joint_schedule"):
+            require(getattr(self, name) in SCHEDULES, name, f"one of {', '.join(SCHEDULES)}", getattr(self, name))
         require(self.image_loss in IMAGE_LOSSES, "image_loss", f"one of {', '.join(IMAGE_LOSSES)}", self.image_loss)
         w = self.joint_weights
         require(isinstance(w, (list, tuple)) and len(w) == 3 and all(_number(x) and x >= 0 for x in w), "joint_weights",

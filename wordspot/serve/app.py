@@ -44,17 +44,42 @@ from wordspot.serve.webkit import (
 )
 
 
-def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str, ...] = LOCAL_HOSTS):
-    """The FastAPI application; `searcher` is used under a lock (one query at a time, any number
-    of clients waiting). Only requests addressed to one of `hosts` are answered."""
-    app = FastAPI(title="wordspot", docs_url=None, redoc_url=None)
-    app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
-    lock = threading.Lock()
-    pages = PageCache()
-    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
-    height = searcher.emb.config.image_height
-    model_id = searcher.emb.model_id()  # a hash of every weight: once, not per request
+class _Service:
+    """What every route of one server shares: the searcher under its lock (one query at a time, any number of
+    clients waiting), the page cache, and the answers' shape."""
 
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher, self.lock, self.pages = searcher, threading.Lock(), PageCache()
+        self.height = searcher.emb.config.image_height
+        self.model_id = searcher.emb.model_id()  # a hash of every weight: once, not per request
+
+    def answer(self, query: str, hits: list[Hit], k: int, min_score: float | None = None) -> dict:
+        note = self.searcher.shortfall(hits, k)
+        if min_score is not None and self.searcher.emb.calibration:  # uncalibrated: no score, nothing cut
+            hits = [h for h in hits if h.score is not None and h.score >= min_score]
+            note = ""
+        return {"query": query, **({"note": note} if note else {}), "asked": k,
+                "hits": [{**h.as_dict(), "thumb": f"/api/crop/{h.shard}/{h.row}.png",
+                          "page_image": f"/api/page/{h.shard}/{h.row}.png"} for h in hits]}
+
+    def crop_of(self, shard: int, row: int):
+        """An indexed crop, only as the index names it: 404 for any other."""
+        indexes = self.searcher.indexes
+        if not (0 <= shard < len(indexes) and 0 <= row < len(indexes[shard])):
+            raise HTTPException(404, f"no crop {row} in index {shard}")
+        with self.lock:
+            return indexes[shard].crops_at([row])[0]
+
+    def upload_image(self, data: bytes, name: str) -> np.ndarray:
+        return normalise(decode_grey(data, name, UPLOAD_PIXELS), self.height)
+
+    @staticmethod
+    def png(img: np.ndarray) -> Response:
+        ok, buf = cv2.imencode(".png", img)
+        return Response(buf.tobytes(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WordspotError)
     async def bad_input(request: Request, exc: WordspotError):
         return JSONResponse({"detail": str(exc)}, status_code=400)
@@ -69,24 +94,9 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
     async def internal(request: Request, exc: Exception):  # never a traceback to the client
         return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
-    def answer(query: str, hits: list[Hit], k: int, min_score: float | None = None) -> dict:
-        note = searcher.shortfall(hits, k)
-        if min_score is not None and searcher.emb.calibration:  # uncalibrated: no score, nothing cut
-            hits = [h for h in hits if h.score is not None and h.score >= min_score]
-            note = ""
-        return {"query": query, **({"note": note} if note else {}), "asked": k,
-                "hits": [{**h.as_dict(), "thumb": f"/api/crop/{h.shard}/{h.row}.png",
-                          "page_image": f"/api/page/{h.shard}/{h.row}.png"} for h in hits]}
 
-    def crop_of(shard: int, row: int):
-        if not (0 <= shard < len(searcher.indexes) and 0 <= row < len(searcher.indexes[shard])):
-            raise HTTPException(404, f"no crop {row} in index {shard}")
-        with lock:
-            return searcher.indexes[shard].crops_at([row])[0]
-
-    def png(img: np.ndarray) -> Response:
-        ok, buf = cv2.imencode(".png", img)
-        return Response(buf.tobytes(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+def _page_routes(app: FastAPI, s: _Service) -> None:
+    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -94,17 +104,40 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
 
     @app.get("/api/info")
     def info() -> dict:
+        searcher = s.searcher
         return {"crops": len(searcher), "shards": [{"path": str(getattr(ix, "path", "")), "crops": len(ix)}
                                                    for ix in searcher.indexes],
-                "model_id": model_id, "method": searcher.emb.config.method,
+                "model_id": s.model_id, "method": searcher.emb.config.method,
                 "calibrated": bool(searcher.emb.calibration),
                 "approximate": [sorted(a) for a in searcher.ann]}
+
+    @app.get("/api/crop/{shard}/{row}.png")
+    def crop_png(shard: int, row: int) -> Response:
+        crop = s.crop_of(shard, row)
+        page = s.pages.page(crop.source)
+        part = page if crop.box is None else cut_box(page, crop.box, crop.source)
+        scale = min(1.0, 96 / max(1, part.shape[0]))
+        return s.png(cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else part)
+
+    @app.get("/api/page/{shard}/{row}.png")
+    def page_png(shard: int, row: int) -> Response:
+        crop = s.crop_of(shard, row)
+        small, scale = s.pages.view(crop.source)
+        page = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)  # a copy: the cached view is never drawn on
+        if crop.box:
+            x1, y1, x2, y2 = (int(round(v * scale)) for v in crop.box)
+            cv2.rectangle(page, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), (0, 0, 220), max(2, page.shape[1] // 400))
+        return s.png(page)
+
+
+def _search_routes(app: FastAPI, s: _Service) -> None:
+    searcher, lock = s.searcher, s.lock
 
     @app.get("/api/search")
     def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K),
                   min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
         with lock:
-            return answer(q, searcher.by_string(q, k), k, min_score)
+            return s.answer(q, searcher.by_string(q, k), k, min_score)
 
     @app.post("/api/search/image")
     async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K),
@@ -112,11 +145,33 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
         data, name = await upload_of(request)
 
         def search() -> dict:  # decoding and the network in a worker thread: the event loop stays free
-            img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)
+            img = s.upload_image(data, name)
             with lock:
-                return answer(f"@{name}", searcher.by_image(img, k), k, min_score)
+                return s.answer(f"@{name}", searcher.by_image(img, k), k, min_score)
         return await run_in_threadpool(search)
 
+    @app.get("/api/search/crop")
+    def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K),
+                min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
+        crop = s.crop_of(shard, row)
+        with lock:
+            name = f"@{crop.page} {list(crop.box) if crop.box else ''}".strip()
+            return s.answer(name, searcher.by_crop(shard, row, k), k, min_score)
+
+    @app.post("/api/batch")
+    def batch(body: dict) -> dict:
+        queries, k = batch_request(body)
+        results = []
+        for q in queries:
+            try:
+                with lock:
+                    results.append(s.answer(q, searcher.by_string(q, k), k))
+            except WordspotError as e:  # one bad query does not cost the others their answers
+                results.append({"query": q, "error": str(e)})
+        return {"results": results}
+
+
+def _box_route(app: FastAPI, s: _Service) -> None:
     @app.post("/api/search/box")
     def by_box(body: dict) -> dict:
         try:
@@ -127,37 +182,21 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
                                      "(R: a crop on the page)") from None
         if len(box) != 4 or not 1 <= k <= MAX_K:
             raise HTTPException(400, f"box: four numbers x1, y1, x2, y2; k: 1 to {MAX_K}")
-        crop = crop_of(shard, row)
-        img = normalise(cut_box(pages.page(crop.source), box, crop.source), height)
-        with lock:
-            same = searcher.indexes[shard].find(crop.source, box)  # an indexed box: left out of its ranking
-            return answer(f"@{crop.page} {list(box)}",
-                          searcher.by_image(img, k, None if same is None else (shard, same)), k)
+        crop = s.crop_of(shard, row)
+        img = normalise(cut_box(s.pages.page(crop.source), box, crop.source), s.height)
+        with s.lock:
+            same = s.searcher.indexes[shard].find(crop.source, box)  # an indexed box: left out of its ranking
+            return s.answer(f"@{crop.page} {list(box)}",
+                            s.searcher.by_image(img, k, None if same is None else (shard, same)), k)
 
-    @app.get("/api/search/crop")
-    def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K),
-                min_score: float | None = Query(None, alias="min", ge=0, le=1)) -> dict:
-        crop = crop_of(shard, row)
-        with lock:
-            name = f"@{crop.page} {list(crop.box) if crop.box else ''}".strip()
-            return answer(name, searcher.by_crop(shard, row, k), k, min_score)
 
-    @app.post("/api/batch")
-    def batch(body: dict) -> dict:
-        queries, k = batch_request(body)
-        results = []
-        for q in queries:
-            try:
-                with lock:
-                    results.append(answer(q, searcher.by_string(q, k), k))
-            except WordspotError as e:  # one bad query does not cost the others their answers
-                results.append({"query": q, "error": str(e)})
-        return {"results": results}
+def _vector_routes(app: FastAPI, s: _Service) -> None:
+    """For a front over several servers (front.py): vectors out, and a search by vector in."""
+    searcher, lock = s.searcher, s.lock
 
-    # ---- for a front over several servers (front.py): vectors out, and a search by vector in ----
     @app.get("/api/vector/crop")
     def crop_vector(shard: int = 0, row: int = Query(..., ge=0)) -> dict:
-        crop_of(shard, row)
+        s.crop_of(shard, row)
         return {"vector": np.asarray(searcher.indexes[shard].vectors[row], np.float64).tolist()}
 
     @app.post("/api/vector/image")
@@ -165,7 +204,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
         data, name = await upload_of(request)
 
         def embed() -> dict:
-            img = normalise(decode_grey(data, name, UPLOAD_PIXELS), height)
+            img = s.upload_image(data, name)
             with lock:
                 return {"vector": np.asarray(searcher.emb.embed_images([img])[0], np.float64).tolist()}
         return await run_in_threadpool(embed)
@@ -181,28 +220,18 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
                                      f'"k": 1 to {MAX_K}, "skip": [shard, row] or null}}')
         with lock:
             hits = searcher.nearest(np.asarray(vec, np.float32), kind, k, tuple(skip) if skip else None)
-            return answer(str(body.get("query", "vector"))[:200], hits, k)
+            return s.answer(str(body.get("query", "vector"))[:200], hits, k)
 
-    add_iiif(app, searcher, lock, pages, png)
 
-    @app.get("/api/crop/{shard}/{row}.png")
-    def crop_png(shard: int, row: int) -> Response:
-        crop = crop_of(shard, row)
-        page = pages.page(crop.source)
-        part = page if crop.box is None else cut_box(page, crop.box, crop.source)
-        scale = min(1.0, 96 / max(1, part.shape[0]))
-        return png(cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else part)
-
-    @app.get("/api/page/{shard}/{row}.png")
-    def page_png(shard: int, row: int) -> Response:
-        crop = crop_of(shard, row)
-        small, scale = pages.view(crop.source)
-        page = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)  # a copy: the cached view is never drawn on
-        if crop.box:
-            x1, y1, x2, y2 = (int(round(v * scale)) for v in crop.box)
-            cv2.rectangle(page, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), (0, 0, 220), max(2, page.shape[1] // 400))
-        return png(page)
-
+def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str, ...] = LOCAL_HOSTS):
+    """The FastAPI application over `searcher`. Only requests addressed to one of `hosts` are answered."""
+    app = FastAPI(title="wordspot", docs_url=None, redoc_url=None)
+    app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
+    service = _Service(searcher)
+    _error_handlers(app)
+    for routes in (_page_routes, _search_routes, _box_route, _vector_routes):
+        routes(app, service)
+    add_iiif(app, searcher, service.lock, service.pages, service.png)
     return app
 
 

@@ -51,34 +51,30 @@ def connect(urls: list[str], timeout: float = 10.0) -> list[Remote]:
     return remotes
 
 
-def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, timeout: float = 10.0,
-                 max_upload: int = 5 * 2**20) -> FastAPI:
-    """The FastAPI application of a front over `remotes`."""
-    app = FastAPI(title="wordspot front", docs_url=None, redoc_url=None)
-    app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
-    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
+class _Front:
+    """The remotes, and how the front asks them: one question to the server holding a shard, or to all."""
 
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception):  # never a traceback to the client
-        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
+    def __init__(self, remotes: list[Remote], timeout: float) -> None:
+        self.remotes, self.timeout = remotes, timeout
 
-    def owner(shard: int) -> tuple[Remote, int]:
-        for r in remotes:
+    def owner(self, shard: int) -> tuple[Remote, int]:
+        for r in self.remotes:
             if r.first <= shard < r.first + r.shards:
                 return r, shard - r.first
         raise HTTPException(404, f"no index {shard}")
 
-    async def ask(r: Remote, method: str, path: str, **kw) -> httpx.Response:
+    async def ask(self, r: Remote, method: str, path: str, **kw) -> httpx.Response:
         # a client a call: one shared client would be bound to the event loop it was made in
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
             return await client.request(method, r.url + path, **kw)
 
-    async def fan_out(query: str, k: int, method: str, path: str, body: dict | None = None,
+    async def fan_out(self, query: str, k: int, method: str, path: str, body: dict | None = None,
                       params: dict | None = None, leave_out: tuple[int, int] | None = None) -> dict:
-        answers = await asyncio.gather(*(ask(r, method, path, json=body, params=params) for r in remotes),
+        """Ask every remote; their hits merged by distance, the remotes that did not answer named."""
+        answers = await asyncio.gather(*(self.ask(r, method, path, json=body, params=params) for r in self.remotes),
                                        return_exceptions=True)
         hits, down, refused = [], [], []
-        for r, a in zip(remotes, answers):
+        for r, a in zip(self.remotes, answers):
             if isinstance(a, Exception) or a.status_code >= 500:
                 why = type(a).__name__ if isinstance(a, Exception) else f"HTTP {a.status_code}"
                 down.append({"server": r.url, "error": why})
@@ -90,21 +86,53 @@ def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, ti
                     if (g, h["row"]) != leave_out:
                         hits.append({**h, "shard": g, "server": r.url, "thumb": f"/api/crop/{g}/{h['row']}.png",
                                      "page_image": f"/api/page/{g}/{h['row']}.png"})
-        if refused and not hits and len(refused) + len(down) == len(remotes):  # the query itself is bad
+        if refused and not hits and len(refused) + len(down) == len(self.remotes):  # the query itself is bad
             raise HTTPException(refused[0].status_code, refused[0].json().get("detail", "bad request"))
         hits.sort(key=lambda h: (math.inf if h["distance"] is None else h["distance"], h["shard"], h["row"]))
         hits = [{**h, "rank": i + 1} for i, h in enumerate(hits[:k])]
         return {"query": query, "hits": hits, **({"unavailable": down} if down else {})}
 
-    async def owner_vector(shard: int, row: int) -> list[float]:
-        r, s = owner(shard)
+    async def owner_vector(self, shard: int, row: int) -> list[float]:
+        r, s = self.owner(shard)
         try:
-            a = await ask(r, "GET", "/api/vector/crop", params={"shard": s, "row": row})
+            a = await self.ask(r, "GET", "/api/vector/crop", params={"shard": s, "row": row})
         except httpx.HTTPError as e:
             raise HTTPException(503, f"{r.url}, which holds index {shard}, does not answer ({type(e).__name__})")
         if a.status_code != 200:
             raise HTTPException(a.status_code if a.status_code < 500 else 502, a.json().get("detail", "no crop"))
         return a.json()["vector"]
+
+    async def image(self, kind: str, shard: int, row: int) -> Response:
+        r, s = self.owner(shard)
+        try:
+            a = await self.ask(r, "GET", f"/api/{kind}/{s}/{row}.png")
+        except httpx.HTTPError as e:
+            raise HTTPException(503, f"{r.url} does not answer ({type(e).__name__})")
+        if a.status_code != 200:
+            raise HTTPException(a.status_code if a.status_code < 500 else 502, a.json().get("detail", "no image"))
+        return Response(a.content, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+    async def embed(self, data: bytes, name: str) -> list[float]:
+        """An uploaded image's vector, from any remote (one model): the first that answers."""
+        for r in self.remotes:
+            try:
+                a = await self.ask(r, "POST", "/api/vector/image", files={"file": (name, data)})
+            except httpx.HTTPError:
+                continue
+            if a.status_code >= 500:
+                continue
+            if a.status_code != 200:
+                raise HTTPException(a.status_code, a.json().get("detail", "bad image"))
+            return a.json()["vector"]
+        raise HTTPException(503, "no server answers to embed the image")
+
+
+def _page_routes(app: FastAPI, f: _Front) -> None:
+    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # never a traceback to the client
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -112,39 +140,39 @@ def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, ti
 
     @app.get("/api/info")
     def info() -> dict:
-        first = remotes[0].info
+        remotes, first = f.remotes, f.remotes[0].info
         return {"crops": sum(r.info.get("crops", 0) for r in remotes), "model_id": first["model_id"],
                 "calibrated": all(r.info.get("calibrated") for r in remotes),
                 "method": first.get("method", ""), "servers": [r.url for r in remotes],
                 "shards": [{**s, "server": r.url} for r in remotes for s in r.info["shards"]]}
 
+    @app.get("/api/crop/{shard}/{row}.png")
+    async def crop_png(shard: int, row: int) -> Response:
+        return await f.image("crop", shard, row)
+
+    @app.get("/api/page/{shard}/{row}.png")
+    async def page_png(shard: int, row: int) -> Response:
+        return await f.image("page", shard, row)
+
+
+def _search_routes(app: FastAPI, f: _Front) -> None:
     @app.get("/api/search")
     async def by_string(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K),
                         min_score: float | None = Query(None, alias="min", ge=0, le=1)):
         extra = {} if min_score is None else {"min": min_score}
-        return await fan_out(q, k, "GET", "/api/search", params={"q": q, "k": k, **extra})
+        return await f.fan_out(q, k, "GET", "/api/search", params={"q": q, "k": k, **extra})
 
     @app.get("/api/search/crop")
     async def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K)):
-        vec = await owner_vector(shard, row)
+        vec = await f.owner_vector(shard, row)
         body = {"vector": vec, "kind": "qbe", "k": min(k + 1, MAX_K), "query": f"@crop {shard}/{row}"}
-        return await fan_out(f"@crop {shard}/{row}", k, "POST", "/api/search/vector", body, leave_out=(shard, row))
+        return await f.fan_out(f"@crop {shard}/{row}", k, "POST", "/api/search/vector", body, leave_out=(shard, row))
 
     @app.post("/api/search/image")
     async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K)):
         data, name = await upload_of(request)
-        for r in remotes:  # any server embeds it (one model); the first that answers
-            try:
-                a = await ask(r, "POST", "/api/vector/image", files={"file": (name, data)})
-            except httpx.HTTPError:
-                continue
-            if a.status_code >= 500:
-                continue
-            if a.status_code != 200:
-                raise HTTPException(a.status_code, a.json().get("detail", "bad image"))
-            body = {"vector": a.json()["vector"], "kind": "qbe", "k": k, "query": f"@{name}"}
-            return await fan_out(f"@{name}", k, "POST", "/api/search/vector", body)
-        raise HTTPException(503, "no server answers to embed the image")
+        body = {"vector": await f.embed(data, name), "kind": "qbe", "k": k, "query": f"@{name}"}
+        return await f.fan_out(f"@{name}", k, "POST", "/api/search/vector", body)
 
     @app.post("/api/batch")
     async def batch(body: dict):
@@ -152,27 +180,18 @@ def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, ti
         results = []
         for q in queries:
             try:
-                results.append(await fan_out(q, k, "GET", "/api/search", params={"q": q, "k": k}))
+                results.append(await f.fan_out(q, k, "GET", "/api/search", params={"q": q, "k": k}))
             except HTTPException as e:  # one bad query does not cost the others their answers
                 results.append({"query": q, "error": e.detail})
         return {"results": results}
 
-    async def image(kind: str, shard: int, row: int) -> Response:
-        r, s = owner(shard)
-        try:
-            a = await ask(r, "GET", f"/api/{kind}/{s}/{row}.png")
-        except httpx.HTTPError as e:
-            raise HTTPException(503, f"{r.url} does not answer ({type(e).__name__})")
-        if a.status_code != 200:
-            raise HTTPException(a.status_code if a.status_code < 500 else 502, a.json().get("detail", "no image"))
-        return Response(a.content, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
-    @app.get("/api/crop/{shard}/{row}.png")
-    async def crop_png(shard: int, row: int) -> Response:
-        return await image("crop", shard, row)
-
-    @app.get("/api/page/{shard}/{row}.png")
-    async def page_png(shard: int, row: int) -> Response:
-        return await image("page", shard, row)
-
+def create_front(remotes: list[Remote], hosts: tuple[str, ...] = LOCAL_HOSTS, timeout: float = 10.0,
+                 max_upload: int = 5 * 2**20) -> FastAPI:
+    """The FastAPI application of a front over `remotes`."""
+    app = FastAPI(title="wordspot front", docs_url=None, redoc_url=None)
+    app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
+    front = _Front(remotes, timeout)
+    _page_routes(app, front)
+    _search_routes(app, front)
     return app

@@ -19,43 +19,69 @@ from wordspot.serve.webkit import MAX_K, PAGE_WIDTH, PageCache
 MAX_CANVASES = 10_000  # pages one IIIF manifest lists at most
 
 
+def _canvas(base: str, shard: int, source_id: int) -> str:
+    return f"{base}iiif/canvas/{shard}/{source_id}"
+
+
+def _size_of(path: str) -> tuple[int, int]:
+    try:
+        size = declared_size(np.fromfile(path, np.uint8))
+    except OSError:
+        size = None
+    if size is None:
+        raise HTTPException(404, f"page image {Path(path).name} is not readable on the server")
+    return size
+
+
+def manifest(base: str, searcher: Searcher) -> dict:
+    """A Presentation 3 manifest of the pages the index names (their page views as images), with its search."""
+    total = sum(len(ix.sources(MAX_CANVASES + 1)) for ix in searcher.indexes)
+    if total > MAX_CANVASES:
+        raise HTTPException(413, f"more than {MAX_CANVASES:,} pages: too many for one manifest")
+    canvases = []
+    for s, ix in enumerate(searcher.indexes):
+        for sid, path in ix.sources(MAX_CANVASES):
+            w, h = _size_of(path)
+            cid = _canvas(base, s, sid)
+            scale = min(1.0, PAGE_WIDTH / w)  # the image is the page view, scaled as PageCache.view scales it
+            image = {"id": f"{base}iiif/image/{s}/{sid}.png", "type": "Image", "format": "image/png",
+                     "width": max(1, round(w * scale)), "height": max(1, round(h * scale))}
+            canvases.append({"id": cid, "type": "Canvas", "width": w, "height": h,
+                             "label": {"none": [Path(path).name]},
+                             "items": [{"id": f"{cid}/page", "type": "AnnotationPage",
+                                        "items": [{"id": f"{cid}/image", "type": "Annotation",
+                                                   "motivation": "painting", "body": image, "target": cid}]}]})
+    return {"@context": "http://iiif.io/api/presentation/3/context.json", "id": f"{base}iiif/manifest",
+            "type": "Manifest", "label": {"none": ["wordspot collection"]},
+            "service": [{"id": f"{base}iiif/search", "type": "SearchService2"}], "items": canvases}
+
+
+def annotations(base: str, searcher: Searcher, hits: list, q: str) -> list[dict]:
+    """Content Search 2.0 highlighting annotations of hits, on their pages' canvases."""
+    ids = {}  # shard -> row -> page id
+    for s in {h.shard for h in hits}:
+        rows = [h.row for h in hits if h.shard == s]
+        ids[s] = dict(zip(rows, searcher.indexes[s].source_ids(rows)))
+    items = []
+    for h in hits:
+        target = _canvas(base, h.shard, ids[h.shard][h.row])
+        if h.crop.box:
+            x1, y1, x2, y2 = h.crop.box
+            target += f"#xywh={x1},{y1},{x2 - x1},{y2 - y1}"
+        items.append({"id": f"{base}iiif/annotation/{h.shard}/{h.row}", "type": "Annotation",
+                      "motivation": "highlighting", "target": target,
+                      "body": {"type": "TextualBody", "value": h.crop.text or q, "format": "text/plain"},
+                      "label": {"none": [f"#{h.rank} {h.crop.text or ''} (distance {h.distance:.4g}"
+                                         + (f", score {h.score:.2f})" if h.score is not None else ")")]}})
+    return items
+
+
 def add_iiif(app: FastAPI, searcher: Searcher, lock: threading.Lock, pages: PageCache,
              png: Callable[[np.ndarray], Response]) -> None:
     """Add /iiif/manifest, /iiif/image/S/P.png and /iiif/search to a server's app."""
-    def canvas(base: str, shard: int, source_id: int) -> str:
-        return f"{base}iiif/canvas/{shard}/{source_id}"
-
-    def size_of(path: str) -> tuple[int, int]:
-        try:
-            size = declared_size(np.fromfile(path, np.uint8))
-        except OSError:
-            size = None
-        if size is None:
-            raise HTTPException(404, f"page image {Path(path).name} is not readable on the server")
-        return size
-
     @app.get("/iiif/manifest")
     def iiif_manifest(request: Request) -> dict:
-        base = str(request.base_url)
-        total = sum(len(ix.sources(MAX_CANVASES + 1)) for ix in searcher.indexes)
-        if total > MAX_CANVASES:
-            raise HTTPException(413, f"more than {MAX_CANVASES:,} pages: too many for one manifest")
-        canvases = []
-        for s, ix in enumerate(searcher.indexes):
-            for sid, path in ix.sources(MAX_CANVASES):
-                w, h = size_of(path)
-                cid = canvas(base, s, sid)
-                scale = min(1.0, PAGE_WIDTH / w)  # the image is the page view, scaled as PageCache.view scales it
-                image = {"id": f"{base}iiif/image/{s}/{sid}.png", "type": "Image", "format": "image/png",
-                         "width": max(1, round(w * scale)), "height": max(1, round(h * scale))}
-                canvases.append({"id": cid, "type": "Canvas", "width": w, "height": h,
-                                 "label": {"none": [Path(path).name]},
-                                 "items": [{"id": f"{cid}/page", "type": "AnnotationPage",
-                                            "items": [{"id": f"{cid}/image", "type": "Annotation",
-                                                       "motivation": "painting", "body": image, "target": cid}]}]})
-        return {"@context": "http://iiif.io/api/presentation/3/context.json", "id": f"{base}iiif/manifest",
-                "type": "Manifest", "label": {"none": ["wordspot collection"]},
-                "service": [{"id": f"{base}iiif/search", "type": "SearchService2"}], "items": canvases}
+        return manifest(str(request.base_url), searcher)
 
     @app.get("/iiif/image/{shard}/{source_id}.png")
     def iiif_image(shard: int, source_id: int) -> Response:
@@ -69,23 +95,7 @@ def add_iiif(app: FastAPI, searcher: Searcher, lock: threading.Lock, pages: Page
     @app.get("/iiif/search")
     def iiif_search(request: Request, q: str = Query(..., min_length=1, max_length=100),
                     k: int = Query(100, ge=1, le=MAX_K)) -> dict:
-        base = str(request.base_url)
         with lock:
             hits = searcher.by_string(q, k)
-        ids = {}  # shard -> row -> page id
-        for s in {h.shard for h in hits}:
-            rows = [h.row for h in hits if h.shard == s]
-            ids[s] = dict(zip(rows, searcher.indexes[s].source_ids(rows)))
-        items = []
-        for h in hits:
-            target = canvas(base, h.shard, ids[h.shard][h.row])
-            if h.crop.box:
-                x1, y1, x2, y2 = h.crop.box
-                target += f"#xywh={x1},{y1},{x2 - x1},{y2 - y1}"
-            items.append({"id": f"{base}iiif/annotation/{h.shard}/{h.row}", "type": "Annotation",
-                          "motivation": "highlighting", "target": target,
-                          "body": {"type": "TextualBody", "value": h.crop.text or q, "format": "text/plain"},
-                          "label": {"none": [f"#{h.rank} {h.crop.text or ''} (distance {h.distance:.4g}"
-                                             + (f", score {h.score:.2f})" if h.score is not None else ")")]}})
-        return {"@context": "http://iiif.io/api/search/2/context.json",
-                "id": str(request.url), "type": "AnnotationPage", "items": items}
+        return {"@context": "http://iiif.io/api/search/2/context.json", "id": str(request.url),
+                "type": "AnnotationPage", "items": annotations(str(request.base_url), searcher, hits, q)}
