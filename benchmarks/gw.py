@@ -39,7 +39,7 @@ from wordspot.index.build import Index
 from wordspot.methods import LSDERanking, PHOCRanking, choose_fusion
 from wordspot.model.embedder import Embedder
 from wordspot.progress import PlainReporter
-from wordspot.training.run import train, train_ensemble
+from wordspot.training import train, train_ensemble
 
 TRAINING_KEYS = ("fold", "method", "budget_minutes", "members", "seed", "train_minutes", "config", "curve", "machine",
                  "model_id")

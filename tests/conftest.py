@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from wordspot import synth
+from wordspot.config import TrainConfig
 from wordspot.data import load_folder
 from wordspot.model.embedder import ModelConfig
-from wordspot.config import TrainConfig
 from wordspot.training import train
 
 GW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "washingtondb-v1.0"

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from wordspot.config import TrainConfig
 from wordspot.data.text import Alphabet
 from wordspot.methods import Attributes, Reading, Regression, objective_kind
 from wordspot.methods.phoc.base import PHOC
 from wordspot.model.embedder import Embedder, ModelConfig
-from wordspot.config import TrainConfig
 
 WORDS = ["orders", "order", "letters", "great", "greater", "camp"]
 

@@ -221,8 +221,8 @@ def test_only_matching_phoc_models_can_be_combined(tiny_run, tiny_data, tmp_path
 
 
 def test_config_is_checked_when_made_and_never_written_into(tiny_data, tmp_path):
-    from wordspot.errors import ConfigError
     from wordspot.config import TrainConfig
+    from wordspot.errors import ConfigError
     with pytest.raises(ConfigError, match="image_loss: must be one of euclidean, bce, softmax, got 'sofmax'"):
         TrainConfig(image_loss="sofmax")
     cfg = tiny_config(string_steps=5)
