@@ -85,3 +85,21 @@ def test_a_query_by_string_imports_no_pytorch_through_the_registries():
     code = ("import sys; import wordspot.methods, wordspot.data.formats, wordspot.search.backend, "
             "wordspot.model.stringside, wordspot.search.query; print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_old_import_paths_and_the_public_api_still_import():
+    """Code written against the flat layout (wordspot.embedder, ...) keeps working (wordspot/_moved.py)."""
+    from wordspot.datasets import WordSample, open_source
+    from wordspot.embedder import Embedder
+    from wordspot.query import Searcher
+    from wordspot.rankings import FusedRanking
+    from wordspot.store import Crop
+
+    from wordspot.index import Index, index_crops
+    from wordspot.training import train
+
+    assert WordSample("a.png", "word").text == "word" and WordSample("a.png", "word").path == "a.png"
+    assert Crop is wordspot.Crop and Embedder is wordspot.Embedder and Searcher is wordspot.Searcher
+    assert open_source is wordspot.open_source and train is wordspot.train and index_crops is wordspot.index_crops
+    assert Index is wordspot.Index and FusedRanking.name == "both"
+    assert sorted(wordspot.__all__) == wordspot.__all__ and all(getattr(wordspot, n) for n in wordspot.__all__)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 import typer
 
 from wordspot.config import TrainConfig
+from wordspot.methods import METHODS
 
 SPLIT_HELP = ("Split of a database with splits (FKI: sets/cv1 or sets1; IAM: a folder of train/valid/test "
               "lists); default: the first found. 'none': every word in one subset 'all'.")
@@ -82,9 +83,8 @@ TRAIN_OPTIONS: dict[str, tuple[str, Any, str]] = {
     "max_len": ("model.max_len", int, f"Longest word the string CNN embeds (default {_D.model.max_len}; raised to "
                 "fit the training words)."),
     "height": ("model.image_height", int, f"Image height the image CNN sees (default {_D.model.image_height})."),
-    "method": ("model.method", str, "lsde; phoc, the PHOC baseline (image CNN predicting PHOC attributes; image "
-               "stage only); or both: LSDE with a PHOC head on the same image CNN, ranking by both; default "
-               f"{_D.model.method}."),
+    "method": ("model.method", str, "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
+               + f"; default {_D.model.method}."),
     "val_every": ("val_every", int, "Steps between validations (default 0: once an epoch)."),
 }
 
