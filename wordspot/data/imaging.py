@@ -122,6 +122,11 @@ def load_image(path: str | Path, height: int) -> np.ndarray:
     return normalise(read_grey(path), height)
 
 
+def crop_part(page: np.ndarray, crop) -> np.ndarray:
+    """A word crop's pixels on its (already read) grey image: the whole image when it has no box."""
+    return page if crop.box is None else cut_box(page, crop.box, crop.source)
+
+
 def cut_box(page: np.ndarray, box: tuple[int, int, int, int], source: str | Path) -> np.ndarray:
     """The part of a page image inside box (x1, y1, x2, y2), clipped to the page."""
     x1, y1, x2, y2 = box

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from wordspot.data.crops import collect_crops, dataset_crops
-from wordspot.data.imaging import ImageError, cut_box, degenerate, normalise, read_grey
+from wordspot.data.imaging import ImageError, crop_part, degenerate, normalise, read_grey
 from wordspot.data.sample import Crop
 from wordspot.index.store import IndexFileError, IndexStore, check_model, open_shards
 from wordspot.index.writer import IndexWriter
@@ -43,7 +43,7 @@ def load_crops(crops: list[Crop], height: int,
         try:
             if page is None:
                 raise ImageError(page_error)
-            part = page if c.box is None else cut_box(page, c.box, c.source)
+            part = crop_part(page, c)
             why = degenerate(part)
             if why and odd is not None:
                 odd[_name(c)] = f"{_name(c)}: {why}"

@@ -9,7 +9,7 @@ import cv2
 import Levenshtein
 import numpy as np
 
-from wordspot.data.imaging import cut_box, load_image, normalise, read_grey
+from wordspot.data.imaging import crop_part, load_image, normalise, read_grey
 from wordspot.data.text import query_text
 from wordspot.errors import WordspotError
 from wordspot.index.store import Crop, IndexFileError
@@ -58,7 +58,7 @@ def hit_rows(query: str, hits: list[Hit]) -> list[dict]:
 
 def crop_image(page: np.ndarray, crop: Crop, height: int) -> np.ndarray:
     """Cut `crop` out of its (already read) grey image and normalise it for the network."""
-    return normalise(page if crop.box is None else cut_box(page, crop.box, crop.source), height)
+    return normalise(crop_part(page, crop), height)
 
 
 class Searcher:

@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from wordspot.data.imaging import cut_box, decode_grey, normalise
+from wordspot.data.imaging import crop_part, cut_box, decode_grey, normalise
 from wordspot.errors import WordspotError
 from wordspot.search.query import Hit, Searcher
 from wordspot.serve.iiif import add_iiif
@@ -115,7 +115,7 @@ def _page_routes(app: FastAPI, s: _Service) -> None:
     def crop_png(shard: int, row: int) -> Response:
         crop = s.crop_of(shard, row)
         page = s.pages.page(crop.source)
-        part = page if crop.box is None else cut_box(page, crop.box, crop.source)
+        part = crop_part(page, crop)
         scale = min(1.0, 96 / max(1, part.shape[0]))
         return s.png(cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else part)
 
