@@ -132,9 +132,11 @@ class TrainConfig:
     image_schedule: str = "cosine"
     joint_schedule: str = "cosine"
     joint_batch: int = 0  # images a joint step; 0: image_batch
+    line_batch: int = 8  # line images a step of a line reader (--lines): a line holds about ten words
 
     def __post_init__(self) -> None:
-        for name in ("string_steps", "string_batch", "image_epochs", "image_batch", "joint_epochs", "val_limit"):
+        for name in ("string_steps", "string_batch", "image_epochs", "image_batch", "joint_epochs", "val_limit",
+                     "line_batch"):
             v = getattr(self, name)
             require(isinstance(v, int) and v >= 1, name, "a whole number of at least 1", v)
         for name in ("seed", "joint_string_pairs", "val_every", "val_distractors", "joint_batch"):

@@ -99,6 +99,14 @@ def degenerate(grey: np.ndarray) -> str:
     return ""
 
 
+def trim_columns(ink: np.ndarray) -> tuple[int, int]:
+    """The columns [lo, hi) of an ink = 1 image that hold ink, with a margin of 2 pixels."""
+    cols = np.flatnonzero(ink.max(axis=0) > 0.3)
+    if not cols.size:
+        return 0, ink.shape[1]
+    return max(0, cols[0] - 2), min(ink.shape[1], cols[-1] + 3)
+
+
 def normalise(grey: np.ndarray, height: int, max_aspect: float = 12.0) -> np.ndarray:
     """uint8 grey (dark ink on light paper) -> float32 (height, W) with ink = 1, background = 0.
 
@@ -108,10 +116,8 @@ def normalise(grey: np.ndarray, height: int, max_aspect: float = 12.0) -> np.nda
     if grey.ndim == 3:
         grey = cv2.cvtColor(grey, cv2.COLOR_BGR2GRAY)
     ink = 1.0 - grey.astype(np.float32) / 255.0
-    cols = np.flatnonzero(ink.max(axis=0) > 0.3)
-    if cols.size:
-        lo, hi = max(0, cols[0] - 2), min(ink.shape[1], cols[-1] + 3)
-        ink = ink[:, lo:hi]
+    lo, hi = trim_columns(ink)
+    ink = ink[:, lo:hi]
     h, w = ink.shape
     width = int(round(w * height / h))
     width = max(height // 4, min(width, int(height * max_aspect)))
@@ -137,11 +143,12 @@ def cut_box(page: np.ndarray, box: tuple[int, int, int, int], source: str | Path
     return part
 
 
-def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random shear, rotation, scale, translation, stroke width and noise on an ink = 1 image."""
+def augment(img: np.ndarray, rng: np.random.Generator, max_angle: float = 3.0) -> np.ndarray:
+    """Random shear, rotation (up to `max_angle` degrees), scale, translation, stroke width and noise on an
+    ink = 1 image."""
     h, w = img.shape
     shear = rng.uniform(-0.35, 0.35)
-    angle = np.deg2rad(rng.uniform(-3.0, 3.0))
+    angle = np.deg2rad(rng.uniform(-max_angle, max_angle))
     sx, sy = rng.uniform(0.85, 1.15), rng.uniform(0.9, 1.1)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     lin = rot @ np.array([[sx, shear], [0.0, sy]])

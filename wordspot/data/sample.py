@@ -47,6 +47,10 @@ class Source:
     format: str = "labels"
     problems: list[str] = field(default_factory=list)
     raw_labels: list[str] = field(default_factory=list)  # FKI labels as written, for the special-token count
+    # a data set of text lines: each line's words as the file writes them (by line image), and the split's
+    # keywords (its keywords.txt), for the line-level keyword spotting protocol (evaluation/kws.py)
+    tokens: dict[str, list[str]] = field(default_factory=dict)
+    keywords: list[str] = field(default_factory=list)
 
     def subset(self, name: str) -> list[Crop]:
         """A subset's samples; an error naming what went wrong when it is missing or empty."""

@@ -17,7 +17,7 @@ from wordspot.data.sample import DataError, Source
 FORMATS: dict[str, Format] = {f.name: f for f in (Builtin(), LabelFile(), FKI(), IAM(), LabelFolder(), Pages())}
 
 __all__ = ["FORMATS", "Format", "detect", "list_splits", "load_fki", "load_folder", "load_iam", "load_labels",
-           "load_pages", "open_source"]
+           "load_pages", "open_lines", "open_source"]
 
 
 def detect(data: str) -> str:
@@ -41,6 +41,16 @@ def open_source(data: str, split: str | None = None, sets_dir: str | None = None
     if split not in (None, "none") and not fmt.takes_split:
         raise DataError(f"--split {split}: {data} ({fmt.description}) has no splits; leave --split out")
     src = fmt.load(data, split, sets_dir, drop_err)
+    src.warn()
+    return src
+
+
+def open_lines(data: str, split: str | None = None, sets_dir: str | None = None) -> Source:
+    """The text lines of `--data` (Crops whose text is the line's words), as `open_source` opens its words."""
+    fmt = FORMATS[detect(data)]
+    if split not in (None, "none") and not fmt.takes_split:
+        raise DataError(f"--split {split}: {data} ({fmt.description}) has no splits; leave --split out")
+    src = fmt.load_lines(data, split, sets_dir)
     src.warn()
     return src
 

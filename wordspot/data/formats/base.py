@@ -26,6 +26,10 @@ class Format:
         """The split names, for `--split all`."""
         return []
 
+    def load_lines(self, data: str, split: str | None, sets_dir: str | None) -> Source:
+        """The data set's text lines (Crops whose text is the line's words, separated by spaces)."""
+        raise DataError(f"{data}: {self.description} holds no text lines wordspot can read")
+
 
 def read_lines(path: Path) -> list[str]:
     try:
@@ -51,13 +55,13 @@ def dedupe(pairs: list[tuple[str, str]], where: str, problems: list[str]) -> dic
 
 
 def images_check(folder: Path, wanted: dict[str, Path], labels_file: Path, problems: list[str],
-                  left_out: tuple[Path, ...] = ()) -> set[str]:
+                  left_out: tuple[Path, ...] = (), what: str = "labelled words") -> set[str]:
     """IDs whose image is missing (reported), and images in `folder` that no label names (reported;
     `left_out` are labelled images deliberately not used)."""
     missing = {i for i, p in wanted.items() if not p.is_file()}
     if missing:
         first = next(i for i in wanted if i in missing)
-        problems.append(f"{labels_file}: {len(missing)} of {len(wanted)} labelled words have no image "
+        problems.append(f"{labels_file}: {len(missing)} of {len(wanted)} {what} have no image "
                         f"(first {wanted[first]}); left out")
     if folder.is_dir():
         named = {*wanted.values(), *left_out}  # built from `folder` as rglob's paths are: no resolve() needed

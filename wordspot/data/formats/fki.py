@@ -54,3 +54,7 @@ class FKI(Format):
 
     def splits(self, data, sets_dir) -> list[str]:
         return list(find_splits(data, sets_dir))
+
+    def load_lines(self, data, split, sets_dir) -> Source:
+        from wordspot.data.formats.fki_lines import load_fki_lines
+        return load_fki_lines(data, split, sets_dir)

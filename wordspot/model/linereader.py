@@ -1,0 +1,107 @@
+"""A reader of whole text lines: the reader's CNN and BiLSTM over a line, CTC over its symbols and the space.
+
+Trained from line images and their transcriptions alone (training/line_stage.py): no word boxes. A keyword's
+score in a line, and where in the line it is, come from its log-probabilities (search/lines.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wordspot.config import ModelConfig
+from wordspot.data.imaging import collate, normalise, read_grey, trim_columns
+from wordspot.data.text import Alphabet
+from wordspot.files import save_tree
+from wordspot.model.modelfile import FORMAT_VERSION, ModelError, load_file, model_id
+from wordspot.model.networks import ReaderCNN
+
+LINE_ASPECT = 120.0  # widest line (width / height) kept as it is; wider ones are squeezed
+KIND = "lines"  # what a line reader's model file says it is (its "reader" entry)
+
+
+def line_image(grey: np.ndarray, height: int) -> tuple[np.ndarray, float, float]:
+    """A grey line image -> (ink = 1 image `height` high, the first kept column, original pixels per pixel)."""
+    lo, hi = trim_columns(1.0 - grey.astype(np.float32) / 255.0)
+    img = normalise(grey, height, LINE_ASPECT)
+    return img, float(lo), (hi - lo) / max(1, img.shape[1])
+
+
+class LineReader:
+    """Line image -> per-frame log-probabilities over the alphabet (space included) and the CTC blank (last)."""
+
+    def __init__(self, config: ModelConfig, alphabet: Alphabet, device: str | torch.device = "cpu") -> None:
+        if " " not in alphabet.index:
+            raise ModelError("a line reader's alphabet needs the space that separates words")
+        self.config, self.alphabet = config, alphabet
+        self.net = ReaderCNN(len(alphabet) + 1, config.image_height, tuple(config.image_channels),
+                             tuple(config.image_blocks))
+        self.calibration = None
+        self.to(device)
+
+    @property
+    def blank(self) -> int:
+        return len(self.alphabet)
+
+    def to(self, device: str | torch.device) -> "LineReader":
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+    def nets(self) -> list[torch.nn.Module]:
+        return [self.net]
+
+    def model_id(self) -> str:
+        return model_id([{k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}], None)
+
+    def state(self) -> dict:
+        return {"kind": "model", "reader": KIND, "format_version": FORMAT_VERSION, "config": asdict(self.config),
+                "alphabet": self.alphabet.symbols, "model_id": self.model_id(), "image_net": self.net.state_dict()}
+
+    def save(self, path: str | Path, **info: object) -> None:
+        save_tree({**self.state(), "info": info}, path)
+
+    @classmethod
+    def from_state(cls, blob: dict, device: str | torch.device = "cpu") -> "LineReader":
+        if blob.get("reader") != KIND:
+            raise ModelError("not a line reader (a word model: index word crops with it, or train with --lines)")
+        reader = cls(ModelConfig.from_dict(blob["config"]), Alphabet(blob["alphabet"]), device)
+        reader.net.load_state_dict(blob["image_net"])
+        return reader
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "LineReader":
+        blob = load_file(path, "model")
+        try:
+            return cls.from_state(blob, device)
+        except ModelError:
+            raise
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            raise ModelError(f"{path}: damaged line reader ({type(e).__name__}: {str(e)[:80]})") from None
+
+    def read_line(self, path: str) -> tuple[np.ndarray, float, float]:
+        return line_image(read_grey(path), self.config.image_height)
+
+    @torch.no_grad()
+    def logprobs(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        """Normalised line images -> each one's (frames, classes) float32 log-probabilities, in input order."""
+        self.net.eval()
+        out: list[np.ndarray | None] = [None] * len(images)
+        order = np.argsort([im.shape[1] for im in images], kind="stable")
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            x, w = collate([images[j] for j in idx])
+            logp, frames = self.net(x.to(self.device), w)
+            logp = logp.cpu().numpy()
+            for b, j in enumerate(idx):
+                out[j] = logp[: int(frames[b]), b].copy()
+        return out
+
+    def transcribe(self, logp: np.ndarray) -> str:
+        """The best path: the argmax of each frame, repeats merged, blanks dropped."""
+        best = logp.argmax(1)
+        keep = (best != self.blank) & np.r_[True, best[1:] != best[:-1]]
+        return "".join(self.alphabet.symbols[c] for c in best[keep])

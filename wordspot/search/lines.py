@@ -1,0 +1,108 @@
+"""A keyword's score in a text line, and where it is, from a line reader's CTC log-probabilities. NumPy only.
+
+The line must read as `... keyword ...`: the best path through (anything) (a boundary) k-e-y-w-o-r-d
+(a boundary) (anything), CTC blanks allowed between symbols, where "anything" is the best symbol of each frame
+and a boundary is a space or the line's start or end (with `fold`, also punctuation, and letters of either
+case match). The score is that path's log-probability less the best path's: 0 when the reader's own reading
+holds the keyword, lower the more the reading must be bent to hold it. The keyword's first and last frames
+give its place in the line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wordspot.data.text import TextNorm
+
+NEG = -1e30
+
+
+def _symbol_sets(symbols: list[str], keyword: str, fold: bool) -> tuple[list[list[int]], list[int]] | None:
+    """The classes each keyword symbol may be read as, and the boundary classes; None if one has none."""
+    norm = TextNorm(True, True) if fold else None
+    sets = []
+    for ch in keyword:
+        ids = [i for i, s in enumerate(symbols) if (norm(s) == norm(ch) if fold and norm(ch) else s == ch)]
+        if not ids:
+            return None
+        sets.append(ids)
+    boundary = [i for i, s in enumerate(symbols) if s == " " or (fold and not norm(s))]
+    return sets, boundary
+
+
+def _emissions(logp: np.ndarray, sets: list[list[int]], boundary: list[int]) -> np.ndarray:
+    """(lines, T, states) log-probabilities of each state's classes: pre, B, blank, k1, blank, ..., kn, blank,
+    B, post (pre and post: the best class of the frame)."""
+    blank = logp.shape[2] - 1
+    best = logp.max(2)
+
+    def any_of(ids: list[int]) -> np.ndarray:
+        return np.logaddexp.reduce(logp[:, :, ids], axis=2) if len(ids) > 1 else logp[:, :, ids[0]]
+    cols = [best, any_of(boundary), logp[:, :, blank]]
+    for ids in sets:
+        cols += [any_of(ids), logp[:, :, blank]]
+    return np.stack(cols + [any_of(boundary), best], axis=2)
+
+
+def _transitions(sets: list[list[int]]) -> list[list[int]]:
+    """For each state, the states a path may come from (itself included)."""
+    n = len(sets)
+    first, last = 3, 3 + 2 * (n - 1)  # k1 and kn
+    b2, post = last + 2, last + 3
+    came = [[0], [0, 1], [1, 2], [1, 2, 3]]
+    for j in range(1, n):
+        s = first + 2 * j
+        came.append([s - 2, s - 1])  # the blank after k_j
+        came.append([s - 1, s] + ([s - 2] if sets[j] != sets[j - 1] else []))
+    came.append([last, last + 1])   # the blank after kn
+    came.append([last, last + 1, b2])
+    came.append([b2, post])
+    return came
+
+
+def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str,
+                   fold: bool = False) -> tuple[np.ndarray, list[tuple[int, int] | None]]:
+    """Each line's score for `keyword` (NaN when the alphabet cannot write it) and its (first, last) frame."""
+    sets_boundary = _symbol_sets(symbols, keyword, fold) if keyword else None
+    if sets_boundary is None or not logps:
+        return np.full(len(logps), np.nan), [None] * len(logps)
+    sets, boundary = sets_boundary
+    if not boundary:
+        boundary = [len(symbols)]  # no space in the alphabet: only the line's ends bound a word (blank here)
+    lengths = np.array([len(lp) for lp in logps])
+    T, C = int(lengths.max()), logps[0].shape[1]
+    padded = np.full((len(logps), T, C), 0.0, np.float32)
+    for i, lp in enumerate(logps):
+        padded[i, : len(lp)] = lp
+    emit = _emissions(padded.astype(np.float64), sets, boundary)
+    came = _transitions(sets)
+    S = len(came)
+    starts = [0, 1, 2, 3]  # the line's start is a boundary: k1 (or its blank) may take the first frame
+    ends = [S - 1, S - 2, S - 4, S - 3]  # likewise the end: after kn or its blank
+    score = np.full((len(logps), S), NEG)
+    score[:, starts] = emit[:, 0, starts]
+    back = np.zeros((len(logps), T, S), np.int16)
+    for t in range(1, T):
+        options = [score[:, c] for c in came]
+        arg = [o.argmax(1) for o in options]
+        prev = np.stack([o[np.arange(len(o)), a] for o, a in zip(options, arg)], 1)
+        live = (t < lengths)[:, None]
+        new = prev + emit[:, t]
+        back[:, t] = np.stack([np.asarray(c)[a] for c, a in zip(came, arg)], 1)
+        score = np.where(live, new, score)
+    final = score[:, ends]
+    best_end = np.asarray(ends)[final.argmax(1)]
+    total = final.max(1) - np.array([lp.max(1).sum() for lp in logps])
+    spans = [_span(back[i], int(lengths[i]), int(best_end[i]), len(sets)) for i in range(len(logps))]
+    return total, spans
+
+
+def _span(back: np.ndarray, length: int, end: int, n: int) -> tuple[int, int] | None:
+    """The first and last frames the keyword's own symbols (k1 .. kn and the blanks between) take."""
+    first_k, last_k = 3, 3 + 2 * (n - 1)
+    s, frames = end, []
+    for t in range(length - 1, -1, -1):
+        if first_k <= s <= last_k:
+            frames.append(t)
+        s = int(back[t, s]) if t else s
+    return (min(frames), max(frames)) if frames else None
