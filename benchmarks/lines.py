@@ -59,7 +59,7 @@ def oracle_fold(args, fold: str) -> dict:
     line_of = [index[Path(w.source).stem.rsplit("-", 1)[0]] for w in crops]
     vectors = emb.embed_images(_images(emb, crops))
     out = {"fold": fold, "kind": "oracle (word model, true word crops)", "model": args.oracle}
-    line_tokens = [lines.tokens[line.source] for line in test_lines]
+    line_tokens = [lines.tokens[line.key] for line in test_lines]
     for name, fold_case in (("exact", False), ("folded", True)):
         keys, rel = relevance(line_tokens, lines.keywords, fold_case)
         queries = [k if fold_case else decode_fki(k) for k in keys]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -64,3 +66,40 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
     train(tiny_config(), out, train_set=src.subset("train"), valid_set=src.subset("valid"))
     return out
+
+
+# ---- a small FKI database of text lines (tests/data/test_text_lines.py, tests/cli/test_lines_cli.py) ----
+LINES = {"100-01": ["t-h-e", "c-a-t-s_pt"], "100-02": ["a", "c-a-t"], "100-03": ["t-h-e", "d-o-g"],
+         "101-01": ["d-o-g", "a-n-d", "c-a-t"], "101-02": ["t-h-e", "e-n-d-s_pt"]}
+
+
+def word_image(text: str) -> np.ndarray:
+    img = np.full((40, 18 * len(text) + 8), 255, np.uint8)
+    cv2.putText(img, text, (4, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 0, 2)
+    return img
+
+
+def make_fki_lines(root: Path, keywords=("t-h-e", "c-a-t", "c-a-t-s_pt", "z-e-b-r-a")) -> Path:
+    """A small FKI database: line images made of word images (exact crops, as the real ones are)."""
+    (root / "ground_truth").mkdir(parents=True)
+    (root / "data" / "line_images_normalized").mkdir(parents=True)
+    (root / "data" / "word_images_normalized").mkdir(parents=True)
+    labels = []
+    for lid, words in LINES.items():
+        parts, gap = [], np.full((40, 14), 255, np.uint8)
+        for n, w in enumerate(words, 1):
+            img = word_image(w.replace("-", "").replace("s_pt", "."))
+            cv2.imwrite(str(root / "data" / "word_images_normalized" / f"{lid}-{n:02d}.png"), img)
+            labels.append(f"{lid}-{n:02d} {w}")
+            parts += [img, gap]
+        cv2.imwrite(str(root / "data" / "line_images_normalized" / f"{lid}.png"), np.hstack(parts))
+    (root / "ground_truth" / "transcription.txt").write_text(
+        "".join(f"{lid} {'|'.join(ws)}\n" for lid, ws in LINES.items()))
+    (root / "ground_truth" / "word_labels.txt").write_text("\n".join(labels) + "\n")
+    sets = root / "sets" / "cv1"
+    sets.mkdir(parents=True)
+    (sets / "train.txt").write_text("100-01\n100-02\n100-03\n")
+    (sets / "valid.txt").write_text("101-01\n")
+    (sets / "test.txt").write_text("101-02\n")
+    (sets / "keywords.txt").write_text("\n".join(keywords) + "\n")
+    return root

@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 from wordspot.cli.common import cli_errors, data_or_run, err, open_data, out, print_json, reporter, say
 from wordspot.cli.options import DEVICE_HELP, SPLIT_HELP, command, data_group
 from wordspot.errors import WordspotError
+from wordspot.model.modelfile import is_line_reader
 
 
 class _EvalGroup(TyperGroup):
@@ -88,6 +89,37 @@ def _spotting_table(rows: dict, summary: dict, subset: str) -> Table:
     return t
 
 
+def _eval_lines(folds: list, models: list[Path], data, subset: str, as_json: bool, device) -> None:
+    """The line-level keyword spotting protocol (evaluation/kws.py) for line readers."""
+    from wordspot.data import DataError, open_lines
+    from wordspot.data.formats.fki_lines import word_positions
+    from wordspot.evaluation.lines import evaluate_lines
+    from wordspot.model.linereader import LineReader
+    results = {}
+    for fold, m in zip(folds, models):
+        src = open_lines(data.data, fold, data.sets_dir)
+        lines = src.subset(subset)
+        keywords = src.keywords or sorted({t for line in lines for t in src.tokens[line.key]})
+        try:
+            positions = word_positions(data.data, lines)
+        except (DataError, OSError):
+            positions = None  # no word images: no localisation figure
+        results[src.name] = evaluate_lines(LineReader.load(m, device), lines, src.tokens, keywords, positions)
+    if as_json:
+        print_json(results)
+        return
+    t = Table(title=Text(f"keyword spotting in lines, {subset} set"), title_justify="left")
+    for col in ("data", "protocol", "gAP", "mAP", "keywords", "localised", "s / line"):
+        t.add_column(col, justify="left" if col in ("data", "protocol") else "right")
+    for name, r in results.items():
+        for protocol in ("exact", "folded"):
+            p = r[protocol]
+            t.add_row(Text(name), protocol, _fmt(p["gap"]), _fmt(p["map"]),
+                      f"{p['keywords_with_relevant']} of {p['keywords']}",
+                      _fmt(p["localisation"]) if "localisation" in p else "-", f"{r['seconds_per_line']:.3f}")
+    out.print(t)
+
+
 @eval_app.command("spotting")
 @command
 def eval_spotting(
@@ -121,6 +153,8 @@ def eval_spotting(
             say(err, f"the model's training data, {data.data}{f' --split {data.split}' if data.split else ''}, "
                      f"{subset} subset", "evaluating on", "cyan")
         folds, models = _folds(models, data)
+        if is_line_reader(models[0]):
+            return _eval_lines(folds, models, data, subset, as_json, dev)
         rows, curves = {}, {}
         for fold, m in zip(folds, models):
             src = open_data(type(data)(**{**vars(data), "split": fold}))

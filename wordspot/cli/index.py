@@ -12,6 +12,7 @@ from wordspot.cli.options import DEVICE_HELP, command, data_group
 from wordspot.errors import WordspotError
 from wordspot.index.store import is_index
 from wordspot.index.writer import check_target
+from wordspot.model.modelfile import is_line_reader
 from wordspot.search.backend import ANN_MIN, describe
 
 IndexDataOptions = data_group("Index a data set instead: 'builtin' or a data set folder.")
@@ -71,6 +72,8 @@ def index(
         from wordspot.model.embedder import Embedder, resolve_device
         if not sources and not data.data:
             raise WordspotError("give SOURCES or --data")
+        if is_line_reader(model):
+            return _index_lines(model, sources, data, subset, out_path, device, plain)
         if cluster:
             return _index_on_cluster(model, sources, data, subset, out_path, half, append, cluster, shard_size,
                                      plain)
@@ -81,6 +84,25 @@ def index(
         stats = index_crops(emb, _crops(sources, data, subset), out_path, model_path=str(Path(model).resolve()),
                             append=append, dtype="float16" if half else "float32", ann=ann, reporter=reporter(plain))
         _report(stats, out_path)
+
+
+def _index_lines(model: Path, sources, data, subset: str, out_path: Path, device: str, plain: bool) -> None:
+    """A line reader's index: every line read once, searched for any keyword later without the model."""
+    from wordspot.data import open_lines
+    from wordspot.data.crops import collect_crops
+    from wordspot.index.lines import build_line_index
+    from wordspot.model.embedder import resolve_device
+    from wordspot.model.linereader import LineReader
+    lines = collect_crops(sources, lines=True) if sources else []  # line images, or page files' lines
+    if data.data:
+        lines += open_lines(data.data, data.split, data.sets_dir).subset(subset)
+    reader = LineReader.load(model, resolve_device(device))
+    stats = build_line_index(reader, lines, out_path, str(Path(model).resolve()), reporter(plain))
+    err.print(f"indexed {stats['lines']} lines in {stats['seconds']:.1f}s "
+              f"({stats['lines'] / max(stats['seconds'], 1e-9):.1f}/s) in {out_path}", highlight=False, markup=False)
+    if stats["skipped"]:
+        say(err, f"{len(stats['skipped'])} unreadable line image(s), skipped, e.g. "
+                 f"{next(iter(stats['skipped'].values()))}", "warning:", "yellow")
 
 
 def _index_on_cluster(model, sources, data, subset, out_path, half, append, cluster, shard_size, plain) -> None:

@@ -14,6 +14,7 @@ from wordspot.cli.common import check_device, cli_errors, err, out, print_json, 
 from wordspot.cli.options import IndexOptions, command, group
 from wordspot.data.text import readable
 from wordspot.errors import WordspotError
+from wordspot.index.lines import is_line_index
 from wordspot.index.store import IndexFileError, open_shards
 from wordspot.search.query import Hit, Searcher, contact_sheet
 
@@ -149,6 +150,27 @@ def _write_outputs(searcher: Searcher, results: list, output, several: bool) -> 
             out.print(_hits_table(f"{q}  ({len(searcher)} crops)", hits))
 
 
+def _query_lines(index_path: Path, queries: list, k: int, output) -> None:
+    """Keywords in a line index: the lines most likely to hold each, and where in the line."""
+    from wordspot.index.lines import LineIndex
+    if any(w is None for _, w, _ in queries):
+        raise WordspotError(f"{index_path}: a line index is searched by typing words (no --image yet)")
+    index = LineIndex(index_path)
+    results = [(w, index.search(w, k)) for _, w, _ in queries]
+    if output.as_json:
+        payload = [{"query": q, "hits": [h.as_dict() for h in hits]} for q, hits in results]
+        print_json(payload if len(payload) > 1 else payload[0])
+        return
+    for q, hits in results:
+        t = Table(title=Text(f"{q}  ({len(index)} lines)"), title_justify="left")
+        for col in ("rank", "score", "line", "box", "transcription"):
+            t.add_column(col, justify="right" if col in ("rank", "score") else "left")
+        for h in hits:
+            t.add_row(str(h.rank), f"{h.score:.3g}", Text(Path(h.line.source).name),
+                      ",".join(map(str, h.box)) if h.box else "", Text(readable(h.line.text)))
+        out.print(t)
+
+
 @command
 def query(
     index_path: Path = typer.Argument(..., metavar="INDEX", help="Index folder made by 'wordspot index', or a "
@@ -181,6 +203,8 @@ def query(
             queries = batch_queries(batch)
         else:
             queries = [("", word, None)] if word is not None else [("", None, image)]
+        if is_line_index(index_path):
+            return _query_lines(index_path, queries, k, output)
         searcher, model_path = open_searcher(index_path, idx, words_only=all(w is not None for _, w, _ in queries))
         if min_score is not None and not searcher.emb.calibration:
             raise WordspotError(f"--min-score: {model_path} gives no scores; calibrate it first "

@@ -92,6 +92,21 @@ def _data_for(data, chosen: str, out_dir: Path, start):
     return data
 
 
+def _train_lines(cfg: TrainConfig, out_dir: Path, data, start, plain: bool) -> None:
+    from wordspot.data import open_lines
+    from wordspot.training.line_stage import train_lines
+    if data.data is None and not start.resume:
+        raise WordspotError("--lines needs --data: text line images with their transcriptions")
+    data = _data_for(data, "lines", out_dir, start)
+    src = open_lines(data.data, data.split, data.sets_dir)
+    if "train" not in src.subsets:
+        raise WordspotError(f"{data.data}: no training lines")
+    if start.overwrite or not (out_dir / RUN_DATA).exists():
+        _remember_data(out_dir, data)
+    train_lines(cfg, out_dir, src.subset("train"), src.subsets.get("valid"), reporter(plain), resume=start.resume)
+    say(err, f"line reader: {out_dir / 'model.pt'}")
+
+
 def _word_list(words: Optional[Path]) -> Optional[list[str]]:
     if not words:
         return None
@@ -110,6 +125,9 @@ def train(
                                 "--image-minutes shared among them) into OUT/member<i>, and average their "
                                 "predictions in OUT/model.pt."),
     plain: bool = typer.Option(False, help="Log lines instead of a progress bar (for non-interactive runs)."),
+    lines: bool = typer.Option(False, "--lines", help="Train a line reader from text line images and their "
+                               "transcriptions (no word boxes needed; an FKI database's line_images_normalized "
+                               "and transcription.txt); index and search lines with it."),
     data=DataOptions,
     start=StartOptions,
     settings=SettingsOptions,
@@ -127,6 +145,8 @@ def train(
             raise WordspotError(f"unknown stage {chosen!r} (use all, string, image or joint)")
         # every setting is checked (by the config classes) before any data is read or work done
         cfg = train_config(settings)
+        if lines:
+            return _train_lines(cfg, out_dir, data, start, plain)
         _check_request(cfg, chosen, out_dir, members, start)
         stages = STAGES if chosen == "all" else (chosen,)
         if start.resume and members == 1 and _finished(out_dir, stages, method_of(cfg.model).stages[-1]):

@@ -10,11 +10,13 @@ from wordspot.data.sample import Crop
 from wordspot.errors import WordspotError
 
 
-def collect_crops(paths: list[str | Path]) -> list[Crop]:
+def collect_crops(paths: list[str | Path], lines: bool = False) -> list[Crop]:
     """Crops from files and folders: word images, page images with a boxes .txt, PAGE or ALTO .xml.
 
-    In a folder, an image with a .txt or .xml of the same name is a page; other images are words.
+    In a folder, an image with a .txt or .xml of the same name is a page; other images are words. With
+    `lines`, text lines instead: line images, the boxes of a .txt, the TextLines of PAGE or ALTO.
     """
+    what = "line images, box files or PAGE/ALTO files" if lines else "word images, box files or PAGE/ALTO files"
     crops: list[Crop] = []
     for p in map(Path, paths):
         if not p.exists():
@@ -28,15 +30,15 @@ def collect_crops(paths: list[str | Path]) -> list[Crop]:
                 crops += read_box_file(f).words
             elif ext == ".xml":
                 page = read_xml(f)
-                for message in page.skipped:
+                for message in page.line_problems if lines else page.skipped:
                     warnings.warn(message, stacklevel=2)
-                crops += page.words
+                crops += page.lines if lines else page.words
             elif ext in IMAGE_EXTS and f.with_suffix("") not in pages:
                 crops.append(Crop(str(f), f.stem))
         if len(crops) == before:
-            warnings.warn(f"{p}: no word images, box files or PAGE/ALTO files in it", stacklevel=2)
+            warnings.warn(f"{p}: no {what} in it", stacklevel=2)
     if not crops:
-        raise WordspotError(f"no word images, box files or PAGE XML found in {', '.join(map(str, paths))}")
+        raise WordspotError(f"no {what} found in {', '.join(map(str, paths))}")
     return crops
 
 

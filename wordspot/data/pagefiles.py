@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wordspot.data.sample import Crop
@@ -24,6 +24,8 @@ class PageWords:
     image: Path
     words: list[Crop]  # page: the image's name
     skipped: list[str]
+    lines: list[Crop] = field(default_factory=list)  # each TextLine's box and text (its words' when it has none)
+    line_problems: list[str] = field(default_factory=list)  # lines left out, and why
 
 
 def _word(image: Path, box: tuple[int, int, int, int], text: str) -> Crop:
@@ -165,7 +167,10 @@ def read_page_xml(path: str | Path) -> PageWords:
             continue
         text = _page_text(line)
         if text and len(text.split()) == 1:
-            words.append(_word(image, _polygon_box(path, line, size), text))
+            try:  # a line read as a word: a bad line costs only itself (a bad Word element fails the page)
+                words.append(_word(image, _polygon_box(path, line, size), text))
+            except FormatError as e:
+                skipped.append(f"{e}; word left out")
         elif text:
             skipped.append(f"{path}: TextLine {line.get('id', '?')} has text of several words but no Word "
                            f"elements (no word boxes): {text[:40]!r}")
@@ -173,7 +178,21 @@ def read_page_xml(path: str | Path) -> PageWords:
     in_lines = {id(w) for line in root.iter() if _local(line.tag) == "TextLine" for w in _children(line, "Word")}
     words += [_word(image, _polygon_box(path, w, size), _page_text(w))
               for w in root.iter() if _local(w.tag) == "Word" and id(w) not in in_lines]
-    return PageWords(image, words, skipped)
+    lines, problems = _lines(path, image, (el for el in root.iter() if _local(el.tag) == "TextLine"),
+                             lambda el: _polygon_box(path, el, size),
+                             lambda el: _page_text(el) or " ".join(filter(None, map(_page_text, _children(el, "Word")))))
+    return PageWords(image, words, skipped, lines, problems)
+
+
+def _lines(path: Path, image: Path, elements, box_of, text_of) -> tuple[list[Crop], list[str]]:
+    """The text lines of a page file (a line whose box is unusable is left out and said so)."""
+    lines, problems = [], []
+    for el in elements:
+        try:
+            lines.append(_word(image, box_of(el), text_of(el)))
+        except FormatError as e:
+            problems.append(f"{e}; line left out")
+    return lines, problems
 
 
 def read_alto(path: str | Path) -> PageWords:
@@ -198,7 +217,20 @@ def read_alto(path: str | Path) -> PageWords:
             raise FormatError(f"{path}: String {s.get('ID', '?')} has an empty box (WIDTH {w:g}, HEIGHT {h:g})")
         box = page_box(f"{path}: String {s.get('ID', '?')}", x, y, x + w, y + h, size)
         words.append(_word(image, box, (s.get("CONTENT") or "").strip()))
-    return PageWords(image, words, [])
+    lines, problems = _lines(path, image, (el for el in root.iter() if _local(el.tag) == "TextLine"),
+                             lambda el: _alto_box(path, el, size),
+                             lambda el: " ".join(filter(None, ((s.get("CONTENT") or "").strip()
+                                                               for s in el.iter() if _local(s.tag) == "String"))))
+    return PageWords(image, words, [], lines, problems)
+
+
+def _alto_box(path: Path, el: ET.Element, size: tuple[int, int] | None) -> tuple[int, int, int, int]:
+    what = f"{path}: TextLine {el.get('ID', '?')}"
+    try:
+        x, y, w, h = (float(el.get(k)) for k in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+    except (TypeError, ValueError):
+        raise FormatError(f"{what} needs numeric HPOS, VPOS, WIDTH and HEIGHT") from None
+    return page_box(what, x, y, x + w, y + h, size)
 
 
 def read_xml(path: str | Path) -> PageWords:

@@ -32,6 +32,11 @@ class Crop:
         """The image file (`source`), by the name training code uses."""
         return self.source
 
+    @property
+    def key(self) -> str:
+        """What tells it from every other crop: its image file, and its box on it when it has one."""
+        return self.source if self.box is None else f"{self.source}#{','.join(map(str, self.box))}"
+
 
 def WordSample(path: str, text: str, page: str = "", box: tuple[int, int, int, int] | None = None) -> Crop:
     """A labelled word image, as earlier versions named it (the arguments in their order then)."""
@@ -47,7 +52,7 @@ class Source:
     format: str = "labels"
     problems: list[str] = field(default_factory=list)
     raw_labels: list[str] = field(default_factory=list)  # FKI labels as written, for the special-token count
-    # a data set of text lines: each line's words as the file writes them (by line image), and the split's
+    # a data set of text lines: each line's words as the file writes them (by the line's `key`), and the split's
     # keywords (its keywords.txt), for the line-level keyword spotting protocol (evaluation/kws.py)
     tokens: dict[str, list[str]] = field(default_factory=dict)
     keywords: list[str] = field(default_factory=list)

@@ -33,7 +33,7 @@ def evaluate_lines(reader, lines: list[Crop], tokens: dict[str, list[str]], keyw
     the share of relevant (line, keyword) pairs whose keyword the reader places on the true word (IoU >= 0.5,
     words' positions from `positions`)."""
     logps, geometry, per_line = score_lines(reader, lines)
-    line_tokens = [tokens[line.source] for line in lines]
+    line_tokens = [tokens[line.key] for line in lines]
     out: dict = {"lines": len(lines), "seconds_per_line": per_line}
     norm = TextNorm()
     for name, fold in (("exact", False), ("folded", True)):
@@ -43,7 +43,7 @@ def evaluate_lines(reader, lines: list[Crop], tokens: dict[str, list[str]], keyw
         for k, key in enumerate(keys):
             scores[:, k], spans = keyword_scores(logps, reader.alphabet.symbols, key if fold else decode_fki(key), fold)
             for i in np.flatnonzero(rel[:, k]):
-                truth = [(x1, x2) for token, x1, x2 in (positions or {}).get(lines[i].source, [])
+                truth = [(x1, x2) for token, x1, x2 in (positions or {}).get(lines[i].key, [])
                          if (norm(decode_fki(token)) == key if fold else token == key)]
                 if not truth:
                     continue

@@ -17,10 +17,10 @@ from wordspot.data.imaging import collate, normalise, read_grey, trim_columns
 from wordspot.data.text import Alphabet
 from wordspot.files import save_tree
 from wordspot.model.modelfile import FORMAT_VERSION, ModelError, load_file, model_id
+from wordspot.model.modelfile import LINE_READER as KIND
 from wordspot.model.networks import ReaderCNN
 
 LINE_ASPECT = 120.0  # widest line (width / height) kept as it is; wider ones are squeezed
-KIND = "lines"  # what a line reader's model file says it is (its "reader" entry)
 
 
 def line_image(grey: np.ndarray, height: int) -> tuple[np.ndarray, float, float]:
@@ -84,6 +84,9 @@ class LineReader:
 
     def read_line(self, path: str) -> tuple[np.ndarray, float, float]:
         return line_image(read_grey(path), self.config.image_height)
+
+    def read_line_image(self, grey: np.ndarray) -> tuple[np.ndarray, float, float]:
+        return line_image(grey, self.config.image_height)
 
     @torch.no_grad()
     def logprobs(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:

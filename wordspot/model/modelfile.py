@@ -16,8 +16,19 @@ from wordspot.files import FileFormatError, load_tree
 FORMAT_VERSION = 3
 
 
+LINE_READER = "lines"  # what a line reader's model file says it is (its "reader" entry; word models have none)
+
+
 class ModelError(WordspotError):
     """A model file that cannot be used: the message says why."""
+
+
+def is_line_reader(path: str | Path) -> bool:
+    """Whether a model file (or run folder) holds a line reader rather than a word model (no PyTorch needed)."""
+    try:
+        return load_file(path, "model", tensors=False).get("reader") == LINE_READER
+    except ModelError:
+        return False
 
 
 def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:

@@ -3,9 +3,10 @@
 The line must read as `... keyword ...`: the best path through (anything) (a boundary) k-e-y-w-o-r-d
 (a boundary) (anything), CTC blanks allowed between symbols, where "anything" is the best symbol of each frame
 and a boundary is a space or the line's start or end (with `fold`, also punctuation, and letters of either
-case match). The score is that path's log-probability less the best path's: 0 when the reader's own reading
-holds the keyword, lower the more the reading must be bent to hold it. The keyword's first and last frames
-give its place in the line.
+case match). The score is that path's log-probability less the best path's: about 0 when the reader's own
+reading holds the keyword (a little above when a symbol may be read several ways, their probabilities summed),
+lower the more the reading must be bent to hold it. The keyword's first and last frames give its place in
+the line.
 """
 
 from __future__ import annotations

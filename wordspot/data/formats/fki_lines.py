@@ -62,7 +62,7 @@ def load_fki_lines(root: str | Path, split: str | None = None, sets_dir: str | N
     missing = images_check(images, paths, path, problems, what="transcribed lines")
     lines = {lid: Crop(str(paths[lid]), parent(lid), None, " ".join(decode_fki(w) for w in ws))
              for lid, ws in words.items() if lid not in missing}
-    tokens = {str(paths[lid]): ws for lid, ws in words.items() if lid not in missing}
+    tokens = {lines[lid].key: ws for lid, ws in words.items() if lid not in missing}
     if split == "none":
         return build(root.name, "fki-lines", lines, {"all": list(words)}, problems, tokens=tokens)
     name, folder = choose_split(root, split, sets_dir)
@@ -73,7 +73,7 @@ def load_fki_lines(root: str | Path, split: str | None = None, sets_dir: str | N
 
 def word_positions(root: str | Path, lines: list[Crop]) -> dict[str, list[tuple[str, int, int]]]:
     """Where each word of each line is, from the database's word images (exact crops of its line images,
-    found by template matching): line image -> [(FKI token, x1, x2)]. Lines whose words are missing are left
+    found by template matching): line key -> [(FKI token, x1, x2)]. Lines whose words are missing are left
     out; used to measure where a line reader puts a keyword."""
     import cv2
 
@@ -88,7 +88,7 @@ def word_positions(root: str | Path, lines: list[Crop]) -> dict[str, list[tuple[
     for wid in labels:
         by_line.setdefault(parent(wid), []).append(wid)
     out = {}
-    for line in lines:
+    for line in lines:  # FKI lines are whole images (no box): the key is the image file
         lid = Path(line.source).stem
         page = read_grey(line.source).astype(np.float32)
         found = []
@@ -102,5 +102,5 @@ def word_positions(root: str | Path, lines: list[Crop]) -> dict[str, list[tuple[
             x = int(cv2.minMaxLoc(cv2.matchTemplate(page, word, cv2.TM_SQDIFF))[2][0])
             found.append((labels[wid], x, x + word.shape[1]))
         if found:
-            out[line.source] = found
+            out[line.key] = found
     return out

@@ -11,10 +11,10 @@ from wordspot.data.sample import Crop, DataError, Source
 from wordspot.data.splits import split_files, split_ids
 
 
-def load_pages(root: str | Path, split: str | None = None) -> Source:
-    """A folder of page images with PAGE or ALTO files whose words carry text. Subsets come from
-    train.txt / valid.txt / test.txt listing page names (XML or image file stems), else by page
-    order: the last tenth of the pages is test, the tenth before it valid."""
+def load_pages(root: str | Path, split: str | None = None, lines: bool = False) -> Source:
+    """A folder of page images with PAGE or ALTO files whose words (with `lines`: text lines) carry text.
+    Subsets come from train.txt / valid.txt / test.txt listing page names (XML or image file stems), else by
+    page order: the last tenth of the pages is test, the tenth before it valid."""
     root = Path(root)
     problems: list[str] = []
     pages: dict[str, list[Crop]] = {}
@@ -26,17 +26,18 @@ def load_pages(root: str | Path, split: str | None = None) -> Source:
         except FormatError as e:
             problems.append(f"{e}; page left out")
             continue
-        problems += page.skipped
+        problems += page.line_problems if lines else page.skipped
         if not page.image.is_file():
             problems.append(f"{f}: its page image {page.image.name} does not exist; page left out")
             continue
-        untranscribed = [r for r in page.words if not r.text]
+        items = page.lines if lines else page.words
+        untranscribed = [r for r in items if not r.text]
         if untranscribed:
-            problems.append(f"{f}: {len(untranscribed)} word(s) without text left out")
+            problems.append(f"{f}: {len(untranscribed)} {'line' if lines else 'word'}(s) without text left out")
         key = f.relative_to(root).with_suffix("").as_posix()  # vol1/0001 and vol2/0001 are two pages
-        pages[key] = [dataclasses.replace(r, page=key) for r in page.words if r.text]
-    if not pages:
-        raise DataError(f"{root}: no PAGE or ALTO file with word boxes and text")
+        pages[key] = [dataclasses.replace(r, page=key) for r in items if r.text]
+    if not any(pages.values()):
+        raise DataError(f"{root}: no PAGE or ALTO file with {'text lines' if lines else 'word boxes'} and text")
     names = list(pages)
     if split == "none":
         return Source(root.name, {"all": [s for p in names for s in pages[p]]}, "pages", problems)
@@ -86,3 +87,11 @@ class Pages(Format):
 
     def load(self, data, split, sets_dir, drop_err) -> Source:
         return load_pages(data, split)
+
+    def load_lines(self, data, split, sets_dir) -> Source:
+        src = load_pages(data, split, lines=True)
+        src.tokens = {line.key: line.text.split() for part in src.subsets.values() for line in part}
+        keywords = Path(data) / (split if split not in (None, "none") else "") / "keywords.txt"
+        if keywords.is_file():
+            src.keywords = [w.strip() for w in keywords.read_text(encoding="utf-8").splitlines() if w.strip()]
+        return src

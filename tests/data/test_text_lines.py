@@ -1,49 +1,12 @@
 """Text lines of an FKI database: reading them, where their words are, and training a line reader on them."""
 
-from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import make_fki_lines, word_image
 
 from wordspot.config import TrainConfig
 from wordspot.data import DataWarning, open_lines
 from wordspot.data.formats.fki_lines import word_positions
-
-LINES = {"100-01": ["t-h-e", "c-a-t-s_pt"], "100-02": ["a", "c-a-t"], "100-03": ["t-h-e", "d-o-g"],
-         "101-01": ["d-o-g", "a-n-d", "c-a-t"], "101-02": ["t-h-e", "e-n-d-s_pt"]}
-
-
-def _word_image(text: str) -> np.ndarray:
-    img = np.full((40, 18 * len(text) + 8), 255, np.uint8)
-    cv2.putText(img, text, (4, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 0, 2)
-    return img
-
-
-def make_fki_lines(root: Path, keywords=("t-h-e", "c-a-t", "c-a-t-s_pt", "z-e-b-r-a")) -> Path:
-    """A small FKI database: line images made of word images (exact crops, as the real ones are)."""
-    (root / "ground_truth").mkdir(parents=True)
-    (root / "data" / "line_images_normalized").mkdir(parents=True)
-    (root / "data" / "word_images_normalized").mkdir(parents=True)
-    labels = []
-    for lid, words in LINES.items():
-        parts, gap = [], np.full((40, 14), 255, np.uint8)
-        for n, w in enumerate(words, 1):
-            img = _word_image(w.replace("-", "").replace("s_pt", "."))
-            cv2.imwrite(str(root / "data" / "word_images_normalized" / f"{lid}-{n:02d}.png"), img)
-            labels.append(f"{lid}-{n:02d} {w}")
-            parts += [img, gap]
-        cv2.imwrite(str(root / "data" / "line_images_normalized" / f"{lid}.png"), np.hstack(parts))
-    (root / "ground_truth" / "transcription.txt").write_text(
-        "".join(f"{lid} {'|'.join(ws)}\n" for lid, ws in LINES.items()))
-    (root / "ground_truth" / "word_labels.txt").write_text("\n".join(labels) + "\n")
-    sets = root / "sets" / "cv1"
-    sets.mkdir(parents=True)
-    (sets / "train.txt").write_text("100-01\n100-02\n100-03\n")
-    (sets / "valid.txt").write_text("101-01\n")
-    (sets / "test.txt").write_text("101-02\n")
-    (sets / "keywords.txt").write_text("\n".join(keywords) + "\n")
-    return root
 
 
 def test_lines_with_their_tokens_and_keywords(tmp_path):
@@ -52,7 +15,7 @@ def test_lines_with_their_tokens_and_keywords(tmp_path):
         src = open_lines(str(root), "cv1")
     assert {k: len(v) for k, v in src.subsets.items()} == {"train": 3, "valid": 1, "test": 1}
     first = src.subset("train")[0]
-    assert first.text == "the cat." and src.tokens[first.source] == ["t-h-e", "c-a-t-s_pt"]
+    assert first.text == "the cat." and src.tokens[first.key] == ["t-h-e", "c-a-t-s_pt"]
     assert first.page == "100" and src.keywords[:2] == ["t-h-e", "c-a-t"]
 
 
@@ -71,8 +34,8 @@ def test_word_positions_are_found_in_their_lines(tmp_path):
     root = make_fki_lines(tmp_path / "db")
     src = open_lines(str(root), "none")
     line = next(c for c in src.subset("all") if c.source.endswith("100-01.png"))
-    found = word_positions(root, [line])[line.source]
-    width = _word_image("the").shape[1]
+    found = word_positions(root, [line])[line.key]
+    width = word_image("the").shape[1]
     assert [t for t, _, _ in found] == ["t-h-e", "c-a-t-s_pt"]
     assert found[0][1:] == (0, width) and found[1][1] == width + 14
 
@@ -96,3 +59,44 @@ def test_a_line_reader_trains_from_lines_alone_and_is_measured(tmp_path):
         assert 0.0 <= res[protocol]["gap"] <= 1.0 and 0.0 <= res[protocol]["map"] <= 1.0
         assert res[protocol]["keywords_with_relevant"] == 1  # "the" is the only keyword in the test line
     assert res["folded"]["localised_pairs"] == 1 and res["seconds_per_line"] > 0
+
+
+PAGE_LINES = """<?xml version="1.0"?>
+<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15">
+<Page imageFilename="{image}" imageWidth="300" imageHeight="100"><TextRegion id="r1">
+ <TextLine id="l1"><Coords points="10,10 200,10 200,40 10,40"/><TextEquiv><Unicode>the cat</Unicode></TextEquiv></TextLine>
+ <TextLine id="l2"><Coords points="10,50 200,50 200,80 10,80"/>
+   <Word id="w1"><Coords points="10,50 40,50 40,80 10,80"/><TextEquiv><Unicode>a</Unicode></TextEquiv></Word>
+   <Word id="w2"><Coords points="50,50 90,50 90,80 50,80"/><TextEquiv><Unicode>dog</Unicode></TextEquiv></Word></TextLine>
+ <TextLine id="l3"><Coords points=" "/><TextEquiv><Unicode>lost</Unicode></TextEquiv></TextLine>
+ <TextLine id="l4"><Coords points="400,10 500,10 500,40 400,40"/><TextEquiv><Unicode>outside</Unicode></TextEquiv></TextLine>
+</TextRegion></Page></PcGts>"""
+
+ALTO_LINES = """<?xml version="1.0"?>
+<alto><Description><MeasurementUnit>pixel</MeasurementUnit><sourceImageInformation><fileName>{image}</fileName>
+</sourceImageInformation></Description><Layout><Page WIDTH="300" HEIGHT="100"><PrintSpace>
+ <TextBlock><TextLine ID="t1" HPOS="5" VPOS="5" WIDTH="150" HEIGHT="30">
+  <String CONTENT="and" HPOS="5" VPOS="5" WIDTH="40" HEIGHT="30"/><SP/>
+  <String CONTENT="the" HPOS="60" VPOS="5" WIDTH="40" HEIGHT="30"/></TextLine></TextBlock>
+</PrintSpace></Page></Layout></alto>"""
+
+
+def test_page_and_alto_text_lines_are_lines_without_word_boxes(tmp_path):
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for name, xml in (("p1", PAGE_LINES), ("p2", ALTO_LINES)):
+        cv2.imwrite(str(folder / f"{name}.png"), np.full((100, 300), 255, np.uint8))
+        (folder / f"{name}.xml").write_text(xml.format(image=f"{name}.png"))
+    (folder / "keywords.txt").write_text("the\ndog\n")
+    with pytest.warns(DataWarning) as caught:
+        src = open_lines(str(folder), "none")
+    said = " ".join(str(w.message) for w in caught)
+    assert "TextLine l3 has no Coords points; line left out" in said and "TextLine l4" in said
+    lines = src.subset("all")
+    assert [(line.text, line.box, line.page) for line in lines] == [
+        ("the cat", (10, 10, 200, 40), "p1"), ("a dog", (10, 50, 200, 80), "p1"), ("and the", (5, 5, 155, 35), "p2")]
+    assert src.tokens[lines[1].key] == ["a", "dog"] and src.keywords == ["the", "dog"]
+    assert len({line.key for line in lines}) == 3  # lines of one page image told apart by their boxes

@@ -1,0 +1,64 @@
+"""Lines from the command line: train a line reader, index lines with it, search them, measure it."""
+
+import json
+
+import pytest
+from conftest import make_fki_lines
+from typer.testing import CliRunner
+
+from wordspot.cli import app
+
+pytestmark = pytest.mark.train
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def line_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lines")
+    db = make_fki_lines(tmp / "db")
+    r = runner.invoke(app, ["train", "--lines", "--data", str(db), "--split", "cv1", "--out", str(tmp / "run"),
+                            "--image-epochs", "2", "--height", "32", "--set", "line_batch=2", "--seed", "0",
+                            "--plain"])
+    assert r.exit_code == 0, r.output
+    return tmp, db
+
+
+def test_lines_are_indexed_and_searched_without_the_model(line_run):
+    tmp, db = line_run
+    r = runner.invoke(app, ["index", str(tmp / "run"), "--data", str(db), "--split", "cv1", "--subset", "all",
+                            "--out", str(tmp / "lines.idx")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "the", "-k", "3", "--json"])
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)["hits"]
+    assert len(hits) == 3 and [h["rank"] for h in hits] == [1, 2, 3]
+    assert all(h["line"].endswith(".png") and h["box"] is None or len(h["box"]) == 4 for h in hits)
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+    r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "--image", str(db / "data" / "line_images_normalized"
+                                                                         / "100-01.png")])
+    assert r.exit_code == 1 and "searched by typing words" in r.output
+
+
+def test_eval_of_a_line_reader_runs_the_line_protocol(line_run):
+    tmp, db = line_run
+    r = runner.invoke(app, ["eval", str(tmp / "run"), "--data", str(db), "--split", "cv1", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    (fold,) = res.values()
+    assert set(fold) >= {"exact", "folded", "seconds_per_line"}
+    assert fold["folded"]["keywords_with_relevant"] == 1 and "localisation" in fold["folded"]
+
+
+def test_train_lines_without_data_is_one_clear_line(tmp_path):
+    r = runner.invoke(app, ["train", "--lines", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "--lines needs --data" in r.output and "Traceback" not in r.output
+
+
+def test_a_bare_page_is_not_read_as_a_line_and_the_route_is_said(line_run, tmp_path):
+    import cv2
+    import numpy as np
+
+    run, _ = line_run
+    cv2.imwrite(str(tmp_path / "page.png"), np.full((800, 600), 255, np.uint8))
+    r = runner.invoke(app, ["index", str(run / "run"), str(tmp_path / "page.png"), "--out", str(tmp_path / "x.idx")])
+    assert r.exit_code == 1 and "looks like a page" in r.output and "segment pages into lines" in r.output
