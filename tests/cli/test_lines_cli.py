@@ -62,3 +62,25 @@ def test_a_bare_page_is_not_read_as_a_line_and_the_route_is_said(line_run, tmp_p
     cv2.imwrite(str(tmp_path / "page.png"), np.full((800, 600), 255, np.uint8))
     r = runner.invoke(app, ["index", str(run / "run"), str(tmp_path / "page.png"), "--out", str(tmp_path / "x.idx")])
     assert r.exit_code == 1 and "looks like a page" in r.output and "segment pages into lines" in r.output
+
+
+def test_a_line_reader_is_not_taken_for_a_word_model(line_run):
+    from wordspot.model.embedder import Embedder
+    from wordspot.model.modelfile import ModelError, is_line_reader
+
+    run, _ = line_run
+    assert is_line_reader(run / "run") and not is_line_reader(run / "nothing")
+    with pytest.raises(ModelError, match="a line reader, not a word model"):
+        Embedder.load(run / "run")
+
+
+def test_a_line_index_is_rebuilt_in_place_and_another_folder_is_never_overwritten(line_run, tmp_path):
+    run, db = line_run
+    args = ["index", str(run / "run"), "--data", str(db), "--split", "cv1", "--subset", "test"]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "l.idx")]).exit_code == 0
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "l.idx")]).exit_code == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "mine")])
+    assert r.exit_code == 1 and "is not a line index" in r.output
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

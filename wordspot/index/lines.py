@@ -18,11 +18,16 @@ from wordspot.progress import Reporter
 from wordspot.search.lines import keyword_scores
 
 META, LOGPROBS = "line-index.json", "logprobs.npy"
-MIN_ASPECT = 2.0  # a line image is at least this many times wider than high; a page is not
 # how a user with bare page scans gets lines: no segmenter ships with wordspot (yet)
 SEGMENT = ("segment pages into lines first (kraken: `kraken -i PAGE.png PAGE.xml segment -bl`, or "
            "eScriptorium or Transkribus) and index the PAGE XML or ALTO files they export")
 MAX_META = 256 * 2**20  # a million lines' records; refused unread beyond
+
+
+def _looks_like_a_page(height: int, width: int) -> bool:
+    """A page, not a line: taller than wide, or high (over 800 pixels) and under four times as wide (a line
+    of one short word may be barely wider than high; GW's are 120 pixels high)."""
+    return width < height or (height > 800 and width < 4 * height)
 
 
 def is_line_index(path: str | Path) -> bool:
@@ -34,7 +39,7 @@ def build_line_index(reader, lines: list[Crop], out: str | Path, model_path: str
     """Read every line with `reader` and write the line index `out`; returns counts (lines, skipped, seconds)."""
     import time
     out = Path(out)
-    if out.exists() and not (out.is_dir() and (is_line_index(out) or not any(out.iterdir()))):
+    if out.exists() and not (out.is_dir() and all(f.name.startswith((META, LOGPROBS, ".")) for f in out.iterdir())):
         raise WordspotError(f"--out {out}: exists and is not a line index; give a new folder")
     rep, started = reporter or Reporter(), time.time()
     rep.start("index lines", len(lines))
@@ -44,7 +49,7 @@ def build_line_index(reader, lines: list[Crop], out: str | Path, model_path: str
         for line in lines[i:i + chunk]:
             try:
                 part = crop_part(read_grey(line.source), line)
-                if line.box is None and part.shape[1] < MIN_ASPECT * part.shape[0]:
+                if line.box is None and _looks_like_a_page(*part.shape):
                     raise ImageError(f"{line.source}: {part.shape[1]}x{part.shape[0]} pixels looks like a page, "
                                      f"not a text line; {SEGMENT}")
                 img, lo, scale = reader.read_line_image(part)
@@ -63,6 +68,7 @@ def build_line_index(reader, lines: list[Crop], out: str | Path, model_path: str
     if not records:
         raise WordspotError(f"no readable line image: {next(iter(skipped.values()), 'none given')}")
     out.mkdir(parents=True, exist_ok=True)
+    (out / META).unlink(missing_ok=True)  # until the new one is written, the folder is no index at all
     with atomic_path(out / LOGPROBS) as tmp, open(tmp, "wb") as f:
         np.save(f, np.concatenate(parts), allow_pickle=False)
     atomic_write_text(out / META, json.dumps({

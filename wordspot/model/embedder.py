@@ -18,7 +18,14 @@ from wordspot.methods import ensemble_refusal, method_of
 from wordspot.methods.phoc.base import PHOC
 from wordspot.methods.ranking import Rankings
 from wordspot.model.calibration import check as check_calibration
-from wordspot.model.modelfile import FORMAT_VERSION, ModelError, fusion_weights, load_file, model_id
+from wordspot.model.modelfile import (
+    FORMAT_VERSION,
+    LINE_READER,
+    ModelError,
+    build_from_file,
+    fusion_weights,
+    model_id,
+)
 from wordspot.model.networks import ImageCNN, ReaderCNN, StringCNN, soft_onehot
 
 
@@ -205,6 +212,8 @@ class Embedder(Rankings):
 
     @classmethod
     def from_state(cls, blob: dict, device: str | torch.device = "cpu") -> "Embedder":
+        if blob.get("reader") == LINE_READER:
+            raise ModelError("a line reader, not a word model: index lines with it (wordspot index MODEL --data ...)")
         emb = cls(ModelConfig.from_dict(blob["config"]), Alphabet(blob["alphabet"]),
                   with_image=blob["image_net"] is not None, fusion=fusion_weights(blob))
         if emb.string_net is not None:
@@ -220,11 +229,4 @@ class Embedder(Rankings):
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Embedder":
         """Load a model file, or the model.pt of a run folder."""
-        blob = load_file(path, "model")
-        try:
-            return cls.from_state(blob, device)
-        except ModelError:
-            raise
-        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as e:
-            first = " ".join(str(e).split())[:100]  # torch's messages span lines
-            raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {first})") from None
+        return build_from_file(path, lambda blob: cls.from_state(blob, device))

@@ -16,7 +16,7 @@ from wordspot.config import ModelConfig
 from wordspot.data.imaging import collate, normalise, read_grey, trim_columns
 from wordspot.data.text import Alphabet
 from wordspot.files import save_tree
-from wordspot.model.modelfile import FORMAT_VERSION, ModelError, load_file, model_id
+from wordspot.model.modelfile import FORMAT_VERSION, ModelError, build_from_file, model_id
 from wordspot.model.modelfile import LINE_READER as KIND
 from wordspot.model.networks import ReaderCNN
 
@@ -74,13 +74,7 @@ class LineReader:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "LineReader":
-        blob = load_file(path, "model")
-        try:
-            return cls.from_state(blob, device)
-        except ModelError:
-            raise
-        except (KeyError, RuntimeError, TypeError, ValueError) as e:
-            raise ModelError(f"{path}: damaged line reader ({type(e).__name__}: {str(e)[:80]})") from None
+        return build_from_file(path, lambda blob: cls.from_state(blob, device), "line reader")
 
     def read_line(self, path: str) -> tuple[np.ndarray, float, float]:
         return line_image(read_grey(path), self.config.image_height)

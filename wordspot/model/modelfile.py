@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from wordspot.files import FileFormatError, load_tree
 # 2: a model may hold an ensemble's further image CNNs ("members"); 3: stored by files.save_tree
 # instead of torch.save (a pickle); older files are converted by `wordspot model upgrade`
 FORMAT_VERSION = 3
+T = TypeVar("T")
 
 
 LINE_READER = "lines"  # what a line reader's model file says it is (its "reader" entry; word models have none)
@@ -51,6 +52,18 @@ def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:
                          f"({FORMAT_VERSION}); upgrade wordspot")
     _made_with_old_defaults(blob)
     return blob
+
+
+def build_from_file(path: str | Path, build: Callable[[dict], T], what: str = "model file") -> T:
+    """`build` (a class's `from_state`) over a model file's contents; a file it cannot build from is damaged."""
+    blob = load_file(path, "model")
+    try:
+        return build(blob)
+    except ModelError:
+        raise
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as e:
+        first = " ".join(str(e).split())[:100]  # torch's messages span lines
+        raise ModelError(f"{path}: damaged {what} ({type(e).__name__}: {first})") from None
 
 
 def _made_with_old_defaults(blob: dict) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 from wordspot.data import Crop, ImageCache
 from wordspot.errors import WordspotError
 from wordspot.files import save_tree
-from wordspot.model.embedder import Embedder, load_file
+from wordspot.model.embedder import Embedder
+from wordspot.model.modelfile import load_file
 from wordspot.training.trainer import texts_of
 
 

@@ -9,7 +9,8 @@ from wordspot.config import TrainConfig
 from wordspot.data import Crop
 from wordspot.errors import WordspotError
 from wordspot.methods import ensemble_refusal, method_of
-from wordspot.model.embedder import Embedder, load_file
+from wordspot.model.embedder import Embedder
+from wordspot.model.modelfile import load_file
 from wordspot.progress import Reporter
 from wordspot.training.run import train
 

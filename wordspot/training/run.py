@@ -19,7 +19,8 @@ from wordspot.errors import TrainingInterrupted, WordspotError
 from wordspot.files import atomic_write_text
 from wordspot.methods import method_of
 from wordspot.methods.base import STAGES
-from wordspot.model.embedder import Embedder, load_file
+from wordspot.model.embedder import Embedder
+from wordspot.model.modelfile import load_file
 from wordspot.progress import Reporter
 from wordspot.training import image_stage, joint_stage, string_stage
 from wordspot.training.calibrate import calibrate_model

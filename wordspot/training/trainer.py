@@ -23,7 +23,8 @@ from wordspot.evaluation.metrics import spotting_scores
 from wordspot.files import atomic_path, save_tree
 from wordspot.methods.both.base import choose_fusion
 from wordspot.methods.objective import Objective, objective_kind
-from wordspot.model.embedder import FORMAT_VERSION, Embedder, load_file, resolve_device
+from wordspot.model.embedder import Embedder, resolve_device
+from wordspot.model.modelfile import FORMAT_VERSION, load_file
 from wordspot.progress import Reporter
 from wordspot.training.pairs import PairSampler
 from wordspot.training.schedules import warmup_cosine
