@@ -84,3 +84,15 @@ def test_a_line_index_is_rebuilt_in_place_and_another_folder_is_never_overwritte
     r = runner.invoke(app, [*args, "--out", str(tmp_path / "mine")])
     assert r.exit_code == 1 and "is not a line index" in r.output
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_sheet_draws_the_hit_lines(line_run, tmp_path):
+    import cv2
+
+    run, db = line_run
+    assert runner.invoke(app, ["index", str(run / "run"), "--data", str(db), "--split", "cv1", "--subset", "all",
+                               "--out", str(tmp_path / "l.idx")]).exit_code == 0
+    r = runner.invoke(app, ["query", str(tmp_path / "l.idx"), "cat", "-k", "2", "--sheet", str(tmp_path / "s.png")])
+    assert r.exit_code == 0, r.output
+    sheet = cv2.imread(str(tmp_path / "s.png"))
+    assert sheet is not None and sheet.shape[0] == 30 + 2 * 110 and (sheet < 128).any()

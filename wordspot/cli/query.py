@@ -157,6 +157,11 @@ def _query_lines(index_path: Path, queries: list, k: int, output) -> None:
         raise WordspotError(f"{index_path}: a line index is searched by typing words (no --image yet)")
     index = LineIndex(index_path)
     results = [(w, index.search(w, k)) for _, w, _ in queries]
+    if output.sheet is not None and results:
+        from wordspot.index.lines import line_sheet
+        missing = line_sheet(results[0][1], output.sheet, title=f"{results[0][0]}  ({len(index):,} lines)")
+        if missing:
+            say(err, f"{len(missing)} line image(s) not readable: {missing[0]}", "warning:", "yellow")
     if output.as_json:
         payload = [{"query": q, "hits": [h.as_dict() for h in hits]} for q, hits in results]
         print_json(payload if len(payload) > 1 else payload[0])

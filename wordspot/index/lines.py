@@ -141,3 +141,35 @@ class LineIndex:
             bx1, by1, bx2, by2 = r["box"]
             return int(bx1 + x1), by1, int(bx1 + x2), by2
         return int(x1), 0, int(x2), int(r["height"])
+
+
+def line_sheet(hits: list[LineHit], path: str | Path, title: str = "", width: int = 1200) -> list[str]:
+    """Draw the hit lines in rank order, the keyword boxed in each, under a title, as one PNG; returns the
+    lines whose image could not be read (named on the sheet)."""
+    import cv2
+
+    from wordspot.data.text import readable
+    font, row_h, top = cv2.FONT_HERSHEY_SIMPLEX, 110, 30
+    sheet = np.full((top + max(1, len(hits)) * row_h, width, 3), 255, np.uint8)  # colour: the box is red
+    cv2.putText(sheet, (title or "hits")[:200], (4, 20), font, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    missing = []
+    for r, h in enumerate(hits):
+        y = top + r * row_h
+        label = f"#{h.rank}  score {h.score:.3g}  {Path(h.line.source).name}  {readable(h.line.text)}"
+        cv2.putText(sheet, label[:160], (4, y + 14), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        try:
+            page = read_grey(h.line.source)
+        except ImageError as e:
+            missing.append(str(e))
+            continue
+        x0, y0 = (h.line.box[0], h.line.box[1]) if h.line.box else (0, 0)
+        line = cv2.cvtColor(crop_part(page, h.line), cv2.COLOR_GRAY2BGR)
+        if h.box:  # the keyword, in the line's own pixels
+            cv2.rectangle(line, (h.box[0] - x0, h.box[1] - y0), (h.box[2] - x0, h.box[3] - y0 - 1), (0, 0, 220), 3)
+        scale = min((row_h - 24) / line.shape[0], (width - 8) / line.shape[1])
+        small = cv2.resize(line, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        sheet[y + 20:y + 20 + small.shape[0], 4:4 + small.shape[1]] = small
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), sheet):
+        raise WordspotError(f"{path}: cannot write the sheet (use a .png name in a writable folder)")
+    return missing
