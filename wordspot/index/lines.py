@@ -15,19 +15,10 @@ from wordspot.data.imaging import ImageError, crop_part, read_grey
 from wordspot.errors import WordspotError
 from wordspot.files import atomic_path, atomic_write_text
 from wordspot.progress import Reporter
-from wordspot.search.lines import keyword_scores
+from wordspot.search.lines import keyword_scores, span_columns
 
 META, LOGPROBS = "line-index.json", "logprobs.npy"
-# how a user with bare page scans gets lines: no segmenter ships with wordspot (yet)
-SEGMENT = ("segment pages into lines first (kraken: `kraken -i PAGE.png PAGE.xml segment -bl`, or "
-           "eScriptorium or Transkribus) and index the PAGE XML or ALTO files they export")
 MAX_META = 256 * 2**20  # a million lines' records; refused unread beyond
-
-
-def _looks_like_a_page(height: int, width: int) -> bool:
-    """A page, not a line: taller than wide, or high (over 800 pixels) and under four times as wide (a line
-    of one short word may be barely wider than high; GW's are 120 pixels high)."""
-    return width < height or (height > 800 and width < 4 * height)
 
 
 def is_line_index(path: str | Path) -> bool:
@@ -38,6 +29,8 @@ def build_line_index(reader, lines: list[Crop], out: str | Path, model_path: str
                      reporter: Reporter | None = None, chunk: int = 64) -> dict:
     """Read every line with `reader` and write the line index `out`; returns counts (lines, skipped, seconds)."""
     import time
+
+    from wordspot.model.linereader import load_lines  # building reads with the model: PyTorch is loaded anyway
     out = Path(out)
     if out.exists() and not (out.is_dir() and all(f.name.startswith((META, LOGPROBS, ".")) for f in out.iterdir())):
         raise WordspotError(f"--out {out}: exists and is not a line index; give a new folder")
@@ -45,23 +38,15 @@ def build_line_index(reader, lines: list[Crop], out: str | Path, model_path: str
     rep.start("index lines", len(lines))
     records, parts, skipped = [], [], {}
     for i in range(0, len(lines), chunk):
-        batch, images = [], []
-        for line in lines[i:i + chunk]:
-            try:
-                part = crop_part(read_grey(line.source), line)
-                if line.box is None and _looks_like_a_page(*part.shape):
-                    raise ImageError(f"{line.source}: {part.shape[1]}x{part.shape[0]} pixels looks like a page, "
-                                     f"not a text line; {SEGMENT}")
-                img, lo, scale = reader.read_line_image(part)
-            except ImageError as e:
-                skipped[line.key] = str(e)
-                continue
-            batch.append((line, lo, scale, img.shape[1], part.shape[0]))
-            images.append(img)
-        for (line, lo, scale, width, height), lp in zip(batch, reader.logprobs(images)):
+        batch = lines[i:i + chunk]
+        kept, images, bad = load_lines(batch, reader.config.image_height)
+        skipped.update(bad)
+        for j, im, lp in zip(kept, images, reader.logprobs([im.image for im in images])):
+            line = batch[j]
             records.append({"source": str(Path(line.source).resolve()), "page": line.page,
-                            "box": list(line.box) if line.box else None, "text": line.text, "lo": lo,
-                            "scale": scale, "width": width, "height": height, "frames": len(lp)})
+                            "box": list(line.box) if line.box else None, "text": line.text, "lo": im.lo,
+                            "scale": im.scale, "width": im.image.shape[1], "height": im.height,
+                            "frames": len(lp)})
             parts.append(lp.astype(np.float16))
         rep.advance(len(lines[i:i + chunk]))
     rep.stop()
@@ -135,8 +120,7 @@ class LineIndex:
         if span is None:
             return None
         r = self.records[i]
-        stride = r["width"] / max(1, r["frames"]) * r["scale"]
-        x1, x2 = r["lo"] + span[0] * stride, r["lo"] + (span[1] + 1) * stride
+        x1, x2 = span_columns(span, r["frames"], r["width"], r["lo"], r["scale"])
         if r["box"]:  # a line cut from a page: the box on the page
             bx1, by1, bx2, by2 = r["box"]
             return int(bx1 + x1), by1, int(bx1 + x2), by2

@@ -6,28 +6,80 @@ score in a line, and where in the line it is, come from its log-probabilities (s
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from wordspot.config import ModelConfig
-from wordspot.data.imaging import collate, normalise, read_grey, trim_columns
+from wordspot.data import Crop
+from wordspot.data.imaging import ImageError, collate, crop_part, normalise, read_grey, trim_columns
 from wordspot.data.text import Alphabet
 from wordspot.files import save_tree
 from wordspot.model.modelfile import FORMAT_VERSION, ModelError, build_from_file, model_id
 from wordspot.model.modelfile import LINE_READER as KIND
 from wordspot.model.networks import ReaderCNN
+from wordspot.search.lines import span_columns
 
 LINE_ASPECT = 120.0  # widest line (width / height) kept as it is; wider ones are squeezed
 
 
-def line_image(grey: np.ndarray, height: int) -> tuple[np.ndarray, float, float]:
+# how a user with bare page scans gets lines: no segmenter ships with wordspot (kraken would replace its torch)
+SEGMENT = ("segment pages into lines first (kraken: `kraken -i PAGE.png PAGE.xml segment -bl`, or "
+           "eScriptorium or Transkribus) and index the PAGE XML or ALTO files they export")
+
+
+@dataclass
+class LineImage:
+    """A line ready for the reader: its ink image, and how its columns map back to the line's pixels."""
+
+    image: np.ndarray  # ink = 1, `height` high
+    lo: float  # the first column of the line's pixels kept (empty margins trimmed)
+    scale: float  # line pixels per image pixel
+    height: int  # the line's height in its own pixels
+
+    def columns(self, span: tuple[int, int], frames: int) -> tuple[float, float]:
+        """Frames `span` (first, last) of `frames` -> columns (x1, x2) in the line's pixels."""
+        return span_columns(span, frames, self.image.shape[1], self.lo, self.scale)
+
+
+def _looks_like_a_page(height: int, width: int) -> bool:
+    """A page, not a line: taller than wide, or high (over 800 pixels) and under four times as wide (a line
+    of one short word may be barely wider than high; GW's are 120 pixels high)."""
+    return width < height or (height > 800 and width < 4 * height)
+
+
+def load_lines(lines: list[Crop], height: int) -> tuple[list[int], list[LineImage], dict[str, str]]:
+    """The readable lines' positions in `lines` and their images, and why the others were left out. A line with
+    a box is cut from its page (read once for its neighbours); a whole image that looks like a page is refused
+    with the way to get lines from it."""
+    kept, images, bad = [], [], {}
+    current, page = None, None
+    for i, line in enumerate(lines):
+        try:
+            if line.source != current:
+                current, page = line.source, None
+                page = read_grey(line.source)
+            if page is None:
+                raise ImageError(f"{line.source}: not readable")
+            part = crop_part(page, line)
+            if line.box is None and _looks_like_a_page(*part.shape[:2]):
+                raise ImageError(f"{line.source}: {part.shape[1]}x{part.shape[0]} pixels looks like a page, "
+                                 f"not a text line; {SEGMENT}")
+        except ImageError as e:
+            bad[line.key] = str(e)
+            continue
+        kept.append(i)
+        images.append(line_image(part, height))
+    return kept, images, bad
+
+
+def line_image(grey: np.ndarray, height: int) -> LineImage:
     """A grey line image -> (ink = 1 image `height` high, the first kept column, original pixels per pixel)."""
     lo, hi = trim_columns(1.0 - grey.astype(np.float32) / 255.0)
     img = normalise(grey, height, LINE_ASPECT)
-    return img, float(lo), (hi - lo) / max(1, img.shape[1])
+    return LineImage(img, float(lo), (hi - lo) / max(1, img.shape[1]), grey.shape[0])
 
 
 class LineReader:
@@ -75,12 +127,6 @@ class LineReader:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "LineReader":
         return build_from_file(path, lambda blob: cls.from_state(blob, device), "line reader")
-
-    def read_line(self, path: str) -> tuple[np.ndarray, float, float]:
-        return line_image(read_grey(path), self.config.image_height)
-
-    def read_line_image(self, grey: np.ndarray) -> tuple[np.ndarray, float, float]:
-        return line_image(grey, self.config.image_height)
 
     @torch.no_grad()
     def logprobs(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:

@@ -98,6 +98,13 @@ def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str,
     return total, spans
 
 
+def span_columns(span: tuple[int, int], frames: int, width: int, lo: float, scale: float) -> tuple[float, float]:
+    """Frames `span` (first, last) of a line read as `frames` frames from an image `width` pixels wide, whose
+    first column is the line's column `lo` and whose pixels are `scale` line pixels -> the line's columns."""
+    stride = width / max(1, frames) * scale
+    return lo + span[0] * stride, lo + (span[1] + 1) * stride
+
+
 def _span(back: np.ndarray, length: int, end: int, n: int) -> tuple[int, int] | None:
     """The first and last frames the keyword's own symbols (k1 .. kn and the blanks between) take."""
     first_k, last_k = 3, 3 + 2 * (n - 1)

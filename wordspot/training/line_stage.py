@@ -12,10 +12,10 @@ import torch.nn.functional as F
 
 from wordspot.config import TrainConfig
 from wordspot.data import Crop
-from wordspot.data.imaging import ImageError, augment, collate, read_grey
+from wordspot.data.imaging import augment, collate
 from wordspot.data.text import Alphabet
 from wordspot.errors import WordspotError
-from wordspot.model.linereader import LineReader, line_image
+from wordspot.model.linereader import LineReader, load_lines
 from wordspot.progress import Reporter
 from wordspot.training.batches import WidthBatches
 from wordspot.training.schedules import SCHEDULES
@@ -24,19 +24,12 @@ from wordspot.training.trainer import Stage, Trainer, seed_everything
 STAGE = "lines"
 
 
-def read_lines(lines: list[Crop], height: int) -> tuple[list[np.ndarray], list[str], list[str]]:
-    """Normalised images of the readable lines with a transcription, their texts, and why others were left out."""
-    images, texts, bad = [], [], []
-    for line in lines:
-        if not line.text.strip():
-            bad.append(f"{line.source}: no transcription")
-            continue
-        try:
-            images.append(line_image(read_grey(line.source), height)[0])
-            texts.append(" ".join(line.text.split()))
-        except ImageError as e:
-            bad.append(str(e))
-    return images, texts, bad
+def transcribed_lines(lines: list[Crop], height: int) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """Images of the readable lines with a transcription, their texts, and why others were left out."""
+    bad = [f"{line.key}: no transcription" for line in lines if not line.text.strip()]
+    lines = [line for line in lines if line.text.strip()]
+    kept, images, unreadable = load_lines(lines, height)
+    return [im.image for im in images], [" ".join(lines[i].text.split()) for i in kept], bad + list(unreadable.values())
 
 
 def _ctc(reader: LineReader, x: torch.Tensor, widths: torch.Tensor, texts: list[str]) -> torch.Tensor:
@@ -67,12 +60,12 @@ def train_lines(cfg: TrainConfig, out: str | Path, train_set: list[Crop], valid_
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     trainer = Trainer(cfg, out, reporter)
-    images, texts, bad = read_lines(train_set, cfg.model.image_height)
+    images, texts, bad = transcribed_lines(train_set, cfg.model.image_height)
     if not images:
         raise WordspotError(f"no usable training lines ({bad[0] if bad else 'none given'})")
     if bad:
         trainer.rep.log(f"{len(bad)} training line(s) left out, e.g. {bad[0]}")
-    valid_images, valid_texts, _ = read_lines((valid_set or [])[: cfg.val_limit], cfg.model.image_height)
+    valid_images, valid_texts, _ = transcribed_lines((valid_set or [])[: cfg.val_limit], cfg.model.image_height)
     state = None
     if resume and (out / "last.pt").exists():
         from wordspot.model.modelfile import load_file
