@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 GW     ?= ../shared/data/washingtondb-v1.0
 
-.PHONY: install demo test bench-gw bench-gw-both bench-strings bench-scale clean
+.PHONY: install demo test bench-gw bench-gw-both bench-strings bench-scale bench-lines bench-line-scale clean
 
 install: $(BIN)/.installed
 
@@ -46,6 +46,14 @@ bench-strings: install
 MODEL  ?= runs/demo
 bench-scale: install
 	$(BIN)/python benchmarks/scale.py --model $(MODEL) --gw $(GW)
+
+# line-level keyword spotting (a line reader trained 40 minutes a fold), and line indexes at scale
+bench-lines: install
+	$(BIN)/python benchmarks/lines.py --data $(GW) --folds $(FOLDS) --minutes 40
+
+LINE_MODEL ?= runs/lines-40min-cv1
+bench-line-scale: install
+	$(BIN)/python benchmarks/line_scale.py --model $(LINE_MODEL) --data $(GW)
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

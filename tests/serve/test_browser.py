@@ -154,3 +154,42 @@ def test_search_page_on_a_phone(server):
         page.locator("#close-page").tap()
         expect(view).to_be_hidden()
         browser.close()
+
+
+def test_a_line_index_in_chromium(tmp_path):
+    """Over a line index the page says it searches lines, shows each hit as its line and offers no example
+    upload (lines are searched by typing)."""
+    from conftest import make_fki_lines
+    from playwright.sync_api import expect, sync_playwright
+
+    from wordspot.config import ModelConfig
+    from wordspot.data import open_lines
+    from wordspot.data.text import Alphabet
+    from wordspot.index.lines import LineIndex, build_line_index
+    from wordspot.model.linereader import LineReader
+    from wordspot.search.line_query import LineSearcher
+    from wordspot.serve.app import start_app
+    from wordspot.serve.lines import create_line_app
+
+    db = make_fki_lines(tmp_path / "db")
+    reader = LineReader(ModelConfig(image_height=32), Alphabet(" .abcehrstz"))
+    build_line_index(reader, open_lines(str(db), "cv1").subset("all"), tmp_path / "l.idx")
+    url, stop = start_app(create_line_app(LineSearcher(LineIndex(tmp_path / "l.idx"))))
+    try:
+        with sync_playwright() as p:
+            browser = _browser(p)
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(url)
+            expect(page.locator("#status")).to_contain_text("5 text lines indexed")
+            assert not page.locator("#upload").is_visible()
+            page.fill("#q", "cat")
+            page.press("#q", "Enter")
+            expect(page.locator("#status")).to_contain_text("5 hits for cat")
+            hit = page.locator("li.hit").first
+            assert hit.locator("img.thumb").evaluate("img => img.complete && img.naturalWidth > 0")
+            assert hit.locator("button.similar").count() == 0
+            hit.click()
+            page.wait_for_function("() => document.getElementById('page-img').naturalWidth > 0")
+            browser.close()
+    finally:
+        stop()

@@ -57,7 +57,8 @@ IndexOptions = group(
     shard=(Optional[list[Path]], typer.Option(None, help="Another index of the same collection to search with "
                                                          "INDEX (repeat for more).")),
     model=(Optional[Path], typer.Option(None, help="Model (default: the one that built the index).")),
-    exact=(bool, typer.Option(False, help="Exact search even where the index has an approximate one.")),
+    exact=(bool, typer.Option(False, help="Exact search even where the index has an approximate one (a line "
+                                       "index: score every line).")),
     root=(Optional[Path], typer.Option(None, help="Where the indexed collection is now, when it has moved since it "
                                                   "was indexed (the index records the folder it was built from).")),
     device=(str, typer.Option("auto", help=DEVICE_HELP)),

@@ -150,15 +150,20 @@ def _write_outputs(searcher: Searcher, results: list, output, several: bool) -> 
             out.print(_hits_table(f"{q}  ({len(searcher)} crops)", hits))
 
 
-def _query_lines(index_path: Path, queries: list, k: int, output) -> None:
+def _query_lines(index_path: Path, queries: list, k: int, output, exact: bool) -> None:
     """Keywords in a line index: the lines most likely to hold each, and where in the line."""
     from wordspot.index.lines import LineIndex
+    from wordspot.search.line_query import LineSearcher
     if any(w is None for _, w, _ in queries):
         raise WordspotError(f"{index_path}: a line index is searched by typing words (no --image yet)")
-    index = LineIndex(index_path)
-    results = [(w, index.search(w, k)) for _, w, _ in queries]
+    index = LineSearcher(LineIndex(index_path))
+    results = [(w, index.search(w, k, exact=exact)) for _, w, _ in queries]
+    for q, hits in results:
+        if len(hits) < min(k, len(index)):
+            say(err, f"{q}: {len(hits)} line(s) read near it; --exact ranks all {len(index):,} lines", "note:",
+                "yellow")
     if output.sheet is not None and results:
-        from wordspot.index.lines import line_sheet
+        from wordspot.search.line_query import line_sheet
         missing = line_sheet(results[0][1], output.sheet, title=f"{results[0][0]}  ({len(index):,} lines)")
         if missing:
             say(err, f"{len(missing)} line image(s) not readable: {missing[0]}", "warning:", "yellow")
@@ -209,7 +214,7 @@ def query(
         else:
             queries = [("", word, None)] if word is not None else [("", None, image)]
         if is_line_index(index_path):
-            return _query_lines(index_path, queries, k, output)
+            return _query_lines(index_path, queries, k, output, idx.exact)
         searcher, model_path = open_searcher(index_path, idx, words_only=all(w is not None for _, w, _ in queries))
         if min_score is not None and not searcher.emb.calibration:
             raise WordspotError(f"--min-score: {model_path} gives no scores; calibrate it first "
@@ -253,6 +258,8 @@ def serve(
             return _serve_front(remote, host, port, int(max_upload_mb * 2**20), allow_host)
         if index_path is None:
             raise WordspotError("give an INDEX to serve, or --remote servers to put a front over")
+        if is_line_index(index_path):
+            return _serve_lines(index_path, host, port, allow_host)
         searcher, _ = open_searcher(index_path, idx, warm=True)
         from wordspot.serve.app import run
         if host not in ("127.0.0.1", "localhost", "::1"):
@@ -261,6 +268,19 @@ def serve(
         err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
                   markup=False)
         run(searcher, host, port, int(max_upload_mb * 2**20), allow_host)
+
+
+def _serve_lines(index_path: Path, host: str, port: int, allow_host) -> None:
+    import uvicorn
+
+    from wordspot.index.lines import LineIndex
+    from wordspot.search.line_query import LineSearcher
+    from wordspot.serve.lines import create_line_app
+    from wordspot.serve.webkit import allowed_hosts
+    index = LineSearcher(LineIndex(index_path))
+    err.print(f"serving {len(index):,} text lines on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
+              markup=False)
+    uvicorn.run(create_line_app(index, allowed_hosts(host, allow_host)), host=host, port=port, log_level="warning")
 
 
 def _serve_front(remote, host, port, max_upload, allow_host) -> None:

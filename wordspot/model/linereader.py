@@ -17,10 +17,10 @@ from wordspot.data import Crop
 from wordspot.data.imaging import ImageError, collate, crop_part, normalise, read_grey, trim_columns
 from wordspot.data.text import Alphabet
 from wordspot.files import save_tree
+from wordspot.model.lineframes import span_columns
 from wordspot.model.modelfile import FORMAT_VERSION, ModelError, build_from_file, model_id
 from wordspot.model.modelfile import LINE_READER as KIND
 from wordspot.model.networks import ReaderCNN
-from wordspot.search.lines import span_columns
 
 LINE_ASPECT = 120.0  # widest line (width / height) kept as it is; wider ones are squeezed
 

@@ -16,6 +16,7 @@ import numpy as np
 from wordspot.data.text import TextNorm
 
 NEG = -1e30
+STEP = np.array([1, 0, 2], np.int8)  # states moved by each option: from the one before, stay, skip one
 
 
 def _symbol_sets(symbols: list[str], keyword: str, fold: bool) -> tuple[list[list[int]], list[int]] | None:
@@ -29,6 +30,11 @@ def _symbol_sets(symbols: list[str], keyword: str, fold: bool) -> tuple[list[lis
         sets.append(ids)
     boundary = [i for i, s in enumerate(symbols) if s == " " or (fold and not norm(s))]
     return sets, boundary
+
+
+def writable(symbols: list[str], keyword: str, fold: bool) -> bool:
+    """Whether the alphabet can write `keyword` (folded: in either case)."""
+    return bool(keyword) and _symbol_sets(symbols, keyword, fold) is not None
 
 
 def _emissions(logp: np.ndarray, sets: list[list[int]], boundary: list[int]) -> np.ndarray:
@@ -45,20 +51,17 @@ def _emissions(logp: np.ndarray, sets: list[list[int]], boundary: list[int]) -> 
     return np.stack(cols + [any_of(boundary), best], axis=2)
 
 
-def _transitions(sets: list[list[int]]) -> list[list[int]]:
-    """For each state, the states a path may come from (itself included)."""
+def _skips(sets: list[list[int]]) -> np.ndarray:
+    """Which states a path may also reach from two states back (skipping a blank or a boundary): every
+    state may stay or come from the one before. States: pre, B, blank, k1, blank, ..., kn, blank, B, post."""
     n = len(sets)
     first, last = 3, 3 + 2 * (n - 1)  # k1 and kn
-    b2, post = last + 2, last + 3
-    came = [[0], [0, 1], [1, 2], [1, 2, 3]]
-    for j in range(1, n):
-        s = first + 2 * j
-        came.append([s - 2, s - 1])  # the blank after k_j
-        came.append([s - 1, s] + ([s - 2] if sets[j] != sets[j - 1] else []))
-    came.append([last, last + 1])   # the blank after kn
-    came.append([last, last + 1, b2])
-    came.append([b2, post])
-    return came
+    skip = np.zeros(last + 4, bool)
+    skip[first] = True  # k1 straight after the boundary
+    for j in range(1, n):  # k_j+1 straight after k_j, unless it is the same symbol (CTC needs a blank)
+        skip[first + 2 * j] = sets[j] != sets[j - 1]
+    skip[last + 2] = True  # the boundary straight after kn
+    return skip
 
 
 def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str,
@@ -76,33 +79,27 @@ def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str,
     for i, lp in enumerate(logps):
         padded[i, : len(lp)] = lp
     emit = _emissions(padded.astype(np.float64), sets, boundary)
-    came = _transitions(sets)
-    S = len(came)
-    starts = [0, 1, 2, 3]  # the line's start is a boundary: k1 (or its blank) may take the first frame
-    ends = [S - 1, S - 2, S - 4, S - 3]  # likewise the end: after kn or its blank
+    skip = _skips(sets)
+    S = len(skip)
+    ends = [S - 1, S - 2, S - 4, S - 3]  # the line's end is a boundary: after kn or its blank
     score = np.full((len(logps), S), NEG)
-    score[:, starts] = emit[:, 0, starts]
-    back = np.zeros((len(logps), T, S), np.int16)
+    score[:, :4] = emit[:, 0, :4]  # likewise the start: k1 (or its blank) may take the first frame
+    back = np.zeros((len(logps), T, S), np.int8)  # how many states back each state's best path came from
+    options = np.full((3, len(logps), S), NEG)
     for t in range(1, T):
-        options = [score[:, c] for c in came]
-        arg = [o.argmax(1) for o in options]
-        prev = np.stack([o[np.arange(len(o)), a] for o, a in zip(options, arg)], 1)
+        options[0, :, 1:] = score[:, :-1]  # on a tie the path prefers the state before, then staying
+        options[1] = score
+        options[2, :, 2:] = np.where(skip[2:], score[:, :-2], NEG)
+        arg = options.argmax(0)
+        new = np.take_along_axis(options, arg[None], 0)[0] + emit[:, t]
         live = (t < lengths)[:, None]
-        new = prev + emit[:, t]
-        back[:, t] = np.stack([np.asarray(c)[a] for c, a in zip(came, arg)], 1)
+        back[:, t] = STEP[arg]
         score = np.where(live, new, score)
     final = score[:, ends]
     best_end = np.asarray(ends)[final.argmax(1)]
     total = final.max(1) - np.array([lp.max(1).sum() for lp in logps])
     spans = [_span(back[i], int(lengths[i]), int(best_end[i]), len(sets)) for i in range(len(logps))]
     return total, spans
-
-
-def span_columns(span: tuple[int, int], frames: int, width: int, lo: float, scale: float) -> tuple[float, float]:
-    """Frames `span` (first, last) of a line read as `frames` frames from an image `width` pixels wide, whose
-    first column is the line's column `lo` and whose pixels are `scale` line pixels -> the line's columns."""
-    stride = width / max(1, frames) * scale
-    return lo + span[0] * stride, lo + (span[1] + 1) * stride
 
 
 def _span(back: np.ndarray, length: int, end: int, n: int) -> tuple[int, int] | None:
@@ -112,5 +109,5 @@ def _span(back: np.ndarray, length: int, end: int, n: int) -> tuple[int, int] | 
     for t in range(length - 1, -1, -1):
         if first_k <= s <= last_k:
             frames.append(t)
-        s = int(back[t, s]) if t else s
+        s = s - int(back[t, s]) if t else s
     return (min(frames), max(frames)) if frames else None

@@ -24,8 +24,7 @@ from importlib import resources
 import cv2
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from wordspot.data.imaging import crop_part, cut_box, decode_grey, normalise
@@ -40,6 +39,7 @@ from wordspot.serve.webkit import (
     PageCache,
     allowed_hosts,
     batch_request,
+    error_handlers,
     upload_of,
 )
 
@@ -77,22 +77,6 @@ class _Service:
     def png(img: np.ndarray) -> Response:
         ok, buf = cv2.imencode(".png", img)
         return Response(buf.tobytes(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
-
-
-def _error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(WordspotError)
-    async def bad_input(request: Request, exc: WordspotError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid request')}"}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception):  # never a traceback to the client
-        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
 
 def _page_routes(app: FastAPI, s: _Service) -> None:
@@ -228,7 +212,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
     app = FastAPI(title="wordspot", docs_url=None, redoc_url=None)
     app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
     service = _Service(searcher)
-    _error_handlers(app)
+    error_handlers(app)
     for routes in (_page_routes, _search_routes, _box_route, _vector_routes):
         routes(app, service)
     add_iiif(app, searcher, service.lock, service.pages, service.png)
@@ -245,6 +229,11 @@ def run(searcher: Searcher, host: str = "127.0.0.1", port: int = 8765, max_uploa
 
 def start(searcher: Searcher, host: str = "127.0.0.1", port: int = 0):
     """Serve in a background thread (tests, scripts): returns the base URL and a function that stops it."""
+    return start_app(create_app(searcher, hosts=allowed_hosts(host)), host, port)
+
+
+def start_app(app: FastAPI, host: str = "127.0.0.1", port: int = 0):
+    """Serve `app` in a background thread: returns the base URL and a function that stops it."""
     import socket
 
     import uvicorn
@@ -252,8 +241,7 @@ def start(searcher: Searcher, host: str = "127.0.0.1", port: int = 0):
         with socket.socket() as sock:
             sock.bind((host, 0))
             port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(searcher, hosts=allowed_hosts(host)), host=host, port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):

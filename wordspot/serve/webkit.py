@@ -9,10 +9,12 @@ from collections import OrderedDict
 
 import cv2
 import numpy as np
-from fastapi import HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from wordspot.data.imaging import ImageError, read_grey
+from wordspot.errors import WordspotError
 
 MAX_K = 500
 MAX_BATCH = 100
@@ -147,3 +149,20 @@ def allowed_hosts(host: str, extra: list[str] | None = None) -> tuple[str, ...]:
     """The Host names a server bound to `host` answers: this machine's, the bound address, `extra`."""
     bound = () if host in ("0.0.0.0", "::", "") else (host,)
     return tuple(dict.fromkeys([*LOCAL_HOSTS, *bound, *(extra or [])]))
+
+
+def error_handlers(app: FastAPI) -> None:
+    """Bad input a 4xx saying what is wrong; anything else a 500 that names no more than its kind."""
+    @app.exception_handler(WordspotError)
+    async def bad_input(request: Request, exc: WordspotError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid request')}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # never a traceback to the client
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)

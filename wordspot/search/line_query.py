@@ -1,0 +1,124 @@
+"""Search a line index: the lines most likely to hold a keyword, where in each it is, and pictures of them.
+
+Scoring a keyword in a line walks its every frame (search/lines.py). Up to SCAN_ALL lines every query does
+that for every line; in a larger index the lines' readings first name the lines worth it
+(search/readings.py), unless the search is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wordspot.data import Crop
+from wordspot.data.imaging import ImageError, crop_part, read_grey
+from wordspot.errors import WordspotError
+from wordspot.index.lines import LineIndex
+from wordspot.model.lineframes import span_columns
+from wordspot.search.lines import keyword_scores, writable
+from wordspot.search.readings import Readings
+
+CANDIDATES = 200  # lines a query scores in a large index, found through their readings
+SCAN_ALL = 2000  # up to this many lines, every query scores every line: exact, and fast enough
+
+
+@dataclass
+class LineHit:
+    rank: int
+    score: float  # about 0: the reader's own reading holds the keyword; lower: it had to be bent further
+    line: Crop  # the line (its image, page, box on the page, transcription when known)
+    box: tuple[int, int, int, int] | None  # the keyword (x1, y1, x2, y2) on the line's image (its page when
+    # the line is a box on one), when placed
+    row: int = -1  # the line's place in its index
+
+    def as_dict(self) -> dict:
+        return {"rank": self.rank, "score": self.score, "row": self.row, "line": self.line.source,
+                "page": self.line.page,
+                "line_box": list(self.line.box) if self.line.box else None,
+                "box": list(self.box) if self.box else None, "text": self.line.text}
+
+
+class LineSearcher:
+    """A line index opened for search: keyword queries need no model, only the stored log-probabilities."""
+
+    def __init__(self, index: LineIndex) -> None:
+        self.index = index
+        self.readings = Readings(index.readings, index.symbols) if index.readings is not None else None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def approximate(self) -> bool:
+        """Whether a query scores only the lines whose readings come near it (else every line)."""
+        return self.readings is not None and len(self.index) > SCAN_ALL
+
+    def search(self, keyword: str, k: int = 10, fold: bool = True, exact: bool = False,
+               chunk: int = 2048) -> list[LineHit]:
+        """The k lines most likely to hold `keyword` as a word, and where in each it is: in a large index,
+        among the lines whose readings come nearest the keyword (search/readings.py) unless `exact`."""
+        index = self.index
+        if not writable(index.symbols, keyword, fold):
+            raise WordspotError(f"{keyword!r}: the line reader's alphabet cannot write it")
+        rows = (self.readings.candidates(keyword, fold, max(k, CANDIDATES)) if self.approximate and not exact
+                else np.arange(len(index)))
+        scores, spans = np.full(len(rows), np.nan), [None] * len(rows)
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            scores[start:start + len(part)], spans[start:start + len(part)] = keyword_scores(
+                index.logprobs_of(part), index.symbols, keyword, fold)
+        order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[:k]
+        return [LineHit(n + 1, float(scores[j]), index.line(int(rows[j])), self._box(int(rows[j]), spans[j]),
+                        int(rows[j])) for n, j in enumerate(order)]
+
+    def _box(self, i: int, span: tuple[int, int] | None) -> tuple[int, int, int, int] | None:
+        if span is None:
+            return None
+        r = self.index.records[i]
+        x1, x2 = span_columns(span, r["frames"], r["width"], r["lo"], r["scale"])
+        if r["box"]:  # a line cut from a page: the box on the page
+            bx1, by1, bx2, by2 = r["box"]
+            return int(bx1 + x1), by1, int(bx1 + x2), by2
+        return int(x1), 0, int(x2), int(r["height"])
+
+
+def boxed_line(page: np.ndarray, line: Crop, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The line's pixels (cut from its grey page image when it is a box on one), in colour, with the keyword's
+    `box` (page coordinates, as hits give it) drawn red."""
+    import cv2
+    x0, y0 = (line.box[0], line.box[1]) if line.box else (0, 0)
+    out = cv2.cvtColor(crop_part(page, line), cv2.COLOR_GRAY2BGR)
+    if box:
+        cv2.rectangle(out, (box[0] - x0, box[1] - y0), (box[2] - x0, box[3] - y0 - 1), (0, 0, 220), 3)
+    return out
+
+
+def line_sheet(hits: list[LineHit], path: str | Path, title: str = "", width: int = 1200) -> list[str]:
+    """Draw the hit lines in rank order, the keyword boxed in each, under a title, as one PNG; returns the
+    lines whose image could not be read (named on the sheet)."""
+    import cv2
+
+    from wordspot.data.text import readable
+    font, row_h, top = cv2.FONT_HERSHEY_SIMPLEX, 110, 30
+    sheet = np.full((top + max(1, len(hits)) * row_h, width, 3), 255, np.uint8)  # colour: the box is red
+    cv2.putText(sheet, (title or "hits")[:200], (4, 20), font, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    missing = []
+    for r, h in enumerate(hits):
+        y = top + r * row_h
+        label = f"#{h.rank}  score {h.score:.3g}  {Path(h.line.source).name}  {readable(h.line.text)}"
+        cv2.putText(sheet, label[:160], (4, y + 14), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        try:
+            page = read_grey(h.line.source)
+        except ImageError as e:
+            missing.append(str(e))
+            continue
+        line = boxed_line(page, h.line, h.box)
+        scale = min((row_h - 24) / line.shape[0], (width - 8) / line.shape[1])
+        small = cv2.resize(line, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        sheet[y + 20:y + 20 + small.shape[0], 4:4 + small.shape[1]] = small
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), sheet):
+        raise WordspotError(f"{path}: cannot write the sheet (use a .png name in a writable folder)")
+    return missing
