@@ -156,7 +156,7 @@ def main() -> None:
     print("indexing:", result["indexing"], flush=True)
     result["fast_path"] = fast_path(reader, src, work)
     print("fast path:", json.dumps(result["fast_path"]), flush=True)
-    vocab = sorted({decode_fki(t) for line in lines for t in src.tokens[line.key] if t.isalpha()})
+    vocab = sorted({w for line in lines for w in map(decode_fki, src.tokens[line.key]) if w.isalpha()})
     rng = np.random.default_rng(1)
     queries = [vocab[i] for i in rng.choice(len(vocab), size=min(args.queries, len(vocab)), replace=False)]
     result["sizes"] = {}

@@ -8,11 +8,13 @@ model ranks each test line by its best true word crop instead: what perfect segm
 
     python benchmarks/lines.py --folds cv1 --minutes 40
     python benchmarks/lines.py --folds cv1 --oracle runs/gw-both-branchv2-40min-cv1
+    python benchmarks/lines.py --folds cv1 cv2 --evaluate-only   # the trained runs, scored by this code
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -38,13 +40,20 @@ def run_fold(args, fold: str) -> dict:
     cfg = cfg.with_settings(parse_settings(args.set))
     out = Path(args.runs) / f"lines{f'-{args.tag}' if args.tag else ''}-{args.minutes:g}min" \
                             f"{f'-seed{args.seed}' if args.seed else ''}-{fold}"
-    started = time.time()
-    reader = train_lines(cfg, out, src.subset("train") + valid[:cut], valid[cut:], PlainReporter())
-    minutes = (time.time() - started) / 60
+    started, minutes = time.time(), None
+    if args.evaluate_only:  # the run trained before: scored again by this code, its training time kept
+        from wordspot.model.linereader import LineReader
+        reader = LineReader.load(out)
+        previous = RESULTS / f"{out.name}.json"
+        minutes = json.loads(previous.read_text()).get("minutes") if previous.is_file() else None
+    else:
+        reader = train_lines(cfg, out, src.subset("train") + valid[:cut], valid[cut:], PlainReporter())
+        minutes = (time.time() - started) / 60
     test = src.subset("test")
     res = evaluate_lines(reader, test, src.tokens, src.keywords, word_positions(args.data, test))
     return {"fold": fold, "kind": "line reader", "minutes": minutes, "seed": args.seed, "settings": args.set,
-            "train_lines": len(src.subset("train")) + cut, **res, "machine": machine(), "model": str(out)}
+            "train_lines": len(src.subset("train")) + cut, **res, "machine": machine(), "model": str(out),
+            **({"evaluated_only": True} if args.evaluate_only else {})}
 
 
 def oracle_fold(args, fold: str) -> dict:
@@ -85,7 +94,7 @@ def table(results: list[dict]) -> str:
         rows.append([r["fold"], r["kind"], f"{100 * e['gap']:.2f}", f"{100 * e['map']:.2f}", f"{100 * f['gap']:.2f}",
                      f"{100 * f['map']:.2f}", f"{100 * f['localisation']:.1f}" if "localisation" in f else "-",
                      f"{r['seconds_per_line']:.3f}" if "seconds_per_line" in r else "-",
-                     f"{r['minutes']:.1f}" if "minutes" in r else "-"])
+                     f"{r['minutes']:.1f}" if r.get("minutes") is not None else "-"])
     return "\n".join(md_table(["fold", "kind", "exact gAP", "exact mAP", "folded gAP", "folded mAP",
                                "localised (folded, %)", "s / line", "train min"], rows))
 
@@ -100,6 +109,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--tag", default="")
     ap.add_argument("--runs", default="runs")
+    ap.add_argument("--evaluate-only", action="store_true", help="score the runs trained before again")
     ap.add_argument("--oracle", help="a word model: score lines by their true word crops instead of training")
     args = ap.parse_args()
     results = []

@@ -25,6 +25,7 @@ def test_whole_words_score_zero_and_parts_of_words_pay_for_the_missing_boundary(
     assert scores[0] == pytest.approx(0, abs=0.1) and scores[2] == pytest.approx(0, abs=0.1)
     assert scores[1] < -8 and scores[3] < scores[1]  # "there": one frame bent; "hat": the word is not there
     assert spans[0] == (0, 4) and spans[2] == (6, 10)  # t h e take frames 0..4 (blanks between), or 6..10
+    assert scores[0] == scores[2] == 0.0  # both readings hold it: a tie, not two roundings of 0
 
 
 def test_exact_keeps_case_and_punctuation_and_fold_merges_them():

@@ -48,7 +48,9 @@ def _emissions(logp: np.ndarray, sets: list[list[int]], boundary: list[int]) -> 
     cols = [best, any_of(boundary), logp[:, :, blank]]
     for ids in sets:
         cols += [any_of(ids), logp[:, :, blank]]
-    return np.stack(cols + [any_of(boundary), best], axis=2)
+    # each state's emission less the frame's best: a path that is the best reading sums exact zeros, so the
+    # lines whose reading holds the keyword tie at 0 rather than differ by rounding
+    return np.stack(cols + [any_of(boundary), best], axis=2) - best[:, :, None]
 
 
 def _skips(sets: list[list[int]]) -> np.ndarray:
@@ -97,7 +99,7 @@ def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str,
         score = np.where(live, new, score)
     final = score[:, ends]
     best_end = np.asarray(ends)[final.argmax(1)]
-    total = final.max(1) - np.array([lp.max(1).sum() for lp in logps])
+    total = final.max(1)
     spans = [_span(back[i], int(lengths[i]), int(best_end[i]), len(sets)) for i in range(len(logps))]
     return total, spans
 
