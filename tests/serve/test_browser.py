@@ -186,7 +186,8 @@ def test_a_line_index_in_chromium(tmp_path):
             page.press("#q", "Enter")
             expect(page.locator("#status")).to_contain_text("5 hits for cat")
             hit = page.locator("li.hit").first
-            assert hit.locator("img.thumb").evaluate("img => img.complete && img.naturalWidth > 0")
+            page.wait_for_function("() => { const i = document.querySelector('li.hit img.thumb');"
+                                   " return i && i.complete && i.naturalWidth > 0; }")
             assert hit.locator("button.similar").count() == 0
             hit.click()
             page.wait_for_function("() => document.getElementById('page-img').naturalWidth > 0")

@@ -89,5 +89,5 @@ class LineIndex:
         return Crop(r["source"], r["page"], tuple(r["box"]) if r["box"] else None, r["text"])
 
     def logprobs_of(self, rows) -> list[np.ndarray]:
-        """The (frames, classes) float32 log-probabilities of lines `rows`."""
-        return [np.asarray(self.logprobs[self.offsets[i]:self.offsets[i + 1]], np.float32) for i in rows]
+        """The (frames, classes) log-probabilities of lines `rows`, as stored (float16)."""
+        return [self.logprobs[self.offsets[i]:self.offsets[i + 1]] for i in rows]

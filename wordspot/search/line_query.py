@@ -64,14 +64,15 @@ class LineSearcher:
             raise WordspotError(f"{keyword!r}: the line reader's alphabet cannot write it")
         rows = (self.readings.candidates(keyword, fold, max(k, CANDIDATES)) if self.approximate and not exact
                 else np.arange(len(index)))
-        scores, spans = np.full(len(rows), np.nan), [None] * len(rows)
+        scores = np.full(len(rows), np.nan)
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
-            scores[start:start + len(part)], spans[start:start + len(part)] = keyword_scores(
-                index.logprobs_of(part), index.symbols, keyword, fold)
-        order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[:k]
-        return [LineHit(n + 1, float(scores[j]), index.line(int(rows[j])), self._box(int(rows[j]), spans[j]),
-                        int(rows[j])) for n, j in enumerate(order)]
+            scores[start:start + len(part)] = keyword_scores(index.logprobs_of(part), index.symbols, keyword, fold,
+                                                             spans=False)[0]
+        top = rows[np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[:k]]
+        found, spans = keyword_scores(index.logprobs_of(top), index.symbols, keyword, fold)  # where: the k only
+        return [LineHit(n + 1, float(found[n]), index.line(int(i)), self._box(int(i), spans[n]), int(i))
+                for n, i in enumerate(top)]
 
     def _box(self, i: int, span: tuple[int, int] | None) -> tuple[int, int, int, int] | None:
         if span is None:

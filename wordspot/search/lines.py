@@ -21,14 +21,16 @@ STEP = np.array([1, 0, 2], np.int8)  # states moved by each option: from the one
 
 def _symbol_sets(symbols: list[str], keyword: str, fold: bool) -> tuple[list[list[int]], list[int]] | None:
     """The classes each keyword symbol may be read as, and the boundary classes; None if one has none."""
-    norm = TextNorm(True, True) if fold else None
+    norm = TextNorm(True, True)
+    folded = [norm(s) for s in symbols] if fold else symbols
     sets = []
     for ch in keyword:
-        ids = [i for i, s in enumerate(symbols) if (norm(s) == norm(ch) if fold and norm(ch) else s == ch)]
+        key = norm(ch) if fold else ch
+        ids = [i for i, s in enumerate(folded if key else symbols) if s == (key or ch)]
         if not ids:
             return None
         sets.append(ids)
-    boundary = [i for i, s in enumerate(symbols) if s == " " or (fold and not norm(s))]
+    boundary = [i for i, s in enumerate(symbols) if s == " " or (fold and not folded[i])]
     return sets, boundary
 
 
@@ -43,8 +45,12 @@ def _emissions(logp: np.ndarray, sets: list[list[int]], boundary: list[int]) -> 
     blank = logp.shape[2] - 1
     best = logp.max(2)
 
-    def any_of(ids: list[int]) -> np.ndarray:
-        return np.logaddexp.reduce(logp[:, :, ids], axis=2) if len(ids) > 1 else logp[:, :, ids[0]]
+    def any_of(ids: list[int]) -> np.ndarray:  # log of the summed probabilities
+        if len(ids) == 1:
+            return logp[:, :, ids[0]]
+        part = logp[:, :, ids]
+        top = part.max(2)
+        return top + np.log(np.exp(part - top[:, :, None]).sum(2))
     cols = [best, any_of(boundary), logp[:, :, blank]]
     for ids in sets:
         cols += [any_of(ids), logp[:, :, blank]]
@@ -66,9 +72,10 @@ def _skips(sets: list[list[int]]) -> np.ndarray:
     return skip
 
 
-def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str,
-                   fold: bool = False) -> tuple[np.ndarray, list[tuple[int, int] | None]]:
-    """Each line's score for `keyword` (NaN when the alphabet cannot write it) and its (first, last) frame."""
+def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str, fold: bool = False,
+                   spans: bool = True) -> tuple[np.ndarray, list[tuple[int, int] | None]]:
+    """Each line's score for `keyword` (NaN when the alphabet cannot write it) and its (first, last) frame
+    (None for all when not `spans`: a quicker pass)."""
     sets_boundary = _symbol_sets(symbols, keyword, fold) if keyword else None
     if sets_boundary is None or not logps:
         return np.full(len(logps), np.nan), [None] * len(logps)
@@ -77,31 +84,35 @@ def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str,
         boundary = [len(symbols)]  # no space in the alphabet: only the line's ends bound a word (blank here)
     lengths = np.array([len(lp) for lp in logps])
     T, C = int(lengths.max()), logps[0].shape[1]
-    padded = np.full((len(logps), T, C), 0.0, np.float32)
+    padded = np.zeros((len(logps), T, C), np.float64)
     for i, lp in enumerate(logps):
         padded[i, : len(lp)] = lp
-    emit = _emissions(padded.astype(np.float64), sets, boundary)
+    emit = _emissions(padded, sets, boundary)
     skip = _skips(sets)
     S = len(skip)
     ends = [S - 1, S - 2, S - 4, S - 3]  # the line's end is a boundary: after kn or its blank
     score = np.full((len(logps), S), NEG)
     score[:, :4] = emit[:, 0, :4]  # likewise the start: k1 (or its blank) may take the first frame
-    back = np.zeros((len(logps), T, S), np.int8)  # how many states back each state's best path came from
+    back = np.zeros((len(logps), T if spans else 1, S), np.int8)  # how many states back each best path came
     options = np.full((3, len(logps), S), NEG)
     for t in range(1, T):
         options[0, :, 1:] = score[:, :-1]  # on a tie the path prefers the state before, then staying
         options[1] = score
         options[2, :, 2:] = np.where(skip[2:], score[:, :-2], NEG)
-        arg = options.argmax(0)
-        new = np.take_along_axis(options, arg[None], 0)[0] + emit[:, t]
+        if spans:
+            arg = options.argmax(0)
+            back[:, t] = STEP[arg]
+            new = np.take_along_axis(options, arg[None], 0)[0] + emit[:, t]
+        else:
+            new = options.max(0) + emit[:, t]
         live = (t < lengths)[:, None]
-        back[:, t] = STEP[arg]
         score = np.where(live, new, score)
     final = score[:, ends]
     best_end = np.asarray(ends)[final.argmax(1)]
     total = final.max(1)
-    spans = [_span(back[i], int(lengths[i]), int(best_end[i]), len(sets)) for i in range(len(logps))]
-    return total, spans
+    if not spans:
+        return total, [None] * len(logps)
+    return total, [_span(back[i], int(lengths[i]), int(best_end[i]), len(sets)) for i in range(len(logps))]
 
 
 def _span(back: np.ndarray, length: int, end: int, n: int) -> tuple[int, int] | None:
