@@ -83,6 +83,8 @@ def test_a_large_line_index_scores_the_lines_read_near_the_keyword_and_exact_sco
     assert [h.line.source for h in fast] == [h.line.source for h in exact]  # all five hold "the": same ties
     assert all(h.score == pytest.approx(0, abs=0.1) for h in fast)
     assert len(index.search("the", 50, fold=False)) < len(index.search("the", 50, fold=False, exact=True)) == 24
+    assert index.search("aaaa", 3, fold=False) == [] and "0 line(s) read near it" in index.shortfall([], 3)
+    assert len(index.search("aaaa", 3, fold=False, exact=True)) == 3  # every line ranked, however far
     for exact in (False, True):  # a phrase: its words next to each other in the line
         phrase = index.search("at the", 4, fold=False, exact=exact)
         assert [h.line.text for h in phrase[:3]] == ["at the"] * 3 and phrase[2].score > -0.1 > -5 > phrase[3].score

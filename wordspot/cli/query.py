@@ -159,9 +159,8 @@ def _query_lines(index_path: Path, queries: list, k: int, output, exact: bool) -
     index = LineSearcher(LineIndex(index_path))
     results = [(w, index.search(w, k, exact=exact)) for _, w, _ in queries]
     for q, hits in results:
-        if len(hits) < min(k, len(index)):
-            say(err, f"{q}: {len(hits)} line(s) read near it; --exact ranks all {len(index):,} lines", "note:",
-                "yellow")
+        if index.shortfall(hits, k):
+            say(err, f"{q}: {index.shortfall(hits, k)} (--exact)", "note:", "yellow")
     if output.sheet is not None and results:
         from wordspot.search.line_query import line_sheet
         missing = line_sheet(results[0][1], output.sheet, title=f"{results[0][0]}  ({len(index):,} lines)")
@@ -258,13 +257,13 @@ def serve(
             return _serve_front(remote, host, port, int(max_upload_mb * 2**20), allow_host)
         if index_path is None:
             raise WordspotError("give an INDEX to serve, or --remote servers to put a front over")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            say(err, f"listening on {host}: anyone who can reach this machine can search the index and see its "
+                     f"page images", "warning:", "yellow")
         if is_line_index(index_path):
             return _serve_lines(index_path, host, port, allow_host)
         searcher, _ = open_searcher(index_path, idx, warm=True)
         from wordspot.serve.app import run
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            say(err, f"listening on {host}: anyone who can reach this machine can search the index and see its "
-                     f"page images", "warning:", "yellow")
         err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
                   markup=False)
         run(searcher, host, port, int(max_upload_mb * 2**20), allow_host)

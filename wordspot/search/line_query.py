@@ -50,6 +50,12 @@ class LineSearcher:
     def __len__(self) -> int:
         return len(self.index)
 
+    def shortfall(self, hits: list[LineHit], k: int) -> str:
+        """What to tell a user given fewer than k hits (empty when none are missing)."""
+        if len(hits) >= min(k, len(self)):
+            return ""
+        return f"{len(hits)} line(s) read near it; exact search ranks all {len(self):,} lines"
+
     @property
     def approximate(self) -> bool:
         """Whether a query scores only the lines whose readings come near it (else every line)."""

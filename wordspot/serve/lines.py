@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from importlib import resources
+from pathlib import Path
 
 import cv2
 from fastapi import FastAPI, HTTPException, Query
@@ -42,7 +43,6 @@ def _parse_box(box: str | None) -> tuple[int, int, int, int] | None:
 
 
 def _hit(h: LineHit) -> dict:
-    from pathlib import Path
     box = ",".join(map(str, h.box)) if h.box else ""
     where = Path(h.line.source).name + (f" {list(h.line.box)}" if h.line.box else "")
     return {**h.as_dict(), "where": where, "thumb": f"/api/line/{h.row}.png?box={box}",
@@ -76,8 +76,7 @@ def create_line_app(searcher: LineSearcher, hosts: tuple[str, ...] = LOCAL_HOSTS
                exact: bool = False) -> dict:
         with lock:  # the vocabulary of readings is gathered once, by the first query
             hits = searcher.search(q, k, exact=exact)
-        note = (f"{len(hits)} line(s) read near it; exact search ranks all {len(searcher):,} lines"
-                if len(hits) < min(k, len(searcher)) else "")
+        note = searcher.shortfall(hits, k)
         return {"query": q, **({"note": note} if note else {}), "asked": k, "hits": [_hit(h) for h in hits]}
 
     @app.get("/api/line/{row}.png")
