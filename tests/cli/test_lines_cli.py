@@ -34,6 +34,14 @@ def test_lines_are_indexed_and_searched_without_the_model(line_run):
     assert len(hits) == 3 and [h["rank"] for h in hits] == [1, 2, 3]
     assert all(h["line"].endswith(".png") and h["box"] is None or len(h["box"]) == 4 for h in hits)
     assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+    r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "the", "-k", "2", "--csv", str(tmp / "hits.csv")])
+    assert r.exit_code == 0, r.output
+    rows = (tmp / "hits.csv").read_text().splitlines()
+    assert rows[0].startswith("query,rank,score") and len(rows) == 3 and rows[1].startswith("the,1,")
+    for bad, says in ((["--page-xml", str(tmp / "x")], "not for a line index"), (["--min-score", "0.5"], "not "
+                                                                                   "probabilities")):
+        r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "the", *bad])
+        assert r.exit_code == 1 and says in r.output and "Traceback" not in r.output
     r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "--image", str(db / "data" / "line_images_normalized"
                                                                          / "100-01.png")])
     assert r.exit_code == 1 and "searched by typing words" in r.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import warnings
 from contextlib import contextmanager
@@ -98,3 +99,22 @@ def open_data(data, subset: str | None = None):
     from wordspot.data import open_source
     src = open_source(data.data, data.split, data.sets_dir, getattr(data, "drop_err", False))
     return src if subset is None else src.subset(subset)
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Hit rows (search/query.py's CSV_FIELDS) to `path`, whole or not at all."""
+    import io
+
+    from wordspot.files import atomic_write_text
+    from wordspot.search.query import CSV_FIELDS
+    if path.is_dir():
+        raise WordspotError(f"--csv {path}: is a folder; give a file name")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    try:
+        atomic_write_text(path, buf.getvalue())
+    except OSError as e:
+        raise WordspotError(f"--csv {path}: cannot write ({e.strerror})") from None
+    say(err, f"{len(rows)} hits to {path}", "wrote", "cyan")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +9,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from wordspot.cli.common import check_device, cli_errors, err, out, print_json, say
+from wordspot.cli.common import check_device, cli_errors, err, out, print_json, say, write_csv
+from wordspot.cli.line_index import query_lines, serve_lines
 from wordspot.cli.options import IndexOptions, command, group
 from wordspot.data.text import readable
 from wordspot.errors import WordspotError
@@ -85,25 +85,6 @@ def _hits_table(title: str, hits: list[Hit]) -> Table:
     return t
 
 
-def _write_csv(path: Path, results: list) -> None:
-    import io
-
-    from wordspot.files import atomic_write_text
-    from wordspot.search.query import CSV_FIELDS, hit_rows
-    if path.is_dir():
-        raise WordspotError(f"--csv {path}: is a folder; give a file name")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
-    w.writeheader()
-    for q, hits in results:
-        w.writerows(hit_rows(q, hits))
-    try:
-        atomic_write_text(path, buf.getvalue())
-    except OSError as e:
-        raise WordspotError(f"--csv {path}: cannot write ({e.strerror})") from None
-    say(err, f"{sum(len(h) for _, h in results)} hits to {path}", "wrote", "cyan")
-
-
 def _search(searcher: Searcher, queries: list, box, k: int, min_score: Optional[float]) -> tuple[list, int]:
     """(query, hits) for each query that ran, and how many failed (a bad line of a batch costs only itself)."""
     results, failed = [], 0
@@ -137,7 +118,8 @@ def _write_outputs(searcher: Searcher, results: list, output, several: bool) -> 
             say(err, f"{len(missing)} hit image(s) not readable, named on the sheet: {missing[0]}", "warning:",
                 "yellow")
     if output.csv_path is not None:
-        _write_csv(output.csv_path, results)
+        from wordspot.search.query import hit_rows
+        write_csv(output.csv_path, [row for q, hits in results for row in hit_rows(q, hits)])
     if output.page_xml_dir is not None and results:
         from wordspot.search.query import page_xml
         files = page_xml(results[0][0], results[0][1], output.page_xml_dir)
@@ -148,36 +130,6 @@ def _write_outputs(searcher: Searcher, results: list, output, several: bool) -> 
     else:
         for q, hits in results:
             out.print(_hits_table(f"{q}  ({len(searcher)} crops)", hits))
-
-
-def _query_lines(index_path: Path, queries: list, k: int, output, exact: bool) -> None:
-    """Keywords in a line index: the lines most likely to hold each, and where in the line."""
-    from wordspot.index.lines import LineIndex
-    from wordspot.search.line_query import LineSearcher
-    if any(w is None for _, w, _ in queries):
-        raise WordspotError(f"{index_path}: a line index is searched by typing words (no --image yet)")
-    index = LineSearcher(LineIndex(index_path))
-    results = [(w, index.search(w, k, exact=exact)) for _, w, _ in queries]
-    for q, hits in results:
-        if index.shortfall(hits, k):
-            say(err, f"{q}: {index.shortfall(hits, k)} (--exact)", "note:", "yellow")
-    if output.sheet is not None and results:
-        from wordspot.search.line_query import line_sheet
-        missing = line_sheet(results[0][1], output.sheet, title=f"{results[0][0]}  ({len(index):,} lines)")
-        if missing:
-            say(err, f"{len(missing)} line image(s) not readable: {missing[0]}", "warning:", "yellow")
-    if output.as_json:
-        payload = [{"query": q, "hits": [h.as_dict() for h in hits]} for q, hits in results]
-        print_json(payload if len(payload) > 1 else payload[0])
-        return
-    for q, hits in results:
-        t = Table(title=Text(f"{q}  ({len(index)} lines)"), title_justify="left")
-        for col in ("rank", "score", "line", "box", "transcription"):
-            t.add_column(col, justify="right" if col in ("rank", "score") else "left")
-        for h in hits:
-            t.add_row(str(h.rank), f"{h.score:.3g}", Text(Path(h.line.source).name),
-                      ",".join(map(str, h.box)) if h.box else "", Text(readable(h.line.text)))
-        out.print(t)
 
 
 @command
@@ -213,7 +165,9 @@ def query(
         else:
             queries = [("", word, None)] if word is not None else [("", None, image)]
         if is_line_index(index_path):
-            return _query_lines(index_path, queries, k, output, idx.exact)
+            if min_score is not None:
+                raise WordspotError("--min-score: a line index's scores are not probabilities; leave it out")
+            return query_lines(index_path, queries, k, output, idx.exact)
         searcher, model_path = open_searcher(index_path, idx, words_only=all(w is not None for _, w, _ in queries))
         if min_score is not None and not searcher.emb.calibration:
             raise WordspotError(f"--min-score: {model_path} gives no scores; calibrate it first "
@@ -261,25 +215,12 @@ def serve(
             say(err, f"listening on {host}: anyone who can reach this machine can search the index and see its "
                      f"page images", "warning:", "yellow")
         if is_line_index(index_path):
-            return _serve_lines(index_path, host, port, allow_host)
+            return serve_lines(index_path, host, port, allow_host)
         searcher, _ = open_searcher(index_path, idx, warm=True)
         from wordspot.serve.app import run
         err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
                   markup=False)
         run(searcher, host, port, int(max_upload_mb * 2**20), allow_host)
-
-
-def _serve_lines(index_path: Path, host: str, port: int, allow_host) -> None:
-    import uvicorn
-
-    from wordspot.index.lines import LineIndex
-    from wordspot.search.line_query import LineSearcher
-    from wordspot.serve.lines import create_line_app
-    from wordspot.serve.webkit import allowed_hosts
-    index = LineSearcher(LineIndex(index_path))
-    err.print(f"serving {len(index):,} text lines on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
-              markup=False)
-    uvicorn.run(create_line_app(index, allowed_hosts(host, allow_host)), host=host, port=port, log_level="warning")
 
 
 def _serve_front(remote, host, port, max_upload, allow_host) -> None:

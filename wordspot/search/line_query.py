@@ -91,6 +91,15 @@ class LineSearcher:
         return int(x1), 0, int(x2), int(r["height"])
 
 
+def line_hit_rows(query: str, hits: list[LineHit]) -> list[dict]:
+    """Rows of the CSV export of a word index's hits (search/query.py's fields) for line hits: the file is the
+    line's, the box the keyword's (x1 y1 x2 y2), the text the line's transcription."""
+    return [{"query": query, "rank": h.rank, "score": h.score, "distance": "", "file": Path(h.line.source).name,
+             "where": Path(h.line.source).name + (" " + " ".join(map(str, h.line.box)) if h.line.box else ""),
+             "page": h.line.page, "box": " ".join(map(str, h.box)) if h.box else "", "text": h.line.text,
+             "source": h.line.source} for h in hits]
+
+
 def boxed_line(page: np.ndarray, line: Crop, box: tuple[int, int, int, int] | None) -> np.ndarray:
     """The line's pixels (cut from its grey page image when it is a box on one), in colour, with the keyword's
     `box` (page coordinates, as hits give it) drawn red."""
