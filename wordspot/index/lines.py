@@ -1,6 +1,7 @@
 """Line indexes: each text line's CTC log-probabilities and reading, read once by a line reader, searched for
-any keyword without the model (search/line_query.py). A folder: line-index.json (what it is, the alphabet, each line's file,
-page, box and geometry) and logprobs.npy (every line's frames, float16, one after another)."""
+any keyword without the model (search/line_query.py). A folder: line-index.json (what it is, the alphabet,
+each line's file, page, box, geometry and reading) and logprobs.npy (every line's frames, float16, one after
+another)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def build_line_index(reader, lines: list[Crop], out: str | Path, model_path: str
 
 
 class LineIndex:
-    """A line index opened for search: keyword queries need no model, only the stored log-probabilities."""
+    """A line index opened: its checked records and its memory-mapped log-probabilities."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -33,6 +33,12 @@ class LineHit:
     # the line is a box on one), when placed
     row: int = -1  # the line's place in its index
 
+    @property
+    def where(self) -> str:
+        """The line's file name, and its box on the page when it has one."""
+        box = self.line.box
+        return Path(self.line.source).name + (" " + " ".join(map(str, box)) if box else "")
+
     def as_dict(self) -> dict:
         return {"rank": self.rank, "score": self.score, "row": self.row, "line": self.line.source,
                 "page": self.line.page,
@@ -95,7 +101,7 @@ def line_hit_rows(query: str, hits: list[LineHit]) -> list[dict]:
     """Rows of the CSV export of a word index's hits (search/query.py's fields) for line hits: the file is the
     line's, the box the keyword's (x1 y1 x2 y2), the text the line's transcription."""
     return [{"query": query, "rank": h.rank, "score": h.score, "distance": "", "file": Path(h.line.source).name,
-             "where": Path(h.line.source).name + (" " + " ".join(map(str, h.line.box)) if h.line.box else ""),
+             "where": h.where,
              "page": h.line.page, "box": " ".join(map(str, h.box)) if h.box else "", "text": h.line.text,
              "source": h.line.source} for h in hits]
 

@@ -25,8 +25,9 @@ def _symbol_sets(symbols: list[str], keyword: str, fold: bool) -> tuple[list[lis
     folded = [norm(s) for s in symbols] if fold else symbols
     sets = []
     for ch in keyword:
-        key = norm(ch) if fold else ch
-        ids = [i for i, s in enumerate(folded if key else symbols) if s == (key or ch)]
+        # folded, a letter matches its folded classes; punctuation (folded to nothing) only itself
+        table, want = (folded, norm(ch)) if fold and norm(ch) else (symbols, ch)
+        ids = [i for i, s in enumerate(table) if s == want]
         if not ids:
             return None
         sets.append(ids)
@@ -93,7 +94,7 @@ def keyword_scores(logps: list[np.ndarray], symbols: list[str], keyword: str, fo
     ends = [S - 1, S - 2, S - 4, S - 3]  # the line's end is a boundary: after kn or its blank
     score = np.full((len(logps), S), NEG)
     score[:, :4] = emit[:, 0, :4]  # likewise the start: k1 (or its blank) may take the first frame
-    back = np.zeros((len(logps), T if spans else 1, S), np.int8)  # how many states back each best path came
+    back = np.zeros((len(logps), T, S), np.int8) if spans else None  # states back each best path came from
     options = np.full((3, len(logps), S), NEG)
     for t in range(1, T):
         options[0, :, 1:] = score[:, :-1]  # on a tie the path prefers the state before, then staying

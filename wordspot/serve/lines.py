@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 from importlib import resources
-from pathlib import Path
 
 import cv2
 from fastapi import FastAPI, HTTPException, Query
@@ -44,8 +43,7 @@ def _parse_box(box: str | None) -> tuple[int, int, int, int] | None:
 
 def _hit(h: LineHit) -> dict:
     box = ",".join(map(str, h.box)) if h.box else ""
-    where = Path(h.line.source).name + (f" {list(h.line.box)}" if h.line.box else "")
-    return {**h.as_dict(), "where": where, "thumb": f"/api/line/{h.row}.png?box={box}",
+    return {**h.as_dict(), "where": h.where, "thumb": f"/api/line/{h.row}.png?box={box}",
             "page_image": f"/api/line/{h.row}/page.png?box={box}"}
 
 
