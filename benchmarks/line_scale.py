@@ -1,5 +1,10 @@
 """Line indexes at scale (issue #27): indexing speed, what the fast path costs in accuracy, query time.
 
+0. Storage: each frame keeps the classes within `within` nats of its best (index/lines.py). On the fold's
+   validation lines the reader never trained on (the last --holdout of `valid`, as benchmarks/lines.py holds
+   them out), every word of those lines as a query, gAP / mAP with every class kept and with each `within`;
+   KEEP_WITHIN is the smallest that changes no figure by more than 0.05 points there. Test lines reported
+   beside it, not used to choose. Bytes a frame of each.
 1. Indexing: `build_line_index` (what `wordspot index` runs with a line reader) on all George Washington
    lines, median of 3 runs, in lines and in words (the lines' transcribed words) a second.
 2. The fast path: a large line index scores only the lines whose readings come near the keyword
@@ -46,6 +51,46 @@ def indexing(reader: LineReader, lines: list, work: Path, words: int) -> dict:
             "words_per_s": round(words / s, 1), "all_seconds": [round(r, 2) for r in runs]}
 
 
+WITHIN = [2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0]
+
+
+def storage(reader: LineReader, src, holdout: int) -> dict:
+    """The protocol's figures with every class kept and with each `within`, on held-out validation lines
+    (every word of them a query) and on the test lines (the fold's keywords)."""
+    from wordspot.evaluation.lines import score_lines
+    from wordspot.search.lines import keyword_scores
+    valid = src.subset("valid")
+    out: dict = {}
+    for part, lines, words in (("validation", valid[len(valid) - holdout:], None), ("test", src.subset("test"),
+                                                                                       src.keywords)):
+        kept_rows, _, logps, _ = score_lines(reader, lines)
+        tokens = [src.tokens[line.key] for line in lines]
+        words = words or sorted({t for ts in tokens for t in ts})
+        n_classes = len(reader.alphabet.symbols) + 1
+        out[part] = {"lines": len(lines), "queries": len(words)}
+        for within in [None, *WITHIN]:
+            stored = [lp.astype(np.float16).astype(np.float32) if within is None else
+                      line_index.dense_frames(*line_index.sparse_frames(lp, within), n_classes) for lp in logps]
+            sizes = [line_index.sparse_frames(lp, within) for lp in logps] if within else []
+            row = {"bytes_per_frame": round(2 * n_classes if within is None else
+                                            sum(sum(a.nbytes for a in s) for s in sizes) / sum(map(len, logps)), 2)}
+            for name, fold in (("exact", False), ("folded", True)):
+                keys, rel = relevance(tokens, words, fold)
+                scores = np.full(rel.shape, np.nan)
+                for k, key in enumerate(keys):
+                    scores[kept_rows, k] = keyword_scores(stored, reader.alphabet.symbols,
+                                                          key if fold else decode_fki(key), fold, spans=False)[0]
+                r = kws_scores(scores, rel)
+                row[name] = {"gap": r["gap"], "map": r["map"]}
+            out[part]["all" if within is None else f"{within:g}"] = row
+        print("storage:", part, json.dumps(out[part]), flush=True)
+    full = out["validation"]["all"]
+    chosen = next((w for w in WITHIN if all(abs(out["validation"][f"{w:g}"][p][m] - full[p][m]) <= 0.0005
+                                              for p in ("exact", "folded") for m in ("gap", "map"))), None)
+    out["chosen_on_validation"] = chosen
+    return out
+
+
 def fast_path(reader: LineReader, src, work: Path) -> dict:
     """The protocol over the test lines, every line scored and the fast path forced."""
     test = src.subset("test")
@@ -81,18 +126,19 @@ def copies(work: Path, n_words: int, words_per_copy: int, seed: int = 0) -> tupl
     out.mkdir()
     rng = np.random.default_rng(seed)
     letters = [s for s in base.symbols if s.isalpha()]
-    frames = len(base.logprobs)
-    arr = np.lib.format.open_memmap(out / line_index.LOGPROBS, "w+", np.float16, (frames * times,
-                                                                                  base.logprobs.shape[1]))
     records = []
     for c in range(times):
-        arr[c * frames:(c + 1) * frames] = base.logprobs
         for r in base.records:
             reading = r["reading"] if c == 0 else " ".join(_misread(w, letters, rng) for w in r["reading"].split())
             records.append({**r, "source": f"/archive/c{c:04d}/{Path(r['source']).name}", "page": f"c{c}-{r['page']}",
                             "reading": reading})
-    arr.flush()
-    del arr
+    for name in (line_index.KEPT, line_index.CLASSES, line_index.LOGP, line_index.REST):  # the frames, copied
+        part = np.load(work / "gw.idx" / name)
+        arr = np.lib.format.open_memmap(out / name, "w+", part.dtype, (len(part) * times,))
+        for c in range(times):
+            arr[c * len(part):(c + 1) * len(part)] = part
+        arr.flush()
+        del arr
     meta = json.loads((work / "gw.idx" / line_index.META).read_text())
     (out / line_index.META).write_text(json.dumps({**meta, "lines": records}))
     distinct = len({w for r in records for w in r["reading"].split()})
@@ -145,6 +191,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--work", default="runs/line-scale")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--holdout", type=int, default=40, help="validation lines the reader was not trained on")
     args = ap.parse_args()
     reader, work = LineReader.load(args.model), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -152,6 +199,7 @@ def main() -> None:
     lines = src.subset("all")
     words = sum(len(src.tokens[line.key]) for line in lines)
     result = {"machine": machine(), "model": args.model, "fold": args.fold,
+              "storage": storage(reader, src, args.holdout), "kept_within": line_index.KEEP_WITHIN,
               "indexing": indexing(reader, lines, work, words)}
     print("indexing:", result["indexing"], flush=True)
     result["fast_path"] = fast_path(reader, src, work)
@@ -176,7 +224,17 @@ def main() -> None:
 
 def write_md(r: dict) -> None:
     m, i = r["machine"], r["indexing"]
-    out = [f"Line indexes, {m['cores']} cores, {m['device']}, commit {m['commit']}; line reader {r['model']}.", "",
+    out = [f"Line indexes, {m['cores']} cores, {m['device']}, commit {m['commit']}; line reader {r['model']}.", ""]
+    st = r["storage"]
+    out += [f"Storage: each frame keeps the classes within `within` nats of its best; chosen on "
+            f"{st['validation']['lines']} held-out validation lines ({st['validation']['queries']} queries): "
+            f"**{st['chosen_on_validation']}** (KEEP_WITHIN in use: {r['kept_within']}).", ""]
+    out += md_table(["within", "bytes / frame", *(f"{p} {q} {m}" for p in ("validation", "test")
+                                                  for q in ("exact", "folded") for m in ("gAP", "mAP"))],
+                    [[w, st["validation"][w]["bytes_per_frame"],
+                      *(f"{100 * st[p][w][q][m]:.2f}" for p in ("validation", "test") for q in ("exact", "folded")
+                        for m in ("gap", "map"))] for w in st["validation"] if w not in ("lines", "queries")])
+    out += ["",
            f"Indexing all {i['lines']} George Washington lines ({i['words']} words), median of 3: {i['seconds']} s, "
            f"{i['lines_per_s']} lines/s, **{i['words_per_s']} words/s**.", "",
            f"The fast path on {r['fold']}'s test lines (the FKI protocol; a line not scored is never retrieved):", ""]

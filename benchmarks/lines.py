@@ -24,11 +24,17 @@ from common import RESULTS, machine, md_table, write_json
 from wordspot.config import TrainConfig, parse_settings
 from wordspot.data import open_lines, open_source
 from wordspot.data.formats.fki_lines import word_positions
-from wordspot.data.text import decode_fki
-from wordspot.evaluation.kws import kws_scores, relevance
+from wordspot.data.text import TextNorm, decode_fki
+from wordspot.evaluation.kws import average_precision, kws_scores, relevance
 from wordspot.evaluation.lines import evaluate_lines
 from wordspot.progress import PlainReporter
 from wordspot.training.line_stage import train_lines
+
+
+def run_name(args, fold: str, kind: str = "") -> str:
+    """A run's name (its folder under --runs, its result file): lines[-kind][-tag]-40min[-seed1]-cv1."""
+    return (f"lines{f'-{kind}' if kind else ''}{f'-{args.tag}' if args.tag else ''}-{args.minutes:g}min"
+            f"{f'-seed{args.seed}' if args.seed else ''}-{fold}")
 
 
 def run_fold(args, fold: str) -> dict:
@@ -38,8 +44,7 @@ def run_fold(args, fold: str) -> dict:
     cfg = TrainConfig.from_dict({"seed": args.seed, "image_minutes": args.minutes, "image_epochs": 10_000,
                                  "val_every": 200})
     cfg = cfg.with_settings(parse_settings(args.set))
-    out = Path(args.runs) / f"lines{f'-{args.tag}' if args.tag else ''}-{args.minutes:g}min" \
-                            f"{f'-seed{args.seed}' if args.seed else ''}-{fold}"
+    out = Path(args.runs) / run_name(args, fold)
     started, minutes = time.time(), None
     if args.evaluate_only:  # the run trained before: scored again by this code, its training time kept
         from wordspot.model.linereader import LineReader
@@ -82,6 +87,44 @@ def oracle_fold(args, fold: str) -> dict:
     return out
 
 
+def qbe_fold(args, fold: str) -> dict:
+    """Query by example over lines: each test word image of a keyword, read by the run's reader and searched
+    (folded) in the test lines; relevant, the other test lines that hold the word (its own line left out)."""
+    from wordspot.evaluation.lines import score_lines
+    from wordspot.model.linereader import LineReader
+    from wordspot.search.line_query import read_example
+    from wordspot.search.lines import keyword_scores
+    lines = open_lines(args.data, fold)
+    run = Path(args.runs) / run_name(args, fold)
+    reader = LineReader.load(run)
+    test = lines.subset("test")
+    row = {Path(line.source).stem: i for i, line in enumerate(test)}
+    kept, _, logps, _ = score_lines(reader, test)
+    norm = TextNorm()
+    keys = {norm(decode_fki(k)) for k in lines.keywords}
+    holds = [{norm(decode_fki(t)) for t in lines.tokens[line.key]} for line in test]
+    aps, typed, right = [], [], 0
+    for w in open_source(args.data, "none").subset("all"):
+        own = row.get(Path(w.source).stem.rsplit("-", 1)[0])
+        word = norm(w.text)
+        if own is None or word not in keys:
+            continue
+        rel = np.array([word in h for h in holds])
+        rel[own] = False
+        if not rel.any():
+            continue
+        reading = read_example(reader, w.source)
+        right += norm(reading) == word
+        for query, into in ((reading, aps), (word, typed)):
+            scores = np.full(len(test), np.nan)
+            scores[kept] = keyword_scores(logps, reader.alphabet.symbols, query, True, spans=False)[0]
+            scores[own] = np.nan  # the query's own line: never counted
+            into.append(average_precision(scores, rel))
+    return {"fold": fold, "kind": "query by example (word image read, then searched)", "model": str(run),
+            "queries": len(aps), "map": float(np.mean(aps)), "read_right": right / max(1, len(aps)),
+            "typed_map": float(np.mean(typed)), "seed": args.seed, "machine": machine()}
+
+
 def _images(emb, crops):
     from wordspot.data.imaging import load_image
     return [load_image(c.source, emb.config.image_height) for c in crops]
@@ -111,17 +154,23 @@ def main() -> None:
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--evaluate-only", action="store_true", help="score the runs trained before again")
     ap.add_argument("--oracle", help="a word model: score lines by their true word crops instead of training")
+    ap.add_argument("--qbe", action="store_true", help="query by example with the runs trained before: word "
+                                                       "images read by the line reader")
     args = ap.parse_args()
     results = []
     for fold in args.folds:
+        if args.qbe:
+            r = qbe_fold(args, fold)
+            write_json(RESULTS / f"{run_name(args, fold, 'qbe')}.json", r)
+            print(json.dumps({k: v for k, v in r.items() if k != "machine"}), flush=True)
+            continue
         r = oracle_fold(args, fold) if args.oracle else run_fold(args, fold)
-        name = (f"lines-oracle-{Path(args.oracle).name}-{fold}" if args.oracle else
-                f"lines{f'-{args.tag}' if args.tag else ''}-{args.minutes:g}min"
-                f"{f'-seed{args.seed}' if args.seed else ''}-{fold}")
+        name = f"lines-oracle-{Path(args.oracle).name}-{fold}" if args.oracle else run_name(args, fold)
         write_json(RESULTS / f"{name}.json", r)
         results.append(r)
         print(table([r]), flush=True)
-    print(table(results))
+    if results:
+        print(table(results))
 
 
 if __name__ == "__main__":

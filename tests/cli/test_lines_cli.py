@@ -38,13 +38,31 @@ def test_lines_are_indexed_and_searched_without_the_model(line_run):
     assert r.exit_code == 0, r.output
     rows = (tmp / "hits.csv").read_text().splitlines()
     assert rows[0].startswith("query,rank,score") and len(rows) == 3 and rows[1].startswith("the,1,")
-    for bad, says in ((["--page-xml", str(tmp / "x")], "not for a line index"), (["--min-score", "0.5"], "not "
-                                                                                   "probabilities")):
-        r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "the", *bad])
-        assert r.exit_code == 1 and says in r.output and "Traceback" not in r.output
-    r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "--image", str(db / "data" / "line_images_normalized"
-                                                                         / "100-01.png")])
-    assert r.exit_code == 1 and "searched by typing words" in r.output
+    r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "the", "--min-score", "0.5"])
+    assert r.exit_code == 1 and "not probabilities" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["query", str(tmp / "lines.idx"), "the", "-k", "3", "--page-xml", str(tmp / "px")])
+    assert r.exit_code == 0, r.output
+    from wordspot.data.pagefiles import read_page_xml
+    pages = [read_page_xml(f) for f in sorted((tmp / "px").glob("*.xml"))]
+    words = [w for p in pages for w in p.words]
+    assert len(words) == 3 and all(w.text == "the" for w in words)  # each hit a Word on its line image
+    assert all(p.image.is_file() and p.image.suffix == ".png" for p in pages)
+
+
+def test_an_example_image_is_read_by_the_index_reader_and_searched_as_what_it_reads(line_run, tmp_path):
+    tmp, db = line_run
+    idx = tmp_path / "l.idx"
+    assert runner.invoke(app, ["index", str(tmp / "run"), "--data", str(db), "--split", "cv1", "--subset", "all",
+                               "--out", str(idx)]).exit_code == 0
+    line = db / "data" / "line_images_normalized" / "100-01.png"
+    r = runner.invoke(app, ["query", str(idx), "--image", str(line), "--box", "0,0,60,40", "-k", "2", "--json"])
+    # a reader trained two epochs may read anything, or nothing: either is said plainly
+    assert (r.exit_code == 0 and "read as" in r.output) or (r.exit_code == 1 and "reads nothing in the example" in r.output)
+    assert "Traceback" not in r.output
+    r = runner.invoke(app, ["query", str(idx), "--image", str(line), "--model", str(tmp / "nothing")])
+    assert r.exit_code == 1 and "needs the line reader that built the index" in r.output
+    r = runner.invoke(app, ["query", str(idx), "--image", str(tmp_path / "none.png")])
+    assert r.exit_code == 1 and "none.png" in r.output and "Traceback" not in r.output
 
 
 def test_eval_of_a_line_reader_runs_the_line_protocol(line_run):

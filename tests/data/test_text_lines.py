@@ -100,3 +100,52 @@ def test_page_and_alto_text_lines_are_lines_without_word_boxes(tmp_path):
         ("the cat", (10, 10, 200, 40), "p1"), ("a dog", (10, 50, 200, 80), "p1"), ("and the", (5, 5, 155, 35), "p2")]
     assert src.tokens[lines[1].key] == ["a", "dog"] and src.keywords == ["the", "dog"]
     assert len({line.key for line in lines}) == 3  # lines of one page image told apart by their boxes
+
+
+def test_lines_of_another_database_keep_its_ids_tokens_letters_and_long_words(tmp_path):
+    """Not George Washington: other line IDs, tokens without the s_ prefix (`pt`, `eq`, `hp115`), letters
+    beyond ASCII and a word of 34 symbols, found in its line by the keyword scorer."""
+    import cv2
+    import numpy as np
+
+    from wordspot.data.text import decode_fki
+    from wordspot.evaluation.kws import relevance
+    from wordspot.search.lines import keyword_scores
+    root = tmp_path / "db"
+    images = root / "data" / "line_images_normalized"
+    images.mkdir(parents=True)
+    (root / "ground_truth").mkdir()
+    long = "-".join("abcdefghijklmnopqrstuvwxyzäöüſabcd")
+    lines = {"csg562-003-01": ["v-hp115-a-l", "d-e-pt"], "csg562-003-02": [long, "ä-ſ-e-eq"],
+             "csg562-004-01": ["v-hp115-a-l", "ä-ſ-e"]}
+    for lid in lines:
+        img = np.full((40, 300), 255, np.uint8)
+        img[10:30, 20:280] = 0
+        cv2.imwrite(str(images / f"{lid}.png"), img)
+    (root / "ground_truth" / "transcription.txt").write_text("".join(f"{k} {'|'.join(v)}\n" for k, v in lines.items()))
+    sets = root / "sets" / "cv1"
+    sets.mkdir(parents=True)
+    for name, lid in (("train", "csg562-003-01"), ("valid", "csg562-003-02"), ("test", "csg562-004-01")):
+        (sets / f"{name}.txt").write_text(lid + "\n")
+    (sets / "keywords.txt").write_text("v-hp115-a-l\n")
+    from wordspot.data import DataError, open_source
+    with pytest.raises(DataError, match="no ground_truth/word_labels.txt.*--lines"):
+        open_source(str(root), "cv1")  # lines alone: no words to open, and the way to its lines said
+    src = open_lines(str(root), "cv1")
+    test = src.subset("test")[0]
+    assert test.page == "csg562-004" and test.text == "v\ue53bal äſe"  # hp115: one symbol of its own
+    assert src.subset("train")[0].text == "v\ue53bal de." and src.subset("valid")[0].text.endswith("äſe-")
+    keys, rel = relevance([src.tokens[test.key]], src.keywords, fold=True)
+    assert keys == ["v\ue53bal"] and rel.all()  # folding keeps the coded letter
+    texts = [c.text for c in src.subset("all")]
+    symbols = sorted({ch for t in texts for ch in t} | {" "})
+
+    def reading(text: str) -> np.ndarray:  # a reader sure of `text`
+        frames = np.full((2 * len(text), len(symbols) + 1), -9.0)
+        frames[0::2][np.arange(len(text)), [symbols.index(ch) for ch in text]] = -0.01
+        frames[1::2, -1] = -0.01
+        return frames
+    for word, holds in ((decode_fki(long), 1), ("v\ue53bal", 0)):
+        scores, spans = keyword_scores([reading(t) for t in texts], symbols, word, fold=True)
+        assert scores[holds] == pytest.approx(0, abs=1e-3) and all(s < -8 for i, s in enumerate(scores) if texts[i].split()[0] != word)
+        assert spans[holds] == (0, 2 * len(word) - 2)  # the whole first word, blanks between its symbols

@@ -9,6 +9,7 @@ Skipped where Chromium is not installed, except in CI (CI=true), where that is a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -157,8 +158,8 @@ def test_search_page_on_a_phone(server):
 
 
 def test_a_line_index_in_chromium(tmp_path):
-    """Over a line index the page says it searches lines, shows each hit as its line and offers no example
-    upload (lines are searched by typing)."""
+    """Over a line index the page says it searches lines, shows each hit as its line, and an uploaded example
+    is searched as what the index's line reader reads in it."""
     from conftest import make_fki_lines
     from playwright.sync_api import expect, sync_playwright
 
@@ -173,7 +174,8 @@ def test_a_line_index_in_chromium(tmp_path):
 
     db = make_fki_lines(tmp_path / "db")
     reader = LineReader(ModelConfig(image_height=32), Alphabet(" .abcehrstz"))
-    build_line_index(reader, open_lines(str(db), "cv1").subset("all"), tmp_path / "l.idx")
+    reader.save(tmp_path / "reader.pt")
+    build_line_index(reader, open_lines(str(db), "cv1").subset("all"), tmp_path / "l.idx", str(tmp_path / "reader.pt"))
     url, stop = start_app(create_line_app(LineSearcher(LineIndex(tmp_path / "l.idx"))))
     try:
         with sync_playwright() as p:
@@ -181,7 +183,7 @@ def test_a_line_index_in_chromium(tmp_path):
             page = browser.new_page(viewport={"width": 1200, "height": 800})
             page.goto(url)
             expect(page.locator("#status")).to_contain_text("5 text lines indexed")
-            assert not page.locator("#upload").is_visible()
+            assert page.locator("#upload").is_visible()  # the index names its reader: examples are read
             page.fill("#q", "cat")
             page.press("#q", "Enter")
             expect(page.locator("#status")).to_contain_text("5 hits for cat")
@@ -191,6 +193,9 @@ def test_a_line_index_in_chromium(tmp_path):
             assert hit.locator("button.similar").count() == 0
             hit.click()
             page.wait_for_function("() => document.getElementById('page-img').naturalWidth > 0")
+            page.set_input_files("#upload", str(db / "data" / "word_images_normalized" / "100-01-01.png"))
+            # an untrained reader reads something or nothing; the page says which
+            expect(page.locator("#status")).to_contain_text(re.compile("read as|reads nothing in the example"))
             browser.close()
     finally:
         stop()

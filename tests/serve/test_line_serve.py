@@ -24,7 +24,8 @@ def client(tmp_path_factory):
     root = tmp_path_factory.mktemp("lineserve")
     db = make_fki_lines(root / "db")
     reader = LineReader(ModelConfig(image_height=32), Alphabet(" .abcehrstz"))
-    build_line_index(reader, open_lines(str(db), "cv1").subset("all"), root / "l.idx")
+    reader.save(root / "reader.pt")
+    build_line_index(reader, open_lines(str(db), "cv1").subset("all"), root / "l.idx", str(root / "reader.pt"))
     return TestClient(create_line_app(LineSearcher(LineIndex(root / "l.idx"))), base_url="http://127.0.0.1:8765",
                       raise_server_exceptions=False)
 
@@ -52,3 +53,30 @@ def test_only_the_index_lines_are_served_and_bad_requests_say_why(client):
     r = client.get("/api/search", params={"q": "ü"})
     assert r.status_code == 400 and "cannot write" in r.json()["detail"]
     assert client.get("/api/search", params={"q": "cat", "k": 0}).status_code == 422
+
+
+def test_an_uploaded_example_is_read_by_the_index_reader_and_searched(client, monkeypatch):
+    import wordspot.serve.lines as served
+    assert client.get("/api/info").json()["examples"] is True
+    ok, png = cv2.imencode(".png", np.full((40, 90), 255, np.uint8))
+    read = []
+    monkeypatch.setattr(served, "read_example", lambda reader, grey: read.append((reader, grey.shape)) or "cat")
+    r = client.post("/api/search/image", params={"k": 2}, files={"file": ("w.png", png.tobytes(), "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["read_as"] == "cat" and "read as" in body["query"] and len(body["hits"]) == 2
+    assert read[0][1] == (40, 90) and read[0][0].model_id() == client.get("/api/info").json()["model_id"]
+    r = client.post("/api/search/image", files={"file": ("w.png", b"not an image", "image/png")})
+    assert r.status_code == 400 and "w.png" in r.json()["detail"]
+    assert client.post("/api/search/image").status_code == 400  # no file
+
+
+def test_without_its_reader_a_line_index_takes_typed_words_only(tmp_path):
+    db = make_fki_lines(tmp_path / "db")
+    reader = LineReader(ModelConfig(image_height=32), Alphabet(" .abcehrstz"))
+    build_line_index(reader, open_lines(str(db), "cv1").subset("all"), tmp_path / "l.idx")  # names no model
+    c = TestClient(create_line_app(LineSearcher(LineIndex(tmp_path / "l.idx"))), base_url="http://127.0.0.1:8765")
+    assert c.get("/api/info").json()["examples"] is False
+    ok, png = cv2.imencode(".png", np.full((40, 90), 255, np.uint8))
+    r = c.post("/api/search/image", files={"file": ("w.png", png.tobytes(), "image/png")})
+    assert r.status_code == 400 and "needs the line reader that built the index" in r.json()["detail"]

@@ -7,20 +7,20 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from wordspot.cli.common import err, out, print_json, say, write_csv
+from wordspot.cli.common import check_device, err, out, print_json, say, write_csv
 from wordspot.data.text import readable
 from wordspot.errors import WordspotError
 
 
-def query_lines(index_path: Path, queries: list, k: int, output, exact: bool) -> None:
-    """Keywords in a line index: the lines most likely to hold each, and where in the line."""
+def query_lines(index_path: Path, queries: list, k: int, output, exact: bool, box=None, model: str | None = None,
+                device: str = "auto") -> None:
+    """Keywords in a line index: the lines most likely to hold each, and where in the line. An example image
+    is read by the index's line reader and searched as what it reads."""
     from wordspot.index.lines import LineIndex
     from wordspot.search.line_query import LineSearcher
-    if any(w is None for _, w, _ in queries):
-        raise WordspotError(f"{index_path}: a line index is searched by typing words (no --image yet)")
-    if output.page_xml_dir is not None:
-        raise WordspotError("--page-xml: not for a line index yet; --csv and --json give each hit's line and box")
     index = LineSearcher(LineIndex(index_path))
+    if any(w is None for _, w, _ in queries):
+        queries = _read_examples(index, queries, box, model, device)
     results = [(w, index.search(w, k, exact=exact)) for _, w, _ in queries]
     for q, hits in results:
         if index.shortfall(hits, k):
@@ -30,6 +30,10 @@ def query_lines(index_path: Path, queries: list, k: int, output, exact: bool) ->
         missing = line_sheet(results[0][1], output.sheet, title=f"{results[0][0]}  ({len(index):,} lines)")
         if missing:
             say(err, f"{len(missing)} line image(s) not readable: {missing[0]}", "warning:", "yellow")
+    if output.page_xml_dir is not None and results:
+        from wordspot.search.line_query import line_page_xml
+        files = line_page_xml(results[0][0], results[0][1], output.page_xml_dir)
+        say(err, f"{len(files)} PAGE XML file(s) to {output.page_xml_dir}", "wrote", "cyan")
     if output.csv_path is not None:
         from wordspot.search.line_query import line_hit_rows
         write_csv(output.csv_path, [row for q, hits in results for row in line_hit_rows(q, hits)])
@@ -47,7 +51,28 @@ def query_lines(index_path: Path, queries: list, k: int, output, exact: bool) ->
         out.print(t)
 
 
-def serve_lines(index_path: Path, host: str, port: int, allow_host) -> None:
+def _read_examples(index, queries: list, box, model: str | None, device: str) -> list:
+    """Each example image of `queries` replaced by what the index's line reader reads in it (said on stderr)."""
+    from wordspot.data import Crop
+    from wordspot.data.imaging import crop_part, read_grey
+    from wordspot.model.embedder import resolve_device
+    from wordspot.search.line_query import index_reader, read_example
+    check_device(device)
+    reader = index_reader(index.index, model, resolve_device(device))
+    out = []
+    for where, w, img in queries:
+        if w is None:
+            grey = crop_part(read_grey(img), Crop(str(img), "", box, ""))  # its errors name the file
+            try:
+                w = read_example(reader, grey)
+            except WordspotError as e:
+                raise WordspotError(f"{img}: {e}") from None
+            say(err, f"{img}: read as {readable(w)!r}; searching for that", "note:", "cyan")
+        out.append((where, w, None))
+    return out
+
+
+def serve_lines(index_path: Path, host: str, port: int, allow_host, max_upload: int) -> None:
     import uvicorn
 
     from wordspot.index.lines import LineIndex
@@ -57,4 +82,5 @@ def serve_lines(index_path: Path, host: str, port: int, allow_host) -> None:
     index = LineSearcher(LineIndex(index_path))
     err.print(f"serving {len(index):,} text lines on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
               markup=False)
-    uvicorn.run(create_line_app(index, allowed_hosts(host, allow_host)), host=host, port=port, log_level="warning")
+    uvicorn.run(create_line_app(index, allowed_hosts(host, allow_host), max_upload), host=host, port=port,
+                log_level="warning")

@@ -167,7 +167,7 @@ def query(
         if is_line_index(index_path):
             if min_score is not None:
                 raise WordspotError("--min-score: a line index's scores are not probabilities; leave it out")
-            return query_lines(index_path, queries, k, output, idx.exact)
+            return query_lines(index_path, queries, k, output, idx.exact, parsed_box, idx.model, idx.device)
         searcher, model_path = open_searcher(index_path, idx, words_only=all(w is not None for _, w, _ in queries))
         if min_score is not None and not searcher.emb.calibration:
             raise WordspotError(f"--min-score: {model_path} gives no scores; calibrate it first "
@@ -215,7 +215,7 @@ def serve(
             say(err, f"listening on {host}: anyone who can reach this machine can search the index and see its "
                      f"page images", "warning:", "yellow")
         if is_line_index(index_path):
-            return serve_lines(index_path, host, port, allow_host)
+            return serve_lines(index_path, host, port, allow_host, int(max_upload_mb * 2**20))
         searcher, _ = open_searcher(index_path, idx, warm=True)
         from wordspot.serve.app import run
         err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,

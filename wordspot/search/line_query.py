@@ -97,6 +97,34 @@ class LineSearcher:
         return int(x1), 0, int(x2), int(r["height"])
 
 
+def index_reader(index: LineIndex, model: str | Path | None = None, device: str = "cpu"):
+    """The line reader that built `index` (or `model`, when it has moved), to read examples with; PyTorch is
+    loaded only here."""
+    from wordspot.model.linereader import LineReader
+    from wordspot.model.modelfile import is_line_reader
+    path = str(model or index.model_path)  # "" when neither names one
+    if not path or not is_line_reader(path):
+        raise WordspotError(f"{index.path}: an example needs the line reader that built the index "
+                            f"({path or 'not named'}); give it with --model")
+    reader = LineReader.load(path, device)
+    if reader.model_id() != index.model_id:
+        raise WordspotError(f"{path}: not the line reader that built {index.path}")
+    return reader
+
+
+def read_example(reader, grey: np.ndarray) -> str:
+    """What `reader` reads in an example word image (grey pixels), punctuation left out: query by example
+    over a line index searches for that, as if it were typed (folded, as typed words are)."""
+    from wordspot.data.text import TextNorm
+    from wordspot.model.linereader import line_image
+    logp = reader.logprobs([line_image(grey, reader.config.image_height).image])[0]
+    norm = TextNorm(True, True)  # a symbol that folds to nothing (punctuation, space) parts words
+    reading = " ".join("".join(ch if norm(ch) else " " for ch in reader.transcribe(logp)).split())
+    if not reading:
+        raise WordspotError("the line reader reads nothing in the example; give a word image (or a --box on one)")
+    return reading
+
+
 def line_hit_rows(query: str, hits: list[LineHit]) -> list[dict]:
     """Rows of the CSV export of a word index's hits (search/query.py's fields) for line hits: the file is the
     line's, the box the keyword's (x1 y1 x2 y2), the text the line's transcription."""
@@ -104,6 +132,15 @@ def line_hit_rows(query: str, hits: list[LineHit]) -> list[dict]:
              "where": h.where,
              "page": h.line.page, "box": " ".join(map(str, h.box)) if h.box else "", "text": h.line.text,
              "source": h.line.source} for h in hits]
+
+
+def line_page_xml(query: str, hits: list[LineHit], folder: str | Path) -> list[Path]:
+    """Write line hits as PAGE XML, one file a page (search/page_export.py): each hit its line, holding the
+    keyword's box as a Word. The confidence is exp(score), the share of the best reading's probability the
+    keyword's path keeps: 1 when the reading holds it, not a calibrated probability."""
+    from wordspot.search.page_export import Placed, write_page_xml
+    return write_page_xml(query, [Placed(h.line.source, h.rank, h.line.box, h.box, float(np.exp(min(h.score, 0.0))),
+                                         f"score:{h.score:.6g};") for h in hits], folder)
 
 
 def boxed_line(page: np.ndarray, line: Crop, box: tuple[int, int, int, int] | None) -> np.ndarray:

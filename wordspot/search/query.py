@@ -244,53 +244,10 @@ def contact_sheet(hits: list[Hit], path: str | Path, height: int = 64, width: in
     return missing
 
 
-PAGE_NS = "http://schema.primaresearch.org/PAGE/gc/ns/pagecontent/2019-07-15"
-
-
 def page_xml(query: str, hits: list[Hit], folder: str | Path) -> list[Path]:
-    """Write the hits as PAGE XML, one file a page (`folder/<page>.xml`): each hit a Word with its
-    box as Coords, the query as its text and the score (or 1 / (1 + distance)) as its confidence, in
-    a TextLine of its own, so that a PAGE-based tool (Transkribus, eScriptorium) shows where the
-    word was found. Returns the files written (each atomically)."""
-    import xml.etree.ElementTree as ET
-
-    from wordspot.data.imaging import declared_size
-    from wordspot.files import atomic_write_bytes
-    folder = Path(folder)
-    by_page: dict[str, list[Hit]] = {}
-    for h in hits:
-        by_page.setdefault(h.crop.source, []).append(h)
-    written = []
-    for source, page_hits in by_page.items():
-        try:
-            size = declared_size(np.fromfile(source, np.uint8))
-        except OSError:
-            size = None
-        if size is None:
-            raise WordspotError(f"{source}: not readable, so its page size is unknown; no PAGE XML for it")
-        root = ET.Element("PcGts", xmlns=PAGE_NS)
-        meta = ET.SubElement(root, "Metadata")
-        ET.SubElement(meta, "Creator").text = "wordspot"
-        ET.SubElement(meta, "Comments").text = f"word spotting hits for {query!r}"
-        page = ET.SubElement(root, "Page", imageFilename=str(source), imageWidth=str(size[0]),
-                             imageHeight=str(size[1]))
-        region = ET.SubElement(page, "TextRegion", id="r_hits")
-        for h in page_hits:
-            x1, y1, x2, y2 = h.crop.box or (0, 0, size[0], size[1])
-            points = f"{x1},{y1} {x2},{y1} {x2},{y2} {x1},{y2}"
-            conf = h.score if h.score is not None else 1.0 / (1.0 + max(h.distance, 0.0))
-            line = ET.SubElement(region, "TextLine", id=f"l_hit{h.rank}",
-                                 custom=f"wordspot {{rank:{h.rank}; distance:{h.distance:.6g};}}")
-            ET.SubElement(line, "Coords", points=points)
-            word = ET.SubElement(line, "Word", id=f"w_hit{h.rank}")
-            ET.SubElement(word, "Coords", points=points)
-            equiv = ET.SubElement(word, "TextEquiv", conf=f"{conf:.4f}")
-            ET.SubElement(equiv, "Unicode").text = query
-        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(source).stem) + ".xml"
-        target = folder / name
-        if target in written:  # two pages of one file name in different folders
-            target = folder / f"{Path(name).stem}-{len(written)}.xml"
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, ET.tostring(root, encoding="utf-8", xml_declaration=True))
-        written.append(target)
-    return written
+    """Write the hits as PAGE XML, one file a page (search/page_export.py): each hit's box a TextLine holding
+    a Word, its confidence the score (or 1 / (1 + distance) from a model without one)."""
+    from wordspot.search.page_export import Placed, write_page_xml
+    return write_page_xml(query, [Placed(h.crop.source, h.rank, h.crop.box, h.crop.box,
+                                         h.score if h.score is not None else 1.0 / (1.0 + max(h.distance, 0.0)),
+                                         f"distance:{h.distance:.6g};") for h in hits], folder)

@@ -4,6 +4,8 @@ Endpoints (errors are 4xx with {"detail": "..."}):
   GET /                                   the search page
   GET /api/info                           lines, model, {"lines": n} tells the page it searches lines
   GET /api/search?q=WORD&k=10&exact=0     the lines most likely to hold WORD, and where in each
+  POST /api/search/image?k=10             query by example: an uploaded word image (multipart field "file"),
+                                          read by the index's line reader and searched as what it reads
   GET /api/line/R.png?box=x1,y1,x2,y2     line R of the index with that box drawn (page coordinates, as hits
                                           give them): the hit's thumbnail
   GET /api/line/R/page.png?box=...        the page line R is on, the line and the box drawn (a line image
@@ -17,11 +19,14 @@ import threading
 from importlib import resources
 
 import cv2
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from wordspot.search.line_query import LineHit, LineSearcher, boxed_line
-from wordspot.serve.webkit import LOCAL_HOSTS, MAX_K, Guard, PageCache, error_handlers
+from wordspot.data.imaging import decode_grey
+from wordspot.model.modelfile import is_line_reader
+from wordspot.search.line_query import LineHit, LineSearcher, boxed_line, index_reader, read_example
+from wordspot.serve.webkit import LOCAL_HOSTS, MAX_K, UPLOAD_PIXELS, Guard, PageCache, error_handlers, upload_of
 
 
 def _png(img) -> Response:
@@ -47,18 +52,16 @@ def _hit(h: LineHit) -> dict:
             "page_image": f"/api/line/{h.row}/page.png?box={box}"}
 
 
-def create_line_app(searcher: LineSearcher, hosts: tuple[str, ...] = LOCAL_HOSTS) -> FastAPI:
+def create_line_app(searcher: LineSearcher, hosts: tuple[str, ...] = LOCAL_HOSTS,
+                    max_upload: int = 5 * 2**20) -> FastAPI:
     """The FastAPI application over a line index. Only requests addressed to one of `hosts` are answered."""
     app = FastAPI(title="wordspot", docs_url=None, redoc_url=None)
-    app.add_middleware(Guard, hosts=set(hosts), max_body=2**16)
+    app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
     error_handlers(app)
-    lock, pages = threading.Lock(), PageCache()
+    lock = threading.Lock()
+    examples = bool(searcher.index.model_path) and is_line_reader(searcher.index.model_path)
+    readers: list = []  # the line reader, loaded by the first example (PyTorch is imported only then)
     page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
-
-    def line_of(row: int):
-        if not 0 <= row < len(searcher):
-            raise HTTPException(404, f"no line {row} in the index")
-        return searcher.index.line(row)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -67,7 +70,8 @@ def create_line_app(searcher: LineSearcher, hosts: tuple[str, ...] = LOCAL_HOSTS
     @app.get("/api/info")
     def info() -> dict:
         return {"lines": len(searcher), "crops": len(searcher), "model_id": searcher.index.model_id,
-                "calibrated": False, "approximate": searcher.approximate, "path": str(searcher.index.path)}
+                "calibrated": False, "approximate": searcher.approximate, "path": str(searcher.index.path),
+                "examples": examples}
 
     @app.get("/api/search")
     def search(q: str = Query(..., min_length=1, max_length=100), k: int = Query(10, ge=1, le=MAX_K),
@@ -76,6 +80,34 @@ def create_line_app(searcher: LineSearcher, hosts: tuple[str, ...] = LOCAL_HOSTS
             hits = searcher.search(q, k, exact=exact)
         note = searcher.shortfall(hits, k)
         return {"query": q, **({"note": note} if note else {}), "asked": k, "hits": [_hit(h) for h in hits]}
+
+    @app.post("/api/search/image")
+    async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K)) -> dict:
+        data, name = await upload_of(request)
+
+        def search() -> dict:  # decoding and the reader in a worker thread: the event loop stays free
+            grey = decode_grey(data, name, UPLOAD_PIXELS)
+            with lock:
+                if not readers:
+                    readers.append(index_reader(searcher.index))
+                reading = read_example(readers[0], grey)
+                hits = searcher.search(reading, k)
+            return {"query": f"@{name} (read as “{reading}”)", "read_as": reading, "asked": k,
+                    "hits": [_hit(h) for h in hits]}
+        return await run_in_threadpool(search)
+
+    _picture_routes(app, searcher)
+    return app
+
+
+def _picture_routes(app: FastAPI, searcher: LineSearcher) -> None:
+    """A hit's line with the keyword boxed, and the line on its page: only lines the index names."""
+    pages = PageCache()
+
+    def line_of(row: int):
+        if not 0 <= row < len(searcher):
+            raise HTTPException(404, f"no line {row} in the index")
+        return searcher.index.line(row)
 
     @app.get("/api/line/{row}.png")
     def line_png(row: int, box: str | None = None) -> Response:
@@ -96,5 +128,3 @@ def create_line_app(searcher: LineSearcher, hosts: tuple[str, ...] = LOCAL_HOSTS
                 x1, y1, x2, y2 = (int(round(v * scale)) for v in b)
                 cv2.rectangle(view, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), colour, max(2, view.shape[1] // 400))
         return _png(view)
-
-    return app

@@ -16,6 +16,9 @@ def load_fki(root: str | Path, split: str | None = None, sets_dir: str | None = 
     root = Path(root)
     labels_file = root / "ground_truth" / "word_labels.txt"
     images = root / "data" / "word_images_normalized"
+    if not labels_file.is_file():  # a database of text lines alone
+        raise DataError(f"{root}: no {labels_file.relative_to(root)}, so no word images; its text lines are "
+                        f"read with --lines (wordspot train --lines)")
     problems: list[str] = []
     pairs, bad = [], []
     for n, line in enumerate(read_lines(labels_file), 1):
@@ -43,11 +46,12 @@ def load_fki(root: str | Path, split: str | None = None, sets_dir: str | None = 
 
 class FKI(Format):
     name = "fki"
-    description = "FKI IAM-HistDB (George Washington, Parzival, Saint Gall): ground_truth/word_labels.txt"
+    description = ("FKI IAM-HistDB (George Washington, Parzival, Saint Gall): ground_truth/word_labels.txt, or "
+                   "transcription.txt for its text lines")
     takes_split = True
 
     def sniff(self, path: Path) -> bool:
-        return (path / "ground_truth" / "word_labels.txt").is_file()
+        return any((path / "ground_truth" / name).is_file() for name in ("word_labels.txt", "transcription.txt"))
 
     def load(self, data, split, sets_dir, drop_err) -> Source:
         return load_fki(data, split, sets_dir)
