@@ -25,7 +25,7 @@ META, LOGPROBS = "line-index.json", "logprobs.npy"
 KEPT, CLASSES, LOGP, REST = "kept.npy", "classes.npy", "logp.npy", "rest.npy"
 FILES = (META, LOGPROBS, KEPT, CLASSES, LOGP, REST)
 FORMAT = 3
-KEEP_WITHIN = 10.0  # nats below a frame's best class: further down, a class changes no ranking (chosen on
+KEEP_WITHIN = 12.0  # nats below a frame's best class: further down, a class changes no ranking (chosen on
 # validation lines, benchmarks/README.md)
 MAX_KEPT = 255  # classes a frame keeps at most (its count is one byte)
 MAX_META = 256 * 2**20  # a million lines' records; refused unread beyond
