@@ -90,6 +90,7 @@ def oracle_fold(args, fold: str) -> dict:
 def qbe_fold(args, fold: str) -> dict:
     """Query by example over lines: each test word image of a keyword, read by the run's reader and searched
     (folded) in the test lines; relevant, the other test lines that hold the word (its own line left out)."""
+    from wordspot.data.imaging import read_grey
     from wordspot.evaluation.lines import score_lines
     from wordspot.model.linereader import LineReader
     from wordspot.search.line_query import read_example
@@ -113,7 +114,7 @@ def qbe_fold(args, fold: str) -> dict:
         rel[own] = False
         if not rel.any():
             continue
-        reading = read_example(reader, w.source)
+        reading = read_example(reader, read_grey(w.source))
         right += norm(reading) == word
         for query, into in ((reading, aps), (word, typed)):
             scores = np.full(len(test), np.nan)

@@ -37,13 +37,15 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 WORDS = ["great", "Letters", "Orders", "soldiers", "Fort", "company", "Captain", "money"]
 
 
-def make_pages(words: list, out: Path, n_pages: int, size: tuple[int, int]) -> list[Crop]:
-    """Word images pasted in rows onto `n_pages` white pages of `size` (width, height); their crops."""
+def make_pages(words: list, out: Path, n_pages: int, size: tuple[int, int], seed: int = 0) -> list[Crop]:
+    """Word images pasted in rows onto `n_pages` pages of `size` (width, height), grey paper with grain as a
+    scan has (so a page file is as large and as slow to decode as a scan's); their crops."""
     out.mkdir(parents=True, exist_ok=True)
     crops, w_max, h_max = [], size[0] - 100, size[1] - 100
-    it = iter(words)
+    it, rng = iter(words), np.random.default_rng(seed)
     for p in range(n_pages):
-        page, x, y, row_h = np.full((size[1], size[0]), 255, np.uint8), 100, 100, 0
+        paper = rng.normal(225, 12, (size[1], size[0])).clip(0, 255).astype(np.uint8)
+        page, x, y, row_h = paper, 100, 100, 0
         placed = []
         for w in it:
             img = read_grey(w.source)
@@ -52,7 +54,7 @@ def make_pages(words: list, out: Path, n_pages: int, size: tuple[int, int]) -> l
                 x, y, row_h = 100, y + row_h + 30, 0
             if y + h > h_max:
                 break
-            page[y:y + h, x:x + wd] = img
+            page[y:y + h, x:x + wd] = np.minimum(page[y:y + h, x:x + wd], img)  # ink on the paper
             placed.append(((x, y, x + wd, y + h), w.text))
             x, row_h = x + wd + 40, max(row_h, h)
         path = out / f"page{p:02d}.png"

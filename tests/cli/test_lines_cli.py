@@ -122,3 +122,14 @@ def test_a_sheet_draws_the_hit_lines(line_run, tmp_path):
     assert r.exit_code == 0, r.output
     sheet = cv2.imread(str(tmp_path / "s.png"))
     assert sheet is not None and sheet.shape[0] == 30 + 2 * 110 and (sheet < 128).any()
+
+
+def test_data_check_of_lines_counts_lines_words_and_keywords(tmp_path):
+    db = make_fki_lines(tmp_path / "db")
+    r = runner.invoke(app, ["data", "check", str(db), "--split", "cv1", "--lines"])
+    assert r.exit_code == 0, r.output
+    assert "5 lines holding 11 words" in r.output and "keywords: 4, 1 of them in the test lines" in r.output
+    assert "s_pt x2 -> '.'" in r.output  # the lines' special tokens, as for words
+    r = runner.invoke(app, ["data", "check", str(db), "--split", "cv1", "--lines", "--json"])
+    report = json.loads(r.stdout)
+    assert report["subsets"]["train"]["words"] == 3 and report["words_in_lines"]["train"]["words"] == 6

@@ -7,5 +7,5 @@ __getattr__ = forward(__name__, {
     "FORMATS": "formats", "detect": "formats", "open_source": "formats", "open_lines": "formats", "list_splits": "formats",
     "load_fki": "formats", "load_iam": "formats", "load_pages": "formats", "load_labels": "formats",
     "load_folder": "formats", "SUBSETS": "splits", "SPLIT_FILES": "splits", "find_splits": "splits",
-    "match_split": "splits", "check": "report", "ImageCache": "imaging", "collect_crops": "crops",
+    "match_split": "splits", "check": "report", "check_lines": "report", "ImageCache": "imaging", "collect_crops": "crops",
 })

@@ -23,8 +23,9 @@ def check(src: Source, norm, read_images: bool = True, height: int = 32) -> dict
         "alphabet": "".join(sorted(set("".join(s.text for s in words)))),
         "longest_word": max(texts, key=len) if texts else "",
     }
-    if src.raw_labels:
-        tokens = Counter(t for label in src.raw_labels for t in label.split("-") if is_token(t))
+    labels = src.raw_labels or [w for ws in src.tokens.values() for w in ws]  # FKI words, or lines' words
+    if labels:
+        tokens = Counter(t for label in labels for t in label.split("-") if is_token(t))
         report["special_tokens"] = {t: {"count": c, "decoded": token_known(t), "symbol": decode_token(t)}
                                     for t, c in tokens.most_common()}
     unreadable: list[str] = []
@@ -41,6 +42,22 @@ def check(src: Source, norm, read_images: bool = True, height: int = 32) -> dict
         if not v:
             problems.append(f"subset {k!r} is empty")
     report["problems"] = problems
+    return report
+
+
+def check_lines(src: Source, norm, read_images: bool = True) -> dict:
+    """check() for text lines: the same report, counted in lines, beside the words in them and the
+    split's keywords (how many occur in its test lines)."""
+    report = check(src, norm, read_images)
+    words = {k: [w for line in v for w in line.text.split()] for k, v in src.subsets.items()}
+    report["unit"] = "lines"
+    report["words_in_lines"] = {k: {"words": len(v), "distinct": len({norm(w) for w in v} - {""})}
+                                for k, v in words.items()}
+    longest = max((w for v in words.values() for w in v), key=len, default="")
+    report["longest_word"], report["longest_line"] = longest, report["longest_word"]
+    if src.keywords:
+        test = {t for line in src.subsets.get("test", []) for t in src.tokens.get(line.key, [])}
+        report["keywords"] = {"count": len(src.keywords), "in_test_lines": sum(k in test for k in src.keywords)}
     return report
 
 
