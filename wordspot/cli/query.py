@@ -12,6 +12,7 @@ from rich.text import Text
 from wordspot.cli.common import check_device, cli_errors, err, out, print_json, say, write_csv
 from wordspot.cli.line_index import query_lines, serve_lines
 from wordspot.cli.options import IndexOptions, command, group
+from wordspot.data.imaging import parse_box
 from wordspot.data.text import readable
 from wordspot.errors import WordspotError
 from wordspot.index.lines import is_line_index
@@ -27,18 +28,6 @@ OutputOptions = group(
                                                "folder, one file a page (one query only).")),
     sheet=(Optional[Path], typer.Option(None, help="Draw the hit crops into this PNG (one query only).")),
 )
-
-
-def parse_box(box: Optional[str]) -> Optional[tuple[int, int, int, int]]:
-    if not box:
-        return None
-    try:
-        x1, y1, x2, y2 = (int(v) for v in box.split(","))
-    except ValueError:
-        raise WordspotError(f"--box takes x1,y1,x2,y2 in pixels, got {box!r}") from None
-    if x2 <= x1 or y2 <= y1 or min(x1, y1) < 0:
-        raise WordspotError(f"--box {box}: needs 0 <= x1 < x2 and 0 <= y1 < y2 (left, top, right, bottom)")
-    return (x1, y1, x2, y2)
 
 
 def batch_queries(path: Path) -> list[tuple[str, Optional[str], Optional[Path]]]:

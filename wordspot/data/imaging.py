@@ -133,6 +133,19 @@ def crop_part(page: np.ndarray, crop) -> np.ndarray:
     return page if crop.box is None else cut_box(page, crop.box, crop.source)
 
 
+def parse_box(text: str | None, what: str = "--box") -> tuple[int, int, int, int] | None:
+    """'x1,y1,x2,y2' in pixels -> a box (None for none); a WordspotError naming `what` when it is not one."""
+    if not text:
+        return None
+    try:
+        x1, y1, x2, y2 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise WordspotError(f"{what} takes x1,y1,x2,y2 in pixels, got {text[:40]!r}") from None
+    if not (0 <= x1 < x2 and 0 <= y1 < y2):
+        raise WordspotError(f"{what} {text[:40]}: needs 0 <= x1 < x2 and 0 <= y1 < y2 (left, top, right, bottom)")
+    return x1, y1, x2, y2
+
+
 def cut_box(page: np.ndarray, box: tuple[int, int, int, int], source: str | Path) -> np.ndarray:
     """The part of a page image inside box (x1, y1, x2, y2), clipped to the page."""
     x1, y1, x2, y2 = box

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import threading
 import time
-from importlib import resources
 
-import cv2
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from wordspot.data.imaging import crop_part, cut_box, decode_grey, normalise
@@ -40,6 +38,9 @@ from wordspot.serve.webkit import (
     allowed_hosts,
     batch_request,
     error_handlers,
+    png_response,
+    search_page,
+    thumbnail,
     upload_of,
 )
 
@@ -73,18 +74,9 @@ class _Service:
     def upload_image(self, data: bytes, name: str) -> np.ndarray:
         return normalise(decode_grey(data, name, UPLOAD_PIXELS), self.height)
 
-    @staticmethod
-    def png(img: np.ndarray) -> Response:
-        ok, buf = cv2.imencode(".png", img)
-        return Response(buf.tobytes(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
-
 
 def _page_routes(app: FastAPI, s: _Service) -> None:
-    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
-
-    @app.get("/", response_class=HTMLResponse)
-    def page() -> str:
-        return page_html
+    search_page(app)
 
     @app.get("/api/info")
     def info() -> dict:
@@ -99,19 +91,12 @@ def _page_routes(app: FastAPI, s: _Service) -> None:
     def crop_png(shard: int, row: int) -> Response:
         crop = s.crop_of(shard, row)
         page = s.pages.page(crop.source)
-        part = crop_part(page, crop)
-        scale = min(1.0, 96 / max(1, part.shape[0]))
-        return s.png(cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else part)
+        return png_response(thumbnail(crop_part(page, crop)))
 
     @app.get("/api/page/{shard}/{row}.png")
     def page_png(shard: int, row: int) -> Response:
         crop = s.crop_of(shard, row)
-        small, scale = s.pages.view(crop.source)
-        page = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)  # a copy: the cached view is never drawn on
-        if crop.box:
-            x1, y1, x2, y2 = (int(round(v * scale)) for v in crop.box)
-            cv2.rectangle(page, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), (0, 0, 220), max(2, page.shape[1] // 400))
-        return s.png(page)
+        return png_response(s.pages.drawn(crop.source, [(crop.box, (0, 0, 220))]))
 
 
 def _search_routes(app: FastAPI, s: _Service) -> None:
@@ -215,7 +200,7 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
     error_handlers(app)
     for routes in (_page_routes, _search_routes, _box_route, _vector_routes):
         routes(app, service)
-    add_iiif(app, searcher, service.lock, service.pages, service.png)
+    add_iiif(app, searcher, service.lock, service.pages)
     return app
 
 

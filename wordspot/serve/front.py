@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from importlib import resources
 
 import httpx
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from wordspot.errors import WordspotError
-from wordspot.serve.webkit import LOCAL_HOSTS, MAX_K, Guard, batch_request, upload_of
+from wordspot.serve.webkit import LOCAL_HOSTS, MAX_K, Guard, batch_request, search_page, upload_of
 
 
 class Remote:
@@ -128,15 +127,11 @@ class _Front:
 
 
 def _page_routes(app: FastAPI, f: _Front) -> None:
-    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
+    search_page(app)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):  # never a traceback to the client
         return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
-
-    @app.get("/", response_class=HTMLResponse)
-    def page() -> str:
-        return page_html
 
     @app.get("/api/info")
     def info() -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -14,7 +13,7 @@ from fastapi.responses import Response
 
 from wordspot.data.imaging import declared_size
 from wordspot.search.query import Searcher
-from wordspot.serve.webkit import MAX_K, PAGE_WIDTH, PageCache
+from wordspot.serve.webkit import MAX_K, PAGE_WIDTH, PageCache, png_response
 
 MAX_CANVASES = 10_000  # pages one IIIF manifest lists at most
 
@@ -76,8 +75,7 @@ def annotations(base: str, searcher: Searcher, hits: list, q: str) -> list[dict]
     return items
 
 
-def add_iiif(app: FastAPI, searcher: Searcher, lock: threading.Lock, pages: PageCache,
-             png: Callable[[np.ndarray], Response]) -> None:
+def add_iiif(app: FastAPI, searcher: Searcher, lock: threading.Lock, pages: PageCache) -> None:
     """Add /iiif/manifest, /iiif/image/S/P.png and /iiif/search to a server's app."""
     @app.get("/iiif/manifest")
     def iiif_manifest(request: Request) -> dict:
@@ -90,7 +88,7 @@ def add_iiif(app: FastAPI, searcher: Searcher, lock: threading.Lock, pages: Page
         path = searcher.indexes[shard].source(source_id)  # only pages the index names
         if path is None:
             raise HTTPException(404, f"no page {source_id} in index {shard}")
-        return png(pages.view(path)[0])
+        return png_response(pages.view(path)[0])
 
     @app.get("/iiif/search")
     def iiif_search(request: Request, q: str = Query(..., min_length=1, max_length=100),

@@ -16,34 +16,26 @@ Only lines the index names are served; a box only draws on them.
 from __future__ import annotations
 
 import threading
-from importlib import resources
 
-import cv2
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
-from wordspot.data.imaging import decode_grey
+from wordspot.data.imaging import decode_grey, parse_box
 from wordspot.model.modelfile import is_line_reader
 from wordspot.search.line_query import LineHit, LineSearcher, boxed_line, index_reader, read_example
-from wordspot.serve.webkit import LOCAL_HOSTS, MAX_K, UPLOAD_PIXELS, Guard, PageCache, error_handlers, upload_of
-
-
-def _png(img) -> Response:
-    ok, buf = cv2.imencode(".png", img)
-    return Response(buf.tobytes(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
-
-
-def _parse_box(box: str | None) -> tuple[int, int, int, int] | None:
-    if not box:
-        return None
-    try:
-        x1, y1, x2, y2 = (int(v) for v in box.split(","))
-    except ValueError:
-        raise HTTPException(400, f"box: x1,y1,x2,y2 in pixels, got {box[:40]!r}") from None
-    if not (0 <= x1 < x2 and 0 <= y1 < y2):
-        raise HTTPException(400, f"box: needs 0 <= x1 < x2 and 0 <= y1 < y2, got {box[:40]!r}")
-    return x1, y1, x2, y2
+from wordspot.serve.webkit import (
+    LOCAL_HOSTS,
+    MAX_K,
+    UPLOAD_PIXELS,
+    Guard,
+    PageCache,
+    error_handlers,
+    png_response,
+    search_page,
+    thumbnail,
+    upload_of,
+)
 
 
 def _hit(h: LineHit) -> dict:
@@ -61,11 +53,7 @@ def create_line_app(searcher: LineSearcher, hosts: tuple[str, ...] = LOCAL_HOSTS
     lock = threading.Lock()
     examples = bool(searcher.index.model_path) and is_line_reader(searcher.index.model_path)
     readers: list = []  # the line reader, loaded by the first example (PyTorch is imported only then)
-    page_html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
-
-    @app.get("/", response_class=HTMLResponse)
-    def page() -> str:
-        return page_html
+    search_page(app)
 
     @app.get("/api/info")
     def info() -> dict:
@@ -112,19 +100,11 @@ def _picture_routes(app: FastAPI, searcher: LineSearcher) -> None:
     @app.get("/api/line/{row}.png")
     def line_png(row: int, box: str | None = None) -> Response:
         line = line_of(row)
-        img = boxed_line(pages.page(line.source), line, _parse_box(box))
-        scale = min(1.0, 96 / max(1, img.shape[0]))
-        return _png(cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else img)
+        return png_response(thumbnail(boxed_line(pages.page(line.source), line, parse_box(box, "box"))))
 
     @app.get("/api/line/{row}/page.png")
     def line_page_png(row: int, box: str | None = None) -> Response:
-        line, keyword = line_of(row), _parse_box(box)
+        line, keyword = line_of(row), parse_box(box, "box")
         if line.box is None:  # a line image of its own: it is the page
-            return _png(boxed_line(pages.page(line.source), line, keyword))
-        small, scale = pages.view(line.source)
-        view = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)  # a copy: the cached view is never drawn on
-        for b, colour in ((line.box, (160, 160, 160)), (keyword, (0, 0, 220))):
-            if b:
-                x1, y1, x2, y2 = (int(round(v * scale)) for v in b)
-                cv2.rectangle(view, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), colour, max(2, view.shape[1] // 400))
-        return _png(view)
+            return png_response(boxed_line(pages.page(line.source), line, keyword))
+        return png_response(pages.drawn(line.source, [(line.box, (160, 160, 160)), (keyword, (0, 0, 220))]))

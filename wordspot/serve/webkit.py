@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from importlib import resources
 
 import cv2
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from wordspot.data.imaging import ImageError, read_grey
 from wordspot.errors import WordspotError
@@ -144,11 +145,42 @@ class PageCache:
                 self.views[key] = (small, scale)
         return small, scale
 
+    def drawn(self, source: str, boxes: list) -> np.ndarray:
+        """The page's view in colour with each (box in page pixels, or None; BGR colour) of `boxes` drawn."""
+        small, scale = self.view(source)
+        view = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)  # a copy: the cached view is never drawn on
+        for box, colour in boxes:
+            if box:
+                x1, y1, x2, y2 = (int(round(v * scale)) for v in box)
+                cv2.rectangle(view, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), colour, max(2, view.shape[1] // 400))
+        return view
+
+
+def thumbnail(img: np.ndarray, height: int = 96) -> np.ndarray:
+    """`img` scaled down to `height` pixels high (never up): a hit's picture in the list."""
+    scale = min(1.0, height / max(1, img.shape[0]))
+    return cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else img
+
 
 def allowed_hosts(host: str, extra: list[str] | None = None) -> tuple[str, ...]:
     """The Host names a server bound to `host` answers: this machine's, the bound address, `extra`."""
     bound = () if host in ("0.0.0.0", "::", "") else (host,)
     return tuple(dict.fromkeys([*LOCAL_HOSTS, *bound, *(extra or [])]))
+
+
+def search_page(app: FastAPI) -> None:
+    """GET /: the search page (one page for word indexes, line indexes and the front over servers)."""
+    html = resources.files("wordspot").joinpath("static/search.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return html
+
+
+def png_response(img: np.ndarray) -> Response:
+    """An image as a PNG response browsers may keep an hour (a picture of an indexed crop or line)."""
+    ok, buf = cv2.imencode(".png", img)
+    return Response(buf.tobytes(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 
 def error_handlers(app: FastAPI) -> None:
