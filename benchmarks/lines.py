@@ -24,6 +24,7 @@ from common import RESULTS, machine, md_table, write_json
 from wordspot.config import TrainConfig, parse_settings
 from wordspot.data import open_lines, open_source
 from wordspot.data.formats.fki_lines import word_positions
+from wordspot.data.splits import parent
 from wordspot.data.text import TextNorm, decode_fki
 from wordspot.evaluation.kws import average_precision, kws_scores, relevance
 from wordspot.evaluation.lines import evaluate_lines
@@ -61,16 +62,21 @@ def run_fold(args, fold: str) -> dict:
             **({"evaluated_only": True} if args.evaluate_only else {})}
 
 
+def words_of(data: str, lines: list) -> list[tuple[object, int]]:
+    """The database's word images that lie in `lines`, each with its line's position there (an FKI word ID is
+    its line's ID and a number)."""
+    row = {Path(line.source).stem: i for i, line in enumerate(lines)}
+    return [(w, row[parent(Path(w.source).stem)]) for w in open_source(data, "none").subset("all")
+            if parent(Path(w.source).stem) in row]
+
+
 def oracle_fold(args, fold: str) -> dict:
     """A word model given the true word crops of each test line: a line's score is its best word's."""
     from wordspot.model.embedder import Embedder
     lines = open_lines(args.data, fold)
-    words = open_source(args.data, "none").subset("all")
     emb = Embedder.load(args.oracle)
     test_lines = lines.subset("test")
-    index = {Path(line.source).stem: i for i, line in enumerate(test_lines)}
-    crops = [w for w in words if Path(w.source).stem.rsplit("-", 1)[0] in index]
-    line_of = [index[Path(w.source).stem.rsplit("-", 1)[0]] for w in crops]
+    crops, line_of = zip(*words_of(args.data, test_lines))
     vectors = emb.embed_images(_images(emb, crops))
     out = {"fold": fold, "kind": "oracle (word model, true word crops)", "model": args.oracle}
     line_tokens = [lines.tokens[line.key] for line in test_lines]
@@ -99,16 +105,14 @@ def qbe_fold(args, fold: str) -> dict:
     run = Path(args.runs) / run_name(args, fold)
     reader = LineReader.load(run)
     test = lines.subset("test")
-    row = {Path(line.source).stem: i for i, line in enumerate(test)}
     kept, _, logps, _ = score_lines(reader, test)
     norm = TextNorm()
     keys = {norm(decode_fki(k)) for k in lines.keywords}
     holds = [{norm(decode_fki(t)) for t in lines.tokens[line.key]} for line in test]
     aps, typed, right = [], [], 0
-    for w in open_source(args.data, "none").subset("all"):
-        own = row.get(Path(w.source).stem.rsplit("-", 1)[0])
+    for w, own in words_of(args.data, test):
         word = norm(w.text)
-        if own is None or word not in keys:
+        if word not in keys:
             continue
         rel = np.array([word in h for h in holds])
         rel[own] = False
