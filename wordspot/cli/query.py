@@ -65,12 +65,14 @@ def open_searcher(index_path: Path, idx, words_only: bool = False, warm: bool = 
 def _hits_table(title: str, hits: list[Hit]) -> Table:
     t = Table(title=Text(title), title_justify="left")
     scored = any(h.score is not None for h in hits)
-    for col in ("rank", *(("score",) if scored else ()), "distance", "where (file, or page and box)", "transcription",
-                "lev"):
-        t.add_column(col, justify="right" if col in ("rank", "score", "distance", "lev") else "left")
+    read = any(h.reading is not None for h in hits)  # edit-radius hits: the distance is the reading's edits
+    for col in ("rank", *(("score",) if scored else ()), "edits" if read else "distance",
+                "where (file, or page and box)", *(("read as",) if read else ()), "transcription", "lev"):
+        t.add_column(col, justify="right" if col in ("rank", "score", "distance", "edits", "lev") else "left")
     for h in hits:
         t.add_row(str(h.rank), *((f"{h.score:.3f}",) if scored else ()), f"{h.distance:.5g}", Text(h.where),
-                  Text(readable(h.crop.text)), "" if h.lev is None else str(h.lev))
+                  *((Text(readable(h.reading or "")),) if read else ()), Text(readable(h.crop.text)),
+                  "" if h.lev is None else str(h.lev))
     return t
 
 

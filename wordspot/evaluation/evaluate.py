@@ -19,6 +19,7 @@ from wordspot.index.build import Index, build_index, dataset_crops
 from wordspot.methods.phoc.base import PHOC, NgramBag
 from wordspot.model.embedder import Embedder
 from wordspot.progress import Reporter
+from wordspot.search.radius import radius_ranks
 
 
 def evaluate_spotting(emb: Embedder, samples: list[Crop], reporter: Reporter | None = None,
@@ -62,7 +63,7 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[st
         "per_query": [{"query": q, "ap": float(a), "top1": texts[row[0]], "lev_top1": int(lv[0])}
                       for q, a, row, lv in zip(queries, scores["qbs_ap"], order, lev)],
     }
-    out.update(radius_maps(emb, index.vectors, texts, queries, qvecs, dist))
+    out.update(radius_maps(emb, index.vectors, texts, queries, qvecs, dist, index.readings))
     if emb.calibration:
         out.update(calibration_report(emb, index.vectors, texts, queries, dist, qvecs))
     if vocabulary is not None:
@@ -78,13 +79,16 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[st
 
 
 def radius_maps(emb: Embedder, vectors: np.ndarray, texts: list[str], queries: list[str], qvecs: np.ndarray,
-                qbs_dist: np.ndarray, radii: tuple[int, ...] = (1, 2)) -> dict:
+                qbs_dist: np.ndarray, readings: list[str] | None = None, radii: tuple[int, ...] = (1, 2)) -> dict:
     """QbS mAP of edit-radius search: an image is relevant to a query when its transcription is
-    within r edits of it. Ranked as `word~r` ranks (the Levenshtein-shaped space) where the model
-    has one, else by its QbS distance (PHOC), so that methods stand side by side."""
+    within r edits of it. Ranked as `word~r` ranks (search/radius.py: by what the model read in each image,
+    then the Levenshtein-shaped space) where the model has that space, else by its QbS distance (PHOC), so
+    that methods stand side by side."""
     lev = np.array([[Levenshtein.distance(q, t) for t in texts] for q in queries])
     if emb.ranking.edit_space:
         dist = distances(emb.ranking.space(qvecs, images=False), emb.ranking.space(np.asarray(vectors), images=True))
+        if readings is not None:
+            dist = radius_ranks(queries, readings, dist)
     else:
         dist = qbs_dist
     out = {}

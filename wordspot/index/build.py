@@ -62,18 +62,22 @@ def _name(c: Crop) -> str:
 @dataclass
 class Index:
     """An index in memory, as `build_index` makes it (evaluation uses one). `IndexStore` is an
-    index on disk; both answer the same questions (`crops_at`, `find`, `check_model`)."""
+    index on disk; both answer the same questions (`crops_at`, `crop_readings`, `find`, `check_model`)."""
 
     vectors: np.ndarray  # (N, dim) float32
     crops: list[Crop]
     model_id: str
     model_path: str = ""
+    readings: list[str] | None = None  # what a reading model read in each crop
 
     def __len__(self) -> int:
         return len(self.crops)
 
     def crops_at(self, ids: list[int]) -> list[Crop]:
         return [self.crops[int(i)] for i in ids]
+
+    def crop_readings(self) -> list[str] | None:
+        return self.readings
 
     def find(self, source: str | Path, box: tuple[int, int, int, int] | None) -> int | None:
         path = os.path.abspath(source)
@@ -86,8 +90,9 @@ class Index:
         if other.model_id != self.model_id:
             raise IndexFileError(f"cannot append: the index was built by model {self.model_id}, "
                                  f"the new crops by {other.model_id}")
+        both = self.readings is not None and other.readings is not None
         return Index(np.concatenate([self.vectors, other.vectors]), self.crops + other.crops,
-                     self.model_id, self.model_path)
+                     self.model_id, self.model_path, self.readings + other.readings if both else None)
 
 
 def open_index(path: str | Path) -> IndexStore:
@@ -112,7 +117,8 @@ def write_index(index: Index, path: str | Path, append: bool = False, dtype: str
                      dim=index.vectors.shape[1], dtype=dtype, append=append,
                      fingerprint=_fingerprint(index.model_id, dtype, append, crops)) as w:
         keep = [i for i, c in enumerate(crops) if not append or c.box not in w.existing(c.source)]
-        w.add(index.vectors[keep], [crops[i] for i in keep], len(crops))
+        w.add(index.vectors[keep], [crops[i] for i in keep], len(crops),
+              None if index.readings is None else [index.readings[i] for i in keep])
         w.commit()
     return IndexStore(path)
 
@@ -155,8 +161,8 @@ def index_crops(emb: Embedder, crops: list[Crop], path: str | Path, *, model_pat
                 if n + 1 < len(starts):
                     nxt = starts[n + 1]
                     pending = pool.submit(load_crops, todo[nxt:nxt + chunk], height, odd)
-                vectors = emb.embed_images(images) if images else np.zeros((0, emb.dim), np.float32)
-                w.add(vectors, [part[k] for k in kept], start + len(part))
+                vectors, readings = emb.embed_and_read(images)
+                w.add(vectors, [part[k] for k in kept], start + len(part), readings)
                 bad.update(part_bad)
                 written += len(kept)
                 rep.advance(len(part))
@@ -181,12 +187,14 @@ def build_index(emb: Embedder, crops: list[Crop], model_path: str = "",
     rep = reporter or Reporter()
     t0 = time.time()
     rep.start("index", len(crops))
-    vectors, kept_all, bad_all, odd = [], [], {}, {}
+    vectors, readings, kept_all, bad_all, odd = [], [], [], {}, {}
     for start in range(0, len(crops), batch_size):
         part = crops[start:start + batch_size]
         kept, images, bad = load_crops(part, emb.config.image_height, odd)
         if images:
-            vectors.append(emb.embed_images(images))
+            vecs, read = emb.embed_and_read(images)
+            vectors.append(vecs)
+            readings += read or []
         kept_all += [start + k for k in kept]
         bad_all.update(bad)
         rep.advance(len(part))
@@ -196,7 +204,7 @@ def build_index(emb: Embedder, crops: list[Crop], model_path: str = "",
     if crops and not kept_all:
         first = next(iter(bad_all.values()))
         raise IndexFileError(f"none of the {len(crops)} crops could be read, e.g. {first}")
-    index = Index(vecs, [crops[i] for i in kept_all], emb.model_id(), model_path)
+    index = Index(vecs, [crops[i] for i in kept_all], emb.model_id(), model_path, readings if emb.reads else None)
     stats = {"crops": len(kept_all), "skipped": len(bad_all), "bad": bad_all, "odd": odd, "seconds": seconds,
              "per_second": len(kept_all) / seconds if seconds > 0 else float("inf")}
     return index, stats

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, path TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS crops (id INTEGER PRIMARY KEY, source INTEGER NOT NULL,
                                   x1 INTEGER, y1 INTEGER, x2 INTEGER, y2 INTEGER, text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS crops_by_source ON crops (source);
-"""
+CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY, text TEXT NOT NULL);
+"""  # readings: what a reading model read in each crop (indexes of older wordspots and other models have none)
 
 
 class IndexFileError(WordspotError):
@@ -190,6 +191,16 @@ class IndexStore:
         if source == old or source.startswith(old.rstrip(os.sep) + os.sep):
             return os.path.join(new, os.path.relpath(source, old))
         return source
+
+    def crop_readings(self) -> list[str] | None:
+        """What the model read in each committed row (a reading model's index), else None; also None when
+        some rows have none (crops appended to an index of an older wordspot)."""
+        if not self._rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'readings'"):
+            return None
+        rows = self._rows("SELECT id, text FROM readings WHERE id < ? ORDER BY id", (self.count,))
+        if len(rows) != self.count:
+            return None
+        return [str(t) for _, t in rows]
 
     @property
     def crops(self) -> list:

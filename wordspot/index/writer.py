@@ -103,6 +103,7 @@ class IndexWriter:
         self._db = sqlite3.connect(path / _records_file(gen))
         self._db.executescript(SCHEMA)
         self._db.execute("DELETE FROM crops WHERE id >= ?", (base + self.rows,))
+        self._db.execute("DELETE FROM readings WHERE id >= ?", (base + self.rows,))
         self._db.commit()
         self._sources = {p: i for i, p in self._db.execute("SELECT id, path FROM sources")}
         self._write_job()
@@ -137,10 +138,11 @@ class IndexWriter:
         rows = self._db.execute("SELECT x1, y1, x2, y2 FROM crops WHERE source = ? AND id < ?", (sid, self.base))
         return {_box(r) for r in rows}
 
-    def add(self, vectors: np.ndarray, crops: list, done: int) -> None:
-        """Write one chunk: `vectors` (n, dim) of `crops`; `done` of the job's crops are now dealt with."""
+    def add(self, vectors: np.ndarray, crops: list, done: int, readings: list[str] | None = None) -> None:
+        """Write one chunk: `vectors` (n, dim) of `crops`, and what a reading model read in each; `done` of
+        the job's crops are now dealt with."""
         vectors = np.asarray(vectors)
-        if vectors.shape != (len(crops), self.dim):
+        if vectors.shape != (len(crops), self.dim) or (readings is not None and len(readings) != len(crops)):
             raise ValueError(f"{vectors.shape} vectors for {len(crops)} crops of dimension {self.dim}")
         if not np.isfinite(vectors).all():
             raise IndexFileError("the model gave NaN or infinite vectors; nothing of this chunk was written")
@@ -158,6 +160,9 @@ class IndexWriter:
             box = tuple(int(v) for v in c.box) if c.box else (None,) * 4  # NumPy integers would be stored as bytes
             rows.append((first + i, self._sources[src], *box, str(c.text)))
         self._db.executemany("INSERT INTO crops VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        if readings is not None:
+            self._db.executemany("INSERT INTO readings VALUES (?, ?)",
+                                 [(first + i, str(t)) for i, t in enumerate(readings)])
         self._db.commit()
         folders = {os.path.dirname(os.path.abspath(c.source)) for c in crops}
         if folders:

@@ -26,7 +26,7 @@ from wordspot.model.modelfile import (
     fusion_weights,
     model_id,
 )
-from wordspot.model.networks import ImageCNN, ReaderCNN, StringCNN, soft_onehot
+from wordspot.model.networks import ImageCNN, ReaderCNN, StringCNN, best_paths, soft_onehot
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -124,32 +124,45 @@ class Embedder(Rankings):
             return np.hstack([vecs, self.aux_phoc.encode(words)]).astype(np.float32)
         return vecs
 
-    @torch.no_grad()
     def embed_images(self, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
-        """Normalised images (see imaging.normalise) -> (N, dim) float32, in input order. (Batches
-        of 32 ran faster on a 2-core CPU than larger ones, whose activations outgrow the caches.)"""
+        """Normalised images (see imaging.normalise) -> (N, dim) float32, in input order."""
+        return self.embed_and_read(images, batch_size)[0]
+
+    @torch.no_grad()
+    def embed_and_read(self, images: list[np.ndarray], batch_size: int = 32) -> tuple[np.ndarray, list[str] | None]:
+        """Normalised images -> (N, dim) float32 vectors, in input order, and what a reader reads in each
+        (its best path; None for a model that does not read). (Batches of 32 ran faster on a 2-core CPU
+        than larger ones, whose activations outgrow the caches.)"""
         if self.image_net is None:
             raise ModelError("this model has no image network yet (only stage 1 was trained)")
         nets = [self.image_net, *self.members]
         for net in nets:
             net.eval()
         out = np.zeros((len(images), self.dim), np.float32)
+        readings: list[str] | None = [""] * len(images) if isinstance(self.image_net, ReaderCNN) else None
         order = np.argsort([im.shape[1] for im in images], kind="stable")  # similar widths pad less
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             batch, widths = collate([images[j] for j in idx])
             batch = batch.to(self.device)
-            out[idx] = torch.stack([self._stored_vectors(batch, widths, net) for net in nets]).mean(0).cpu().numpy()
-        return out
+            parts = [self._stored_vectors(batch, widths, net) for net in nets]
+            out[idx] = torch.stack([v for v, _ in parts]).mean(0).cpu().numpy()
+            if readings is not None:
+                for j, (classes, _) in zip(idx, best_paths(*parts[0][1])):
+                    readings[j] = "".join(self.alphabet.symbols[c] for c in classes)
+        return out, readings
 
-    def _stored_vectors(self, batch: torch.Tensor, widths: torch.Tensor, net: torch.nn.Module) -> torch.Tensor:
-        """(B, 1, H, W) -> (B, self.dim): `image_vectors`, and a fused model's PHOC logits beside them."""
-        if not self.fused:
-            return self.image_vectors(batch, widths, net)
+    def _stored_vectors(self, batch: torch.Tensor, widths: torch.Tensor,
+                        net: torch.nn.Module) -> tuple[torch.Tensor, tuple | None]:
+        """(B, 1, H, W) -> (B, self.dim): `image_vectors`, and a fused model's PHOC logits beside them; and
+        a reader's (log-probabilities, frames), else None."""
         if isinstance(net, ReaderCNN):
-            logp, frames, logits = net(batch, widths, aux=True)
-            return torch.cat([self.reading_vectors(logp, frames), logits], 1)
-        return torch.cat(net(batch, widths, aux=True), 1)
+            logp, frames, *logits = net(batch, widths, aux=self.fused)
+            vectors = self.reading_vectors(logp, frames)
+            return torch.cat([vectors, *logits], 1), (logp, frames)
+        if self.fused:
+            return torch.cat(net(batch, widths, aux=True), 1), None
+        return net(batch, widths), None
 
     def image_vectors(self, batch: torch.Tensor, widths: torch.Tensor,
                       net: torch.nn.Module | None = None) -> torch.Tensor:

@@ -176,6 +176,28 @@ class ReaderCNN(nn.Module):
         return (logp, frames, aux_out) if aux else (logp, frames)
 
 
+def best_paths(logp: torch.Tensor, frames: torch.Tensor) -> list[tuple[list[int], list[list[int]]]]:
+    """(T, B, A + 1) CTC log-probabilities -> for each item the classes of its best path (argmax per
+    frame, repeats merged, blanks dropped: what it reads) and the frames of each."""
+    blank = logp.shape[2] - 1
+    best = logp.argmax(-1).cpu()  # (T, B)
+    out = []
+    for b in range(logp.shape[1]):
+        classes: list[int] = []
+        segments: list[list[int]] = []
+        prev = blank
+        for t, c in enumerate(best[: int(frames[b]), b].tolist()):
+            if c != blank:
+                if c == prev:
+                    segments[-1].append(t)
+                else:
+                    classes.append(c)
+                    segments.append([t])
+            prev = c
+        out.append((classes, segments))
+    return out
+
+
 def soft_onehot(logp: torch.Tensor, frames: torch.Tensor, max_len: int, both_ends: bool) -> torch.Tensor:
     """(T, B, A + 1) CTC log-probabilities -> (B, A or 2A, max_len): the string CNN's input, softly.
 
@@ -187,19 +209,8 @@ def soft_onehot(logp: torch.Tensor, frames: torch.Tensor, max_len: int, both_end
     T, B, classes = logp.shape
     A = classes - 1
     probs = logp.exp()
-    best = logp.argmax(-1).cpu()  # (T, B)
     out = torch.zeros(B, 2 * A if both_ends else A, max_len, device=logp.device)
-    for b in range(B):
-        path = best[: int(frames[b]), b].tolist()
-        segments: list[list[int]] = []
-        prev = A
-        for t, c in enumerate(path):
-            if c != A:
-                if c == prev:
-                    segments[-1].append(t)
-                else:
-                    segments.append([t])
-            prev = c
+    for b, (_, segments) in enumerate(best_paths(logp, frames)):
         left, right, weight = positions(len(segments), max_len)  # a long reading squeezed, as a long word
         for k, seg in enumerate(segments):
             p = probs[seg, b, :A].mean(0)

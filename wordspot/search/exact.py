@@ -42,6 +42,17 @@ class Prepared:
         self.half_sq = 0.5 * (self.xt * self.xt).sum(1) if self.metric == "l2" else None
 
 
+def space_distances(emb, vectors: np.ndarray, word_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The distances of rows `rows` from a word's vector in the model's Levenshtein-shaped space (the LSDE
+    part): estimates of their edit distance."""
+    q = np.asarray(emb.ranking.space(word_vector[None, :], images=False), np.float64)
+    part = np.asarray(emb.ranking.space(np.asarray(vectors[np.sort(rows)], np.float32), images=True), np.float64)
+    d = np.sqrt(np.maximum(((part - q) ** 2).sum(1), 0.0))
+    out = np.empty(len(rows))
+    out[np.argsort(rows, kind="stable")] = d
+    return out
+
+
 def within(emb, vectors: np.ndarray, word_vector: np.ndarray, radius: float, k: int) -> list[tuple[int, float]]:
     """The best `k` rows whose vector lies within `radius` of a word's in the model's Levenshtein-
     shaped space (the LSDE part): (row, distance) pairs by distance, the distance an estimate of

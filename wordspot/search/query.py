@@ -14,7 +14,8 @@ from wordspot.data.text import query_text
 from wordspot.errors import WordspotError
 from wordspot.index.store import Crop, IndexFileError
 from wordspot.search.backend import load_approximate
-from wordspot.search.exact import Prepared, candidates, rank, within
+from wordspot.search.exact import Prepared, candidates, rank, space_distances, within
+from wordspot.search.radius import ReadingsVocabulary, radius_order
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Hit:
     shard: int = 0  # which of the searched indexes holds the crop, and its row there
     row: int = -1
     score: float | None = None  # the probability that it is the word asked for (a calibrated model's)
+    reading: str | None = None  # what the model read in the crop (edit-radius hits of a reading model)
 
     @property
     def file(self) -> str:
@@ -44,7 +46,8 @@ class Hit:
         score = None if self.score is None else round(self.score, 4)
         return {"rank": self.rank, "score": score, "distance": d, "source": self.crop.source, "file": self.file,
                 "where": self.where, "page": self.crop.page, "box": list(self.crop.box) if self.crop.box else None,
-                "text": self.crop.text, "lev": self.lev, "shard": self.shard, "row": self.row}
+                "text": self.crop.text, "lev": self.lev, "shard": self.shard, "row": self.row,
+                **({"reading": self.reading} if self.reading is not None else {})}
 
 
 CSV_FIELDS = ("query", "rank", "score", "distance", "file", "where", "page", "box", "text", "source")
@@ -79,6 +82,7 @@ class Searcher:
         self.emb, self.indexes = emb, list(indexes)
         self.ann: list[dict] = []
         self.prepared: list[dict] = []
+        self._vocabularies: dict[int, ReadingsVocabulary | None] = {}
         for ix in self.indexes:
             info = {} if exact else (getattr(ix, "meta", {}).get("ann") or {})
             self.ann.append({kind: load_approximate(ix.path / v["file"], v, len(ix)) for kind, v in info.items()})
@@ -163,13 +167,29 @@ class Searcher:
         if radius > 5:
             raise WordspotError(f"{word}~{radius}: an edit radius of 0 to 5")
         vec = emb.embed_strings([word])[0]
-        found = [(d, s, r) for s, ix in enumerate(self.indexes) if len(ix)
-                 for r, d in within(emb, ix.vectors, vec, radius + 0.5, k)]
-        found = sorted(found)[:k]
-        hits = []
-        for i, (d, s, r) in enumerate(found):
-            hits.append(Hit(i + 1, d, self.indexes[s].crops_at([r])[0], shard=s, row=r))
+        q = emb.norm(word)
+        found = []  # (sort key, shard, row, distance shown, reading)
+        for s, ix in enumerate(self.indexes):
+            vocabulary = self._readings(s)
+            if vocabulary is None:  # no readings: the space's estimate of the edits
+                found += [((d, 0, d), s, r, d, None) for r, d in within(emb, ix.vectors, vec, radius + 0.5, k)]
+                continue
+            rows, edits, dropped = vocabulary.near(q, radius)
+            space = space_distances(emb, ix.vectors, vec, rows) if len(rows) else np.zeros(0)
+            for j in radius_order(edits, dropped, space)[:k]:
+                found.append(((int(edits[j]), int(dropped[j]), float(space[j])), s, int(rows[j]), float(edits[j]),
+                              vocabulary.readings[int(rows[j])]))
+        found = sorted(found, key=lambda f: f[0])[:k]
+        hits = [Hit(i + 1, d, self.indexes[s].crops_at([r])[0], shard=s, row=r, reading=read)
+                for i, (_, s, r, d, read) in enumerate(found)]
         return self._with_lev(hits, word)
+
+    def _readings(self, shard: int) -> ReadingsVocabulary | None:
+        """The readings of a shard, gathered at its first edit-radius query (None if it has none)."""
+        if shard not in self._vocabularies:
+            readings = self.indexes[shard].crop_readings()
+            self._vocabularies[shard] = ReadingsVocabulary(readings) if readings is not None else None
+        return self._vocabularies[shard]
 
     def by_image(self, img: np.ndarray, k: int = 10, skip: tuple[int, int] | None = None, text: str = "") -> list[Hit]:
         """QbE with a normalised word image."""
