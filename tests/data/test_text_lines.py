@@ -1,6 +1,8 @@
 """Text lines of an FKI database: reading them, where their words are, and training a line reader on them."""
 
 
+from pathlib import Path
+
 import pytest
 from conftest import make_fki_lines, word_image
 
@@ -149,3 +151,81 @@ def test_lines_of_another_database_keep_its_ids_tokens_letters_and_long_words(tm
         scores, spans = keyword_scores([reading(t) for t in texts], symbols, word, fold=True)
         assert scores[holds] == pytest.approx(0, abs=1e-3) and all(s < -8 for i, s in enumerate(scores) if texts[i].split()[0] != word)
         assert spans[holds] == (0, 2 * len(word) - 2)  # the whole first word, blanks between its symbols
+
+
+TRANSKRIBUS_PAGE = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <Metadata><Creator>prov=READ-COOP:name=PyXRIF:version=2.8.1;UNICODE-8</Creator>
+  <Created>2026-11-02T10:11:12.000+01:00</Created><LastChange>2026-11-03T09:00:00.000+01:00</LastChange>
+  <TranskribusMetadata docId="1" pageId="2" pageNr="1" tsid="3" status="GT" userId="4"/></Metadata>
+ <Page imageFilename="0001_scan.png" imageWidth="400" imageHeight="120">
+  <ReadingOrder><OrderedGroup id="ro_1" caption="Regions reading order"><RegionRefIndexed index="0" regionRef="r1"/>
+  </OrderedGroup></ReadingOrder>
+  <TextRegion orientation="0.0" id="r1" custom="readingOrder {index:0;}"><Coords points="5,5 395,5 395,115 5,115"/>
+   <TextLine id="r1l1" custom="readingOrder {index:0;}">
+    <Coords points="10,10 200,10 390,30 390,60 200,45 10,45"/><Baseline points="10,40 390,55"/>
+    <TextEquiv><Unicode>the cat</Unicode></TextEquiv></TextLine>
+   <TextLine id="r1l2" custom="readingOrder {index:1;}">
+    <Coords points="10,70 390,70 390,110 10,110"/><Baseline points="10,100 390,100"/>
+    <TextEquiv><Unicode>a dog</Unicode></TextEquiv></TextLine>
+   <TextEquiv><Unicode>the cat
+a dog</Unicode></TextEquiv></TextRegion></Page></PcGts>"""
+
+PAGE_2010 = """<?xml version="1.0"?>
+<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2010-03-19"><Page imageFilename="old.png"
+ imageWidth="400" imageHeight="120"><TextRegion id="r"><Coords><Point x="0" y="0"/><Point x="400" y="0"/>
+ <Point x="400" y="120"/></Coords><TextLine id="l"><Coords><Point x="10" y="20"/><Point x="300" y="20"/>
+ <Point x="300" y="60"/><Point x="10" y="60"/></Coords><TextEquiv><Unicode>and the</Unicode></TextEquiv>
+ </TextLine></TextRegion></Page></PcGts>"""
+
+KRAKEN_ALTO = """<?xml version="1.0" encoding="UTF-8"?>
+<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <Description><MeasurementUnit>pixel</MeasurementUnit><sourceImageInformation><fileName>k.png</fileName>
+ </sourceImageInformation><OCRProcessing ID="OCR_0"><ocrProcessingStep><processingSoftware>
+ <softwareName>kraken</softwareName></processingSoftware></ocrProcessingStep></OCRProcessing></Description>
+ <Tags><OtherTag ID="TYPE_1" LABEL="default" TYPE="baseline"/></Tags>
+ <Layout><Page WIDTH="400" HEIGHT="120" PHYSICAL_IMG_NR="0" ID="page_0"><PrintSpace HPOS="0" VPOS="0" WIDTH="400"
+  HEIGHT="120"><TextBlock ID="block_0"><TextLine ID="line_0" HPOS="10" VPOS="10" WIDTH="380" HEIGHT="50"
+   BASELINE="10 40 390 55" TAGREFS="TYPE_1"><Shape><Polygon POINTS="10 10 200 10 390 30 390 60 200 45 10 45"/></Shape>
+   <String ID="s0" CONTENT="the" HPOS="10" VPOS="10" WIDTH="60" HEIGHT="35" WC="0.97"/><SP WIDTH="10"/>
+   <String ID="s1" CONTENT="cat" HPOS="80" VPOS="10" WIDTH="60" HEIGHT="35" WC="0.95"/></TextLine>
+ </TextBlock></PrintSpace></Page></Layout></alto>"""
+
+
+def test_lines_of_real_exports_transkribus_page_2010_and_kraken_alto(tmp_path):
+    """The layouts real tools export: Transkribus's PAGE 2013 (images one folder above page/, polygons,
+    baselines, a region's TextEquiv beside its lines'), PAGE 2010 (Point children), kraken's ALTO 4
+    (Shape/Polygon, BASELINE); a slanted line's polygon masks the neighbouring line's strokes in its box."""
+    import cv2
+    import numpy as np
+
+    from wordspot.data.imaging import crop_part, read_grey
+    export = tmp_path / "export" / "doc"
+    (export / "page").mkdir(parents=True)
+    page = np.full((120, 400), 230, np.uint8)  # grey paper
+    page[50:60, 20:60] = 0  # ink inside line 1's box but below its slanted polygon (line 2's ascender)
+    page[20:30, 20:60] = 10  # ink of line 1
+    for name in ("0001_scan.png", "old.png", "k.png"):
+        cv2.imwrite(str(export / name), page)
+    (export / "page" / "0001_scan.xml").write_text(TRANSKRIBUS_PAGE)
+    (export / "page" / "old.xml").write_text(PAGE_2010)
+    (export / "page" / "k.xml").write_text(KRAKEN_ALTO)
+    src = open_lines(str(export / "page"), "none")
+    lines = src.subset("all")
+    got = {(line.page, line.text): line for line in lines}
+    from wordspot.data.report import check_lines
+    from wordspot.data.text import TextNorm
+    assert "special_tokens" not in check_lines(src, TextNorm(), False)  # plain words, not FKI tokens
+    assert set(got) == {("0001_scan", "the cat"), ("0001_scan", "a dog"), ("old", "and the"), ("k", "the cat")}
+    assert all(Path(line.source).parent == export for line in lines)  # the images one folder up
+    assert got[("old", "and the")].box == (10, 20, 300, 60)
+    for key in (("0001_scan", "the cat"), ("k", "the cat")):
+        line = got[key]
+        assert line.box == (10, 10, 390, 60) and len(line.outline) == 6
+        part = crop_part(read_grey(line.source), line)
+        assert part.shape == (50, 380)
+        assert (part[40:50, 10:50] == 230).all()  # the other line's ink, outside the polygon: paper now
+        assert (part[10:20, 10:50] == 10).all()  # its own ink kept
+    rect = got[("0001_scan", "a dog")]
+    assert (crop_part(read_grey(rect.source), rect) == page[70:110, 10:390]).all()  # a rectangle masks nothing

@@ -129,8 +129,26 @@ def load_image(path: str | Path, height: int) -> np.ndarray:
 
 
 def crop_part(page: np.ndarray, crop) -> np.ndarray:
-    """A word crop's pixels on its (already read) grey image: the whole image when it has no box."""
-    return page if crop.box is None else cut_box(page, crop.box, crop.source)
+    """A word crop's pixels on its (already read) grey image: the whole image when it has no box; a line
+    with an outline has what lies outside it painted as paper."""
+    if crop.box is None:
+        return page
+    part = cut_box(page, crop.box, crop.source)
+    if getattr(crop, "outline", None):
+        part = paint_outside(part, crop.outline, (max(0, crop.box[0]), max(0, crop.box[1])))
+    return part
+
+
+def paint_outside(part: np.ndarray, outline, origin: tuple[int, int]) -> np.ndarray:
+    """`part` (cut from a page at `origin`) with the pixels outside the polygon `outline` (page coordinates)
+    set to the part's median, the paper's shade in a line's box."""
+    inside = np.zeros(part.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.asarray(outline, np.int32) - np.asarray(origin, np.int32)], 1)
+    if inside.all() or not inside.any():  # a rectangle, or a polygon that misses its own box: nothing to mask
+        return part
+    out = part.copy()
+    out[inside == 0] = np.median(part)
+    return out
 
 
 def parse_box(text: str | None, what: str = "--box") -> tuple[int, int, int, int] | None:

@@ -131,19 +131,51 @@ def _page_text(el: ET.Element) -> str:
     return (uni[0].text or "").strip() if uni else ""
 
 
-def _polygon_box(path: Path, el: ET.Element, size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+def _coords_points(path: Path, el: ET.Element) -> list[tuple[float, float]]:
+    """The polygon of a PAGE element: its Coords `points` ("x,y x,y ...") or, in PAGE 2010, its Point
+    children; FormatError when it has none or they are malformed."""
     coords = _children(el, "Coords")
     what = f"{_local(el.tag)} {el.get('id', '?')}"
     # split() first: a points attribute of only whitespace (Unicode's too) holds no point
     points = (coords[0].get("points") or "").split() if coords else []
-    if not points:
-        raise FormatError(f"{path}: {what} has no Coords points")
     try:
-        pts = [tuple(float(v) for v in p.split(",")) for p in points]
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    except (ValueError, IndexError):
+        if points:
+            pts = [tuple(float(v) for v in p.split(",")) for p in points]
+        else:
+            pts = [(float(p.get("x")), float(p.get("y"))) for p in (_children(coords[0], "Point") if coords else [])]
+        pts = [(p[0], p[1]) for p in pts]
+    except (ValueError, IndexError, TypeError):
         raise FormatError(f"{path}: {what} has malformed Coords points") from None
-    return page_box(f"{path}: {what}", min(xs), min(ys), max(xs), max(ys), size)
+    if not pts:
+        raise FormatError(f"{path}: {what} has no Coords points")
+    return pts
+
+
+def _points_box(where: str, pts: list[tuple[float, float]], size: tuple[int, int] | None) -> tuple[int, int, int, int]:
+    return page_box(where, min(p[0] for p in pts), min(p[1] for p in pts), max(p[0] for p in pts),
+                    max(p[1] for p in pts), size)
+
+
+def _polygon_box(path: Path, el: ET.Element, size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+    return _points_box(f"{path}: {_local(el.tag)} {el.get('id', '?')}", _coords_points(path, el), size)
+
+
+def _outline(pts: list[tuple[float, float]] | None) -> tuple[tuple[int, int], ...] | None:
+    """A line's polygon in whole pixels (None for fewer than three points: no area to mask by)."""
+    if not pts or len(pts) < 3:
+        return None
+    return tuple((int(round(x)), int(round(y))) for x, y in pts)
+
+
+def _image_of(path: Path, name: str) -> Path:
+    """The page image a PAGE or ALTO file names: beside the file, or one folder up (a Transkribus export
+    keeps its PAGE files in page/ below the images); where it would be beside the file when it is in neither
+    (reading it then says it is missing)."""
+    beside = path.parent / name
+    if beside.exists() or Path(name).is_absolute():
+        return beside
+    above = path.parent.parent / name
+    return above if above.exists() else beside
 
 
 def read_page_xml(path: str | Path) -> PageWords:
@@ -157,7 +189,7 @@ def read_page_xml(path: str | Path) -> PageWords:
     page = next((el for el in root.iter() if _local(el.tag) == "Page"), None)
     if page is None or not page.get("imageFilename"):
         raise FormatError(f"{path}: no Page element with an imageFilename")
-    image = path.parent / page.get("imageFilename")
+    image = _image_of(path, page.get("imageFilename"))
     size = _page_size(page, "imageWidth", "imageHeight")
     words, skipped = [], []
     for line in (el for el in root.iter() if _local(el.tag) == "TextLine"):
@@ -178,18 +210,23 @@ def read_page_xml(path: str | Path) -> PageWords:
     in_lines = {id(w) for line in root.iter() if _local(line.tag) == "TextLine" for w in _children(line, "Word")}
     words += [_word(image, _polygon_box(path, w, size), _page_text(w))
               for w in root.iter() if _local(w.tag) == "Word" and id(w) not in in_lines]
-    lines, problems = _lines(path, image, (el for el in root.iter() if _local(el.tag) == "TextLine"),
-                             lambda el: _polygon_box(path, el, size),
+    def page_line(el: ET.Element) -> tuple[tuple[int, int, int, int], list[tuple[float, float]]]:
+        pts = _coords_points(path, el)
+        return _points_box(f"{path}: TextLine {el.get('id', '?')}", pts, size), pts
+
+    lines, problems = _lines(path, image, (el for el in root.iter() if _local(el.tag) == "TextLine"), page_line,
                              lambda el: _page_text(el) or " ".join(filter(None, map(_page_text, _children(el, "Word")))))
     return PageWords(image, words, skipped, lines, problems)
 
 
-def _lines(path: Path, image: Path, elements, box_of, text_of) -> tuple[list[Crop], list[str]]:
-    """The text lines of a page file (a line whose box is unusable is left out and said so)."""
+def _lines(path: Path, image: Path, elements, shape_of, text_of) -> tuple[list[Crop], list[str]]:
+    """The text lines of a page file, each with its box and outline (`shape_of`); a line whose box is
+    unusable is left out and said so."""
     lines, problems = [], []
     for el in elements:
         try:
-            lines.append(_word(image, box_of(el), text_of(el)))
+            box, pts = shape_of(el)
+            lines.append(Crop(str(image), image.stem, box, text_of(el), _outline(pts)))
         except FormatError as e:
             problems.append(f"{e}; line left out")
     return lines, problems
@@ -203,7 +240,7 @@ def read_alto(path: str | Path) -> PageWords:
     if unit.strip() != "pixel":
         raise FormatError(f"{path}: MeasurementUnit {unit.strip()!r} is not supported (only pixel)")
     name = next((el.text for el in root.iter() if _local(el.tag) == "fileName"), None)
-    image = path.parent / name.strip() if name and name.strip() else find_image(path)
+    image = _image_of(path, name.strip()) if name and name.strip() else find_image(path)
     if image is None:
         raise FormatError(f"{path}: no sourceImageInformation/fileName and no image of the same name beside it")
     size = _page_size(next((el for el in root.iter() if _local(el.tag) == "Page"), None), "WIDTH", "HEIGHT")
@@ -218,7 +255,7 @@ def read_alto(path: str | Path) -> PageWords:
         box = page_box(f"{path}: String {s.get('ID', '?')}", x, y, x + w, y + h, size)
         words.append(_word(image, box, (s.get("CONTENT") or "").strip()))
     lines, problems = _lines(path, image, (el for el in root.iter() if _local(el.tag) == "TextLine"),
-                             lambda el: _alto_box(path, el, size),
+                             lambda el: (_alto_box(path, el, size), _alto_polygon(el)),
                              lambda el: " ".join(filter(None, ((s.get("CONTENT") or "").strip()
                                                                for s in el.iter() if _local(s.tag) == "String"))))
     return PageWords(image, words, [], lines, problems)
@@ -231,6 +268,19 @@ def _alto_box(path: Path, el: ET.Element, size: tuple[int, int] | None) -> tuple
     except (TypeError, ValueError):
         raise FormatError(f"{what} needs numeric HPOS, VPOS, WIDTH and HEIGHT") from None
     return page_box(what, x, y, x + w, y + h, size)
+
+
+def _alto_polygon(el: ET.Element) -> list[tuple[float, float]] | None:
+    """An ALTO TextLine's Shape/Polygon POINTS ("x y x y ..." or "x,y x,y ..."), None when it has none
+    usable (its box is cut out whole then)."""
+    polygon = next((p for shape in _children(el, "Shape") for p in _children(shape, "Polygon")), None)
+    try:
+        values = [float(v) for v in (polygon.get("POINTS") or "").replace(",", " ").split()] if polygon is not None else []
+    except ValueError:
+        return None
+    if len(values) % 2 or not all(math.isfinite(v) and abs(v) <= MAX_COORD for v in values):
+        return None
+    return list(zip(values[::2], values[1::2]))
 
 
 def read_xml(path: str | Path) -> PageWords:

@@ -23,9 +23,8 @@ def check(src: Source, norm, read_images: bool = True, height: int = 32) -> dict
         "alphabet": "".join(sorted(set("".join(s.text for s in words)))),
         "longest_word": max(texts, key=len) if texts else "",
     }
-    labels = src.raw_labels or [w for ws in src.tokens.values() for w in ws]  # FKI words, or lines' words
-    if labels:
-        tokens = Counter(t for label in labels for t in label.split("-") if is_token(t))
+    if src.raw_labels:  # FKI labels (of words or of lines' words); other formats write plain text
+        tokens = Counter(t for label in src.raw_labels for t in label.split("-") if is_token(t))
         report["special_tokens"] = {t: {"count": c, "decoded": token_known(t), "symbol": decode_token(t)}
                                     for t, c in tokens.most_common()}
     unreadable: list[str] = []

@@ -26,6 +26,9 @@ class Crop:
     page: str = ""
     box: tuple[int, int, int, int] | None = None
     text: str = ""
+    # a text line's polygon on the page (PAGE Coords, ALTO Shape): the pixels of its box outside it are
+    # neighbouring lines' strokes, painted over as paper when the line is cut out
+    outline: tuple[tuple[int, int], ...] | None = field(default=None, compare=False)
 
     @property
     def path(self) -> str:

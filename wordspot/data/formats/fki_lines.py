@@ -63,12 +63,14 @@ def load_fki_lines(root: str | Path, split: str | None = None, sets_dir: str | N
     lines = {lid: Crop(str(paths[lid]), parent(lid), None, " ".join(decode_fki(w) for w in ws))
              for lid, ws in words.items() if lid not in missing}
     tokens = {lines[lid].key: ws for lid, ws in words.items() if lid not in missing}
+    raw = [w for ws in tokens.values() for w in ws]  # FKI labels: their special tokens are counted
     if split == "none":
-        return build(root.name, "fki-lines", lines, {"all": list(words)}, problems, tokens=tokens)
+        return build(root.name, "fki-lines", lines, {"all": list(words)}, problems, tokens=tokens, raw_labels=raw)
     name, folder = choose_split(root, split, sets_dir)
     subsets = subsets_by_split(folder, list(words), path, problems)
     keywords = read_keywords(folder, problems, {w for ws in words.values() for w in ws})
-    return build(f"{root.name}/{name}", "fki-lines", lines, subsets, problems, tokens=tokens, keywords=keywords)
+    return build(f"{root.name}/{name}", "fki-lines", lines, subsets, problems, tokens=tokens, keywords=keywords,
+                 raw_labels=raw)
 
 
 def word_positions(root: str | Path, lines: list[Crop]) -> dict[str, list[tuple[str, int, int]]]:
