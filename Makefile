@@ -5,7 +5,8 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 GW     ?= ../shared/data/washingtondb-v1.0
 
-.PHONY: install demo test bench-gw bench-gw-both bench-strings bench-scale bench-lines bench-line-scale clean
+.PHONY: install demo test bench-gw bench-gw-both bench-strings bench-scale bench-lines bench-line-scale fonts starter \
+	bench-learning clean
 
 install: $(BIN)/.installed
 
@@ -54,6 +55,27 @@ bench-lines: install
 LINE_MODEL ?= runs/lines-40min-cv1
 bench-line-scale: install
 	$(BIN)/python benchmarks/line_scale.py --model $(LINE_MODEL) --data $(GW)
+
+# handwriting fonts and an English word list, Debian's packages (as root, or `make starter SUDO=sudo`)
+SUDO      ?=
+HANDFONTS  = fonts-dancingscript fonts-bwht fonts-breip fonts-dkg-handwriting fonts-ecolier-court fonts-femkeklaver \
+	fonts-sjfonts
+FONTDIRS   = $(foreach d,opentype/bwht opentype/dancingscript truetype/sjfonts truetype/fifthhorseman \
+	truetype/ecolier-court truetype/breip truetype/femkeklaver,--fonts /usr/share/fonts/$(d))
+fonts:
+	$(SUDO) apt-get install -y --no-install-recommends $(HANDFONTS) wamerican
+
+# a starter model that never saw a page: 20,000 English words rendered twice each in those fonts, 20 minutes
+starter: install fonts
+	$(BIN)/wordspot data synth runs/synth-words --words /usr/share/dict/american-english $(FONTDIRS) \
+		--per-word 2 --limit 20000 --seed 0
+	$(BIN)/wordspot train --data runs/synth-words --out runs/starter --minutes 20 --seed 0 --plain --overwrite
+
+# the learning curve of cv1: 100, 300 and 1,000 training words from scratch, then from the starter
+bench-learning: install
+	$(BIN)/python benchmarks/learning.py --data $(GW) --folds cv1 --sizes 100 300 1000 --minutes 5 10 20
+	$(BIN)/python benchmarks/learning.py --data $(GW) --folds cv1 --sizes 100 300 1000 --minutes 5 10 20 \
+		--init runs/starter/model.pt
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

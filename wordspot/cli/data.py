@@ -7,7 +7,7 @@ import warnings
 import typer
 from rich.table import Table
 
-from wordspot.cli.common import cli_errors, open_data, out, print_json, say
+from wordspot.cli.common import cli_errors, err, open_data, out, print_json, reporter, say
 from wordspot.cli.options import command, data_group
 from wordspot.data.text import TextNorm, readable
 
@@ -89,3 +89,36 @@ def data_check(
             _print_report(report, read_images)
         if any(not v["words"] for v in report["subsets"].values()):
             raise typer.Exit(1)
+
+
+@data_app.command("synth")
+@command
+def data_synth(
+    out_dir: str = typer.Argument(..., metavar="OUT", help="Folder to write the data set to (replaced if there)."),
+    words: str = typer.Option(..., "--words", help="A lexicon: one word a line (the first token of each)."),
+    fonts: list[str] = typer.Option(..., "--fonts", help="Font files or folders of them (.ttf, .otf); repeatable."),
+    per_word: int = typer.Option(3, "--per-word", min=1, help="Images of each word, each in a random font."),
+    limit: int = typer.Option(0, min=0, help="Use this many words of the lexicon, a seeded sample (0: all)."),
+    height: int = typer.Option(64, min=16, help="Image height in pixels."),
+    seed: int = typer.Option(0, help="Random seed: fonts, distortions and the sample of words."),
+) -> None:
+    """Render words in handwriting fonts into a data set (train/valid/test label files) to train a
+    starter model on, one that never saw your pages; fine-tune it with `wordspot train --init`.
+
+    Example: wordspot data synth synth/ --words /usr/share/dict/words --fonts /usr/share/fonts/truetype --limit 20000
+    """
+    with cli_errors():
+        import numpy as np
+
+        from wordspot.data.fontsynth import find_fonts, generate_fonts, read_words
+        lexicon = read_words(words)
+        if limit and limit < len(lexicon):
+            rng = np.random.default_rng(seed)
+            lexicon = [lexicon[i] for i in sorted(rng.choice(len(lexicon), limit, replace=False))]
+        stats = generate_fonts(out_dir, lexicon, find_fonts(fonts), per_word, seed, height, reporter=reporter(False))
+        say(out, f"{stats['images']} images of {len(lexicon) - len(stats['skipped_words'])} words in {stats['fonts']} "
+                 f"font(s) to {out_dir} (train {stats['train']}, valid {stats['valid']}, test {stats['test']})", "wrote",
+            "cyan")
+        if stats["skipped_words"]:
+            say(err, f"{len(stats['skipped_words'])} word(s) no font can draw, left out, e.g. "
+                     f"{stats['skipped_words'][0]!r}", "warning:", "yellow")

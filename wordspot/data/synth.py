@@ -47,7 +47,12 @@ def render_word(word: str, rng: np.random.Generator, height: int = 64) -> np.nda
     pad = 12
     canvas = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
     cv2.putText(canvas, word, (pad, pad + th), font, scale, 255, thick, cv2.LINE_AA)
-    canvas = canvas.astype(np.float32) / 255.0
+    return distort(canvas.astype(np.float32) / 255.0, rng, height)
+
+
+def distort(canvas: np.ndarray, rng: np.random.Generator, height: int) -> np.ndarray:
+    """A rendered word (float ink in [0, 1] on 0) slanted, bent, noised and scaled to `height`: uint8, dark ink
+    on white."""
     h, w = canvas.shape
     # slant, as most hands lean
     shear = rng.uniform(-0.5, 0.2)

@@ -20,7 +20,8 @@ from wordspot.files import atomic_write_text
 from wordspot.methods import method_of
 from wordspot.methods.base import STAGES
 from wordspot.model.embedder import Embedder
-from wordspot.model.modelfile import load_file
+from wordspot.model.grow import with_symbols
+from wordspot.model.modelfile import ModelError, load_file
 from wordspot.progress import Reporter
 from wordspot.training import image_stage, joint_stage, string_stage
 from wordspot.training.calibrate import calibrate_model
@@ -73,9 +74,13 @@ def _init_model(init: str | Path, cfg: TrainConfig, stages: tuple[str, ...], tra
     stages = tuple(s for s in stages if s != "string") or ("image",)
     new = {ch for s in train_set or [] for ch in start.norm(s.text)} - set(start.alphabet.symbols)
     if new:
+        if start.members:
+            raise ModelError(f"--init {init}: an ensemble cannot learn the {len(new)} symbol(s) the training words "
+                             f"add ({''.join(sorted(new))[:40]!r}); start from one of its members")
         warnings.warn(f"--init {init}: the training words use {len(new)} symbol(s) the model does not know "
-                      f"({''.join(sorted(new))[:40]!r}); it cannot learn them (train from scratch for them)",
+                      f"({''.join(sorted(new))[:40]!r}); they are added to its alphabet and learned from here",
                       stacklevel=3)
+        start = with_symbols(start, new)
     return start, stages
 
 
