@@ -401,3 +401,14 @@ def test_init_fine_tunes_a_trained_model(tiny_run, tiny_data, tmp_path):
     assert emb.model_id() != start.model_id()  # it trained
     saved = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert saved["model"]["dim"] == start.config.dim
+
+
+def test_init_gives_the_string_stage_share_to_the_others(tiny_run):
+    from wordspot.training.run import _init_model
+    cfg = tiny_config(minutes=10.0)
+    _, stages = _init_model(tiny_run / "model.pt", cfg, ("string", "image", "joint"), [])
+    assert "string" not in stages
+    assert cfg.image_minutes + cfg.joint_minutes == pytest.approx(10.0) and cfg.joint_minutes > 0
+    cfg = tiny_config(minutes=10.0, image_minutes=3.0)  # a stage's own budget wins
+    _init_model(tiny_run / "model.pt", cfg, ("image", "joint"), [])
+    assert cfg.image_minutes == 3.0 and cfg.joint_minutes == 0.0

@@ -72,6 +72,10 @@ def _init_model(init: str | Path, cfg: TrainConfig, stages: tuple[str, ...], tra
     start = Embedder.load(init)
     cfg.model = ModelConfig.from_dict(asdict(start.config))
     stages = tuple(s for s in stages if s != "string") or ("image",)
+    if cfg.minutes and not (cfg.image_minutes or cfg.joint_minutes):  # the string stage's share goes to the others
+        share = method_of(cfg.model).budget(cfg.minutes)
+        rest = share["image"] + share["joint"]
+        cfg.image_minutes, cfg.joint_minutes = (cfg.minutes * share[s] / rest for s in ("image", "joint"))
     new = {ch for s in train_set or [] for ch in start.norm(s.text)} - set(start.alphabet.symbols)
     if new:
         if start.members:
