@@ -13,13 +13,11 @@ over each query's top 10 (what `wordspot eval` reports) is averaged over the two
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, md_table, write_json
+from common import RESULTS, held_out, machine, md_table, run_folds, write_json
 
-from wordspot.data import open_source
 from wordspot.evaluation.evaluate import CALIBRATION_TOP, index_labelled
 from wordspot.evaluation.metrics import qbe_queries, qbs_relevance, ranking
 from wordspot.model.calibration import expected_calibration_error, fit, probability
@@ -52,8 +50,7 @@ def crossed(dist: np.ndarray, rel: np.ndarray, nearest: int, seed: int = 0) -> f
 
 def fold(data: str, run: Path, holdout: int, fold_name: str) -> dict:
     emb = Embedder.load(run)
-    valid = open_source(data, fold_name).subset("valid")
-    index, _ = index_labelled(emb, valid[len(valid) - min(holdout, len(valid)):])
+    index, _ = index_labelled(emb, held_out(data, fold_name, holdout))
     texts = [emb.norm(c.text) for c in index.crops]
     queries = sorted(set(texts))
     qi, rel_e, itself = qbe_queries(texts)
@@ -75,11 +72,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "calibration-pairs.json"))
     args = ap.parse_args()
     folds = []
-    for run in map(Path, args.runs):
-        name = re.search(r"(cv\d+)$", run.name)
-        if not name:
-            ap.error(f"{run}: the run folder's name should end in its fold (cv1 ... cv4)")
-        folds.append(fold(args.data, run, args.holdout, name.group(1)))
+    for run, name in run_folds(ap, args.runs):
+        folds.append(fold(args.data, run, args.holdout, name))
         print(folds[-1], flush=True)
     keys = [f"{kind} ece nearest{k}" for kind in ("qbs", "qbe") for k in NEAREST]
     mean = {key: float(np.mean([f[key] for f in folds])) for key in keys}

@@ -37,3 +37,23 @@ def md_table(header: list[str], rows: list[list[object]]) -> list[str]:
     """Markdown table lines."""
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
            ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def run_folds(parser, runs: list[str]) -> list[tuple[Path, str]]:
+    """`benchmarks/gw.py` run folders with their folds (a run's name ends in its fold); a usage error for
+    a folder named otherwise."""
+    import re
+    out = []
+    for run in map(Path, runs):
+        fold = re.search(r"(cv\d+)$", run.name)
+        if not fold:
+            parser.error(f"{run}: the run folder's name should end in its fold (cv1 ... cv4)")
+        out.append((run, fold.group(1)))
+    return out
+
+
+def held_out(data: str, fold: str, holdout: int) -> list:
+    """The validation images a gw.py run held out of training (the last `holdout` of the fold's valid)."""
+    from wordspot.data import open_source
+    valid = open_source(data, fold).subset("valid")
+    return valid[len(valid) - min(holdout, len(valid)):]

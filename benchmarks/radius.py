@@ -21,12 +21,11 @@ With --show, also the hits of one query over every word of the database (`--subs
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, md_table, write_json
+from common import RESULTS, held_out, machine, md_table, run_folds, write_json
 from rapidfuzz.distance import Indel, Levenshtein
 from rapidfuzz.process import cdist
 
@@ -57,9 +56,7 @@ def rule_keys(rule: str, queries: list[str], readings: list[str], space: np.ndar
 
 def validation_fold(data: str, run: Path, holdout: int, fold: str) -> dict:
     emb = Embedder.load(run)
-    valid = open_source(data, fold).subset("valid")
-    held = valid[len(valid) - min(holdout, len(valid)):]
-    index, _ = index_labelled(emb, held)
+    index, _ = index_labelled(emb, held_out(data, fold, holdout))
     texts = [emb.norm(c.text) for c in index.crops]
     queries = sorted(set(texts))
     space = distances(emb.ranking.space(emb.embed_strings(queries), images=False),
@@ -95,11 +92,8 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     folds = []
-    for run in map(Path, args.runs):
-        fold = re.search(r"(cv\d+)$", run.name)
-        if not fold:
-            ap.error(f"{run}: the run folder's name should end in its fold (cv1 ... cv4)")
-        folds.append(validation_fold(args.data, run, args.holdout, fold.group(1)))
+    for run, fold in run_folds(ap, args.runs):
+        folds.append(validation_fold(args.data, run, args.holdout, fold))
         print(folds[-1], flush=True)
     result = {"validation": folds, "machine": machine(), "seconds": round(time.time() - t0, 1),
               "mean": {key: float(np.mean([f[key] for f in folds])) for key in folds[0]
