@@ -30,7 +30,8 @@ from wordspot.training import train
 
 
 def result_path(args, fold: str) -> Path:
-    init = f"-init-{Path(args.init).name}" if args.init else ""
+    starter = Path(args.init or "")
+    init = f"-init-{starter.parent.name if starter.name == 'model.pt' else starter.stem}" if args.init else ""
     return RESULTS / f"learning-{fold}{init}{f'-seed{args.seed}' if args.seed else ''}.json"
 
 
