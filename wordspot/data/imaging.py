@@ -134,7 +134,7 @@ def crop_part(page: np.ndarray, crop) -> np.ndarray:
     if crop.box is None:
         return page
     part = cut_box(page, crop.box, crop.source)
-    if getattr(crop, "outline", None):
+    if crop.outline:
         part = paint_outside(part, crop.outline, (max(0, crop.box[0]), max(0, crop.box[1])))
     return part
 

@@ -22,11 +22,11 @@ NEW_CLASS_BIAS = -10.0  # a new symbol's reader class: e^-10 of the probability 
 
 def _phoc_places(old: PHOC, new: PHOC) -> np.ndarray:
     """For each attribute of `old`, its index in `new` (same levels and bigrams, more unigrams)."""
-    places, o, n = [], 0, 0
+    places, n = [], 0  # n: where the level starts in `new`
     for level in old.levels:
         for r in range(level):
             places += [n + r * len(new.unigrams) + new.unigrams.index(c) for c in old.unigrams]
-        o, n = o + level * len(old.unigrams), n + level * len(new.unigrams)
+        n += level * len(new.unigrams)
     places += [n + i for i in range(len(old.bigrams) * (old.bigram_level if old.bigrams else 0))]
     return np.asarray(places, np.int64)
 

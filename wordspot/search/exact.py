@@ -42,14 +42,22 @@ class Prepared:
         self.half_sq = 0.5 * (self.xt * self.xt).sum(1) if self.metric == "l2" else None
 
 
-def space_distances(emb, vectors: np.ndarray, word_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The distances of rows `rows` from a word's vector in the model's Levenshtein-shaped space (the LSDE
-    part): estimates of their edit distance."""
+def _in_space(emb, word_vector: np.ndarray):
+    """A word's vector in the model's Levenshtein-shaped space (the LSDE part), and the distances of index
+    rows from it there: estimates of their edit distance."""
     q = np.asarray(emb.ranking.space(word_vector[None, :], images=False), np.float64)
-    part = np.asarray(emb.ranking.space(np.asarray(vectors[np.sort(rows)], np.float32), images=True), np.float64)
-    d = np.sqrt(np.maximum(((part - q) ** 2).sum(1), 0.0))
+
+    def distances(part: np.ndarray) -> np.ndarray:
+        x = np.asarray(emb.ranking.space(np.asarray(part, np.float32), images=True), np.float64)
+        return np.sqrt(np.maximum(((x - q) ** 2).sum(1), 0.0))
+    return distances
+
+
+def space_distances(emb, vectors: np.ndarray, word_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The distances of rows `rows` from a word's vector in the model's Levenshtein-shaped space."""
+    order = np.argsort(rows, kind="stable")  # a memory-mapped index reads rows in order
     out = np.empty(len(rows))
-    out[np.argsort(rows, kind="stable")] = d
+    out[order] = _in_space(emb, word_vector)(vectors[rows[order]])
     return out
 
 
@@ -57,12 +65,10 @@ def within(emb, vectors: np.ndarray, word_vector: np.ndarray, radius: float, k: 
     """The best `k` rows whose vector lies within `radius` of a word's in the model's Levenshtein-
     shaped space (the LSDE part): (row, distance) pairs by distance, the distance an estimate of
     the edit distance. An exact scan, a chunk of rows at a time."""
-    q = np.asarray(emb.ranking.space(word_vector[None, :], images=False), np.float64)
+    distances = _in_space(emb, word_vector)
     found: list[tuple[float, int]] = []
     for start in range(0, len(vectors), CHUNK):
-        part = np.asarray(emb.ranking.space(np.asarray(vectors[start:start + CHUNK], np.float32), images=True),
-                          np.float64)
-        d = np.sqrt(np.maximum(((part - q) ** 2).sum(1), 0.0))
+        d = distances(vectors[start:start + CHUNK])
         rows = np.flatnonzero(d <= radius)
         found += zip(d[rows].tolist(), (rows + start).tolist())
         found = sorted(found)[:k]

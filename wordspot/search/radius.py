@@ -15,33 +15,23 @@ import numpy as np
 from rapidfuzz.distance import LCSseq, Levenshtein
 from rapidfuzz.process import cdist
 
+from wordspot.search.readings import Vocabulary
+
 
 class ReadingsVocabulary:
-    """The distinct readings of an index and the rows that hold each, built once per index."""
+    """The readings of an index's crops, their distinct words looked up at once (built once per index)."""
 
     def __init__(self, readings: list[str]) -> None:
         self.readings = readings
-        rows_of: dict[str, list[int]] = {}
-        for i, r in enumerate(readings):
-            rows_of.setdefault(r, []).append(i)
-        self.words = list(rows_of)
-        self.rows = [np.asarray(rows_of[w], np.int64) for w in self.words]
+        self.vocabulary = Vocabulary([r] for r in readings)
 
     def near(self, word: str, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows whose reading is within `radius` edits of `word`: (rows, edits, dropped), dropped the
         letters of `word` the reading does not keep in order."""
-        none = np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32)
-        if not self.words:
-            return none
-        dist = cdist([word], self.words, scorer=Levenshtein.distance, score_cutoff=radius, dtype=np.int32)[0]
-        near = np.flatnonzero(dist <= radius)
-        if not len(near):
-            return none
-        rows = [self.rows[j] for j in near]
-        edits = [np.full(len(r), dist[j], np.int32) for j, r in zip(near, rows)]
-        dropped = [np.full(len(r), len(word) - LCSseq.similarity(word, self.words[j]), np.int32)
-                   for j, r in zip(near, rows)]
-        return np.concatenate(rows), np.concatenate(edits), np.concatenate(dropped)
+        rows, edits, which = self.vocabulary.near(word, radius)
+        kept = {j: LCSseq.similarity(word, self.vocabulary.words[j]) for j in np.unique(which).tolist()}
+        dropped = np.asarray([len(word) - kept[j] for j in which.tolist()], np.int32)
+        return rows, edits, dropped
 
 
 def radius_order(edits: np.ndarray, dropped: np.ndarray, space: np.ndarray) -> np.ndarray:

@@ -26,6 +26,30 @@ def folding(symbols: list[str]) -> dict[int, str]:
     return {ord(s): _FOLD(s) or " " for s in symbols if len(s) == 1}
 
 
+class Vocabulary:
+    """Distinct words, each with the rows (lines, crops) that hold it, and the rows near a word found at once."""
+
+    def __init__(self, words_of_rows) -> None:
+        rows_of: dict[str, list[int]] = {}
+        for i, words in enumerate(words_of_rows):
+            for w in words:
+                rows_of.setdefault(w, []).append(i)
+        self.words = list(rows_of)
+        self.rows = [np.asarray(rows_of[w], np.int64) for w in self.words]
+
+    def near(self, word: str, reach: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every row holding a word within `reach` edits of `word`: (rows, edits, which word of `words`), a
+        row once for each such word it holds."""
+        dist = (cdist([word], self.words, scorer=Levenshtein.distance, score_cutoff=reach, dtype=np.int32)[0]
+                if self.words else np.zeros(0, np.int32))
+        near = np.flatnonzero(dist <= reach)
+        if not len(near):
+            return np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64)
+        sizes = [len(self.rows[j]) for j in near]
+        return (np.concatenate([self.rows[j] for j in near]), np.repeat(dist[near], sizes),
+                np.repeat(near, sizes))
+
+
 class Readings:
     """The words of every line's reading, each with the lines it is in, built once for each way of matching:
     exact (words at spaces) or folded (also at punctuation; case and punctuation dropped)."""
@@ -33,29 +57,21 @@ class Readings:
     def __init__(self, readings: list[str], symbols: list[str]) -> None:
         self.readings = readings
         self.fold_table = folding(symbols)
-        self._vocab: dict[bool, tuple[list[str], list[np.ndarray]]] = {}
+        self._vocab: dict[bool, Vocabulary] = {}
 
-    def _vocabulary(self, fold: bool) -> tuple[list[str], list[np.ndarray]]:
+    def _vocabulary(self, fold: bool) -> Vocabulary:
         if fold not in self._vocab:
-            lines_of: dict[str, list[int]] = {}
-            for i, reading in enumerate(self.readings):
-                for w in set(reading.translate(self.fold_table).split() if fold else reading.split()):
-                    lines_of.setdefault(w, []).append(i)
-            words = list(lines_of)
-            self._vocab[fold] = words, [np.asarray(lines_of[w], np.int64) for w in words]
+            self._vocab[fold] = Vocabulary(set(r.translate(self.fold_table).split() if fold else r.split())
+                                           for r in self.readings)
         return self._vocab[fold]
 
     def _near(self, word: str, fold: bool) -> tuple[np.ndarray, np.ndarray]:
         """The lines whose readings hold a word within reach of `word` (half its length in edits), in index
         order, and the fewest edits in each."""
-        words, lines = self._vocabulary(fold)
         reach = max(1, len(word) // 2)  # further than that, a reading says little of the word
-        dist = cdist([word], words, scorer=Levenshtein.distance, score_cutoff=reach, dtype=np.int32)[0]
-        near = np.flatnonzero(dist <= reach)
-        if not len(near):
-            return np.zeros(0, np.int64), np.zeros(0, np.int32)
-        line = np.concatenate([lines[j] for j in near])
-        edits = np.concatenate([np.full(len(lines[j]), dist[j], np.int32) for j in near])
+        line, edits, _ = self._vocabulary(fold).near(word, reach)
+        if not len(line):
+            return line, edits
         order = np.lexsort((edits, line))
         line, edits = line[order], edits[order]
         first = np.r_[True, line[1:] != line[:-1]]
