@@ -17,6 +17,11 @@ networks, the fusion weights chosen on the fold's validation images as training 
 them; it writes the results of `--method both` with the same tag:
 
     python benchmarks/gw.py --method lsde --folds cv1 --minutes 40 --holdout 300 --tag read --fuse
+
+--init MODEL fine-tunes a starter model (one that never saw George Washington, e.g. `make starter`'s)
+instead of training from scratch: no string stage, so its minutes go to the image and joint stages.
+
+    python benchmarks/gw.py --folds cv1 --minutes 40 --holdout 300 --init runs/starter-fonts/model.pt --tag starter
 """
 
 from __future__ import annotations
@@ -83,7 +88,8 @@ def run_fold(args, fold: str) -> dict:
                        reporter=PlainReporter(120))
         logs = [run / f"member{i}" / "log.jsonl" for i in range(args.members)]
     else:
-        train(cfg, run, train_set=train_set, valid_set=valid_set, overwrite=True, reporter=PlainReporter(120))
+        train(cfg, run, train_set=train_set, valid_set=valid_set, overwrite=True, reporter=PlainReporter(120),
+              init=args.init)
         logs = [run / "log.jsonl"]
     minutes = (time.time() - t0) / 60
     # the curve: validation mAP against training minutes, stage by stage (and member by member)
@@ -100,7 +106,7 @@ def run_fold(args, fold: str) -> dict:
     out = {"fold": fold, "method": args.method.upper() + (f"-{args.tag}" if args.tag else ""), "budget_minutes": args.minutes, "members": args.members,
            "seed": args.seed, "train_minutes": round(minutes, 1),
            # what ran: --set may override the budget's split between the stages
-           "config": {"settings": args.set, "string_steps": cfg.string_steps, "image_minutes": cfg.image_minutes,
+           "config": {"settings": args.set, "init": args.init, "string_steps": cfg.string_steps, "image_minutes": cfg.image_minutes,
                       "joint_minutes": cfg.joint_minutes, "height": args.height, "dim": args.dim,
                       "train_images": len(train_set), "valid_images": len(valid_set)},
            "curve": curve, "machine": args.machine}
@@ -300,6 +306,9 @@ def main() -> None:
                          "needs --tag")
     ap.add_argument("--tag", default="", help="a name for the --set settings, kept in the result file's name "
                                               "(gw-lsde-TAG-40min-cv1) so that its results stand apart")
+    ap.add_argument("--init", default=None, metavar="MODEL",
+                    help="fine-tune this starter model (never trained on George Washington) instead of starting "
+                         "from scratch; needs --tag")
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--merge", action="store_true", help="only rebuild the table from saved fold results")
     ap.add_argument("--evaluate-only", action="store_true",
@@ -308,8 +317,10 @@ def main() -> None:
     ap.add_argument("--fuse", action="store_true",
                     help="rank trained LSDE folds with a PHOC head by both heads (results as --method both)")
     args = ap.parse_args()
-    if args.set and not args.tag:
-        raise SystemExit("--set needs --tag NAME, so that its results do not overwrite those of the defaults")
+    if (args.set or args.init) and not args.tag:
+        raise SystemExit("--set and --init need --tag NAME, so that their results do not overwrite those of the defaults")
+    if args.init and args.members > 1:
+        raise SystemExit("--init fine-tunes one model: give --members 1")
     if args.tag and not re.fullmatch(r"[a-z][a-z0-9]*", args.tag):
         raise SystemExit("--tag: lower-case letters and digits, starting with a letter")
     if args.fuse:
@@ -333,6 +344,8 @@ def main() -> None:
         args.image_minutes, args.joint_minutes = 0.7 * rest, 0.3 * rest
         if args.method == "phoc":  # no string or joint stage: the whole budget to the image CNN
             args.image_minutes, args.joint_minutes = max(1.0, args.minutes - 1.0), 0.0
+        elif args.init:  # a starter skips the string stage: its minutes go to the others, in the same shares
+            args.image_minutes, args.joint_minutes = 0.7 * args.minutes, 0.3 * args.minutes
         for fold in args.folds:
             run_fold(args, fold)
     print(merge())
