@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 GW     ?= ../shared/data/washingtondb-v1.0
+MIRADOR = $(VENV)/share/mirador/mirador.min.js
 
 .PHONY: install demo test bench-gw bench-gw-both bench-strings bench-scale bench-lines bench-line-scale fonts starter \
 	bench-learning clean
@@ -27,8 +28,17 @@ demo: install
 	$(BIN)/wordspot query runs/demo/test.idx quarters -k 5
 	$(BIN)/wordspot eval runs/demo --data builtin --subset test
 
-test: install
+test: install $(MIRADOR)
 	$(BIN)/python -m pytest
+
+# a real IIIF viewer for tests/serve/test_iiif_viewer.py: Mirador's own bundle from the npm registry
+# (the test is skipped where npm cannot fetch it)
+$(MIRADOR):
+	mkdir -p $(@D)
+	cd $(@D) && npm pack --silent mirador@3.4.3 >/dev/null 2>&1 \
+		&& tar xzf mirador-3.4.3.tgz --strip-components=2 package/dist/mirador.min.js \
+			package/dist/mirador.min.js.LICENSE.txt && rm mirador-3.4.3.tgz \
+		|| echo "npm could not fetch Mirador: the IIIF viewer test will be skipped"
 
 # the runs behind the README's tables (hours on two cores: GW folds are trained one after another;
 # `make bench-gw FOLDS=cv3` runs one, `python benchmarks/gw.py --merge` rebuilds the table)

@@ -3,8 +3,10 @@
 Word images of George Washington pasted onto large pages (scan-sized PNGs), indexed as page + box crops
 with a word model, served by `wordspot serve`'s application, and searched in headless Chromium (Debian's):
 the time from pressing Enter to the 20 hits' thumbnails all drawn. Cold: the first search after the server
-starts (every page decoded once); warm: a later search of another word. Idle, and with two busy processes
-on the two cores ("loaded").
+starts, its thumbnails cut from the page views the index keeps (index/views.py); cold without views: the
+same with the views folder removed first (an index of an older wordspot: every page decoded once; the
+server keeps the views then); warm: a later search of another word. Idle, and with two busy processes on
+the two cores ("loaded").
 
     python benchmarks/thumbs.py --model runs/gw-both-branchv2-40min-cv1
 
@@ -28,6 +30,7 @@ from common import RESULTS, machine, md_table, write_json
 from wordspot.data import Crop, open_source
 from wordspot.data.imaging import read_grey
 from wordspot.index.build import index_crops, open_index
+from wordspot.index.views import FOLDER
 from wordspot.model.embedder import Embedder
 from wordspot.search.query import Searcher
 from wordspot.serve.app import start
@@ -106,8 +109,14 @@ def main() -> None:
         hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 if load == "loaded"
                                                                                          else 0)]
         try:
-            cold, warm = [], []
+            cold, warm, bare = [], [], []
             for r in range(args.repeat):
+                shutil.rmtree(work / "pages.idx" / FOLDER, ignore_errors=True)
+                url, stop = start(Searcher(emb, [open_index(work / "pages.idx")], warm=True))
+                try:
+                    bare.append(timed_search(url, WORDS[(2 * r) % len(WORDS)], chromium))
+                finally:
+                    stop()
                 url, stop = start(Searcher(emb, [open_index(work / "pages.idx")], warm=True))
                 try:
                     cold.append(timed_search(url, WORDS[(2 * r) % len(WORDS)], chromium))
@@ -118,6 +127,8 @@ def main() -> None:
             for h in hogs:
                 h.kill()
         result["runs"][load] = {"cold_s": [round(v, 3) for v in cold], "warm_s": [round(v, 3) for v in warm],
+                                "cold_without_views_s": [round(v, 3) for v in bare],
+                                "cold_without_views_median_s": round(statistics.median(bare), 3),
                                 "cold_median_s": round(statistics.median(cold), 3),
                                 "warm_median_s": round(statistics.median(warm), 3)}
         print(load, result["runs"][load], flush=True)
@@ -126,8 +137,10 @@ def main() -> None:
            f"{result['crops']} GW word images on {args.pages} pages of {args.size[0]}x{args.size[1]} pixels "
            f"(PNG, {result['page_png_mb']} MB a page); seconds from Enter to the 20 hits' thumbnails drawn in "
            f"headless Chromium (median of {args.repeat}).", ""]
-    out += md_table(["machine", "cold (first search, pages decoded)", "warm (another word)"],
-                    [[k, v["cold_median_s"], v["warm_median_s"]] for k, v in result["runs"].items()])
+    out += md_table(["machine", "cold (first search, the index's page views)", "cold without views (pages decoded)",
+                     "warm (another word)"],
+                    [[k, v["cold_median_s"], v["cold_without_views_median_s"], v["warm_median_s"]]
+                     for k, v in result["runs"].items()])
     (RESULTS / "thumbs.md").write_text("\n".join(out) + "\n")
     print("\n".join(out))
 

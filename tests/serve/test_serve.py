@@ -233,3 +233,26 @@ def test_iiif_manifest_and_content_search(served):
     assert any("#xywh=" in a["target"] for a in found["items"])
     error(c.get("/iiif/image/0/99999.png"), 404, "no page")
     error(c.get("/iiif/search", params={"q": "!!!"}), 400, "empty once normalised")
+
+
+def test_iiif_content_search_1_for_the_viewers_that_read_only_that(served):
+    c = served["client"]
+    manifest = ok(c.get("/iiif/manifest"))
+    (v1,) = [s for s in manifest["service"] if s.get("profile") == "http://iiif.io/api/search/1/search"]
+    canvases = {cv["id"] for cv in manifest["items"]}
+    found = ok(c.get(v1["@id"].replace("http://127.0.0.1:8765", ""), params={"q": "great", "k": 5}))
+    assert found["@type"] == "sc:AnnotationList" and len(found["resources"]) == 5 == found["within"]["total"]
+    assert all(r["on"].partition("#")[0] in canvases and r["resource"]["chars"] for r in found["resources"])
+    assert [h["annotations"][0] for h in found["hits"]] == [r["@id"] for r in found["resources"]]
+    error(c.get("/iiif/search/1", params={"q": "!!!"}), 400, "empty once normalised")
+
+
+def test_iiif_resources_are_shared_only_with_the_origins_named(served):
+    viewer, shared_with = "https://viewer.example", "access-control-allow-origin"
+    plain = served["client"]
+    assert shared_with not in plain.get("/iiif/manifest", headers={"Origin": viewer}).headers
+    shared = TestClient(create_app(served["searcher"], iiif_origins=[viewer]), base_url="http://127.0.0.1")
+    r = shared.get("/iiif/manifest", headers={"Origin": viewer})
+    assert r.status_code == 200 and r.headers[shared_with] == viewer
+    assert shared_with not in shared.get("/iiif/manifest", headers={"Origin": "https://evil.example"}).headers
+    assert shared_with not in shared.get("/api/info", headers={"Origin": viewer}).headers

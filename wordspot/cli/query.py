@@ -180,6 +180,9 @@ def serve(
     max_upload_mb: float = typer.Option(5.0, help="Largest example image a client may upload (MB)."),
     allow_host: Optional[list[str]] = typer.Option(None, help="A host name clients may address the server by, "
                                                    "besides this machine's and --host (repeat for more)."),
+    iiif_origin: Optional[list[str]] = typer.Option(None, help="A web site whose IIIF viewer may read the manifest, "
+                                                    "images and search (e.g. https://projectmirador.org; '*' for "
+                                                    "any); repeat for more. None by default."),
     remote: Optional[list[str]] = typer.Option(None, help="Instead of an index: a `wordspot serve` URL holding "
                                                "shards of the collection (repeat for each); queries go to all, "
                                                "hits are merged by distance."),
@@ -196,6 +199,8 @@ def serve(
             raise WordspotError(f"--port: 1 to 65535, got {port}")
         if max_upload_mb <= 0:
             raise WordspotError(f"--max-upload-mb: must be more than 0, got {max_upload_mb}")
+        if iiif_origin and (remote or (index_path is not None and is_line_index(index_path))):
+            raise WordspotError("--iiif-origin: only a server over a word index has IIIF resources")
         if remote:
             if index_path is not None or idx.shard:
                 raise WordspotError("--remote serves other servers' indexes: give no INDEX or --shard with it")
@@ -211,7 +216,10 @@ def serve(
         from wordspot.serve.app import run
         err.print(f"serving {len(searcher):,} crops on http://{host}:{port}  (Ctrl-C stops)", highlight=False,
                   markup=False)
-        run(searcher, host, port, int(max_upload_mb * 2**20), allow_host)
+        if iiif_origin:
+            err.print(f"IIIF manifest: http://{host}:{port}/iiif/manifest (readable by {', '.join(iiif_origin)})",
+                      highlight=False, markup=False)
+        run(searcher, host, port, int(max_upload_mb * 2**20), allow_host, iiif_origin)
 
 
 def _serve_front(remote, host, port, max_upload, allow_host) -> None:

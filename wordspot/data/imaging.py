@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -137,6 +138,15 @@ def crop_part(page: np.ndarray, crop) -> np.ndarray:
     if crop.outline:
         part = paint_outside(part, crop.outline, (max(0, crop.box[0]), max(0, crop.box[1])))
     return part
+
+
+def scaled_crop(crop, scale: float):
+    """`crop` on its page scaled by `scale` (its box and outline; the box at least one pixel)."""
+    if crop.box is None or scale == 1.0:
+        return crop
+    x1, y1, x2, y2 = (int(round(v * scale)) for v in crop.box)
+    outline = tuple((round(x * scale), round(y * scale)) for x, y in crop.outline) if crop.outline else None
+    return dataclasses.replace(crop, box=(x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)), outline=outline)
 
 
 def paint_outside(part: np.ndarray, outline, origin: tuple[int, int]) -> np.ndarray:

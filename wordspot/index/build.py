@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from wordspot.data.crops import collect_crops, dataset_crops
 from wordspot.data.imaging import ImageError, crop_part, degenerate, normalise, read_grey
 from wordspot.data.sample import Crop
 from wordspot.index.store import IndexFileError, IndexStore, check_model, open_shards
+from wordspot.index.views import PageViews
 from wordspot.index.writer import IndexWriter
 from wordspot.model.embedder import Embedder
 from wordspot.progress import Reporter
@@ -24,10 +26,12 @@ __all__ = ["Crop", "Index", "IndexFileError", "IndexStore", "build_index", "coll
            "index_crops", "open_index", "open_shards", "write_index"]
 
 
-def load_crops(crops: list[Crop], height: int,
-               odd: dict[str, str] | None = None) -> tuple[list[int], list[np.ndarray], dict[str, str]]:
+def load_crops(crops: list[Crop], height: int, odd: dict[str, str] | None = None,
+               on_page: Callable[[str, np.ndarray], None] | None = None,
+               ) -> tuple[list[int], list[np.ndarray], dict[str, str]]:
     """Normalised images of the readable crops (their positions), and why the others were skipped.
     Crops that read but look degenerate (tiny, blank, extreme aspect) are kept and noted in `odd`.
+    `on_page(source, image)` is called once for each page read for crops with a box.
 
     Crops of one page should be adjacent: a page is read once for all its words.
     """
@@ -38,6 +42,8 @@ def load_crops(crops: list[Crop], height: int,
             current, page, page_error = c.source, None, ""
             try:
                 page = read_grey(c.source)
+                if on_page is not None and c.box is not None:
+                    on_page(c.source, page)
             except ImageError as e:
                 page_error = str(e)
         try:
@@ -153,14 +159,16 @@ def index_crops(emb: Embedder, crops: list[Crop], path: str | Path, *, model_pat
         rep.advance(resumed)
         starts = list(range(resumed, len(todo), chunk))
         height = emb.config.image_height
+        keep_view = PageViews(w.path).save  # the search page's thumbnails come from these, not the scans
         with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(load_crops, todo[starts[0]:starts[0] + chunk], height, odd) if starts else None
+            pending = (pool.submit(load_crops, todo[starts[0]:starts[0] + chunk], height, odd, keep_view)
+                       if starts else None)
             for n, start in enumerate(starts):
                 part = todo[start:start + chunk]
                 kept, images, part_bad = pending.result()
                 if n + 1 < len(starts):
                     nxt = starts[n + 1]
-                    pending = pool.submit(load_crops, todo[nxt:nxt + chunk], height, odd)
+                    pending = pool.submit(load_crops, todo[nxt:nxt + chunk], height, odd, keep_view)
                 vectors, readings = emb.embed_and_read(images)
                 w.add(vectors, [part[k] for k in kept], start + len(part), readings)
                 bad.update(part_bad)

@@ -25,8 +25,9 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from wordspot.data.imaging import crop_part, cut_box, decode_grey, normalise
+from wordspot.data.imaging import cut_box, decode_grey, normalise
 from wordspot.errors import WordspotError
+from wordspot.index.views import PageViews
 from wordspot.search.query import Hit, Searcher
 from wordspot.serve.iiif import add_iiif
 from wordspot.serve.webkit import (
@@ -34,6 +35,7 @@ from wordspot.serve.webkit import (
     MAX_K,
     UPLOAD_PIXELS,
     Guard,
+    IIIFOrigins,
     PageCache,
     allowed_hosts,
     batch_request,
@@ -50,7 +52,8 @@ class _Service:
     clients waiting), the page cache, and the answers' shape."""
 
     def __init__(self, searcher: Searcher) -> None:
-        self.searcher, self.lock, self.pages = searcher, threading.Lock(), PageCache()
+        views = [PageViews(ix.path) for ix in searcher.indexes if getattr(ix, "path", None)]
+        self.searcher, self.lock, self.pages = searcher, threading.Lock(), PageCache(views=views)
         self.height = searcher.emb.config.image_height
         self.model_id = searcher.emb.model_id()  # a hash of every weight: once, not per request
 
@@ -89,9 +92,7 @@ def _page_routes(app: FastAPI, s: _Service) -> None:
 
     @app.get("/api/crop/{shard}/{row}.png")
     def crop_png(shard: int, row: int) -> Response:
-        crop = s.crop_of(shard, row)
-        page = s.pages.page(crop.source)
-        return png_response(thumbnail(crop_part(page, crop)))
+        return png_response(thumbnail(s.pages.part(s.crop_of(shard, row))))
 
     @app.get("/api/page/{shard}/{row}.png")
     def page_png(shard: int, row: int) -> Response:
@@ -192,9 +193,13 @@ def _vector_routes(app: FastAPI, s: _Service) -> None:
             return s.answer(str(body.get("query", "vector"))[:200], hits, k)
 
 
-def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str, ...] = LOCAL_HOSTS):
-    """The FastAPI application over `searcher`. Only requests addressed to one of `hosts` are answered."""
+def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str, ...] = LOCAL_HOSTS,
+               iiif_origins: list[str] | None = None):
+    """The FastAPI application over `searcher`. Only requests addressed to one of `hosts` are answered;
+    the IIIF resources may be read by the web pages of `iiif_origins` (a viewer hosted elsewhere)."""
     app = FastAPI(title="wordspot", docs_url=None, redoc_url=None)
+    if iiif_origins:
+        app.add_middleware(IIIFOrigins, origins=set(iiif_origins))
     app.add_middleware(Guard, hosts=set(hosts), max_body=max_upload)
     service = _Service(searcher)
     error_handlers(app)
@@ -205,11 +210,11 @@ def create_app(searcher: Searcher, max_upload: int = 5 * 2**20, hosts: tuple[str
 
 
 def run(searcher: Searcher, host: str = "127.0.0.1", port: int = 8765, max_upload: int = 5 * 2**20,
-        allow_hosts: list[str] | None = None) -> None:
+        allow_hosts: list[str] | None = None, iiif_origins: list[str] | None = None) -> None:
     """Serve until Ctrl-C."""
     import uvicorn
-    uvicorn.run(create_app(searcher, max_upload, allowed_hosts(host, allow_hosts)), host=host, port=port,
-                log_level="warning")
+    uvicorn.run(create_app(searcher, max_upload, allowed_hosts(host, allow_hosts), iiif_origins), host=host,
+                port=port, log_level="warning")
 
 
 def start(searcher: Searcher, host: str = "127.0.0.1", port: int = 0):

@@ -1,6 +1,6 @@
-"""IIIF for `wordspot serve`: a Presentation 3 manifest of the indexed pages and Content Search 2.0
-over them, so that a IIIF viewer (Mirador, Universal Viewer) shows the collection and highlights
-the hits. Only pages the index names are served."""
+"""IIIF for `wordspot serve`: a Presentation 3 manifest of the indexed pages and Content Search over
+them (2.0, and 1.0 for the viewers that read only that), so that a IIIF viewer (Mirador, Universal
+Viewer) shows the collection and highlights the hits. Only pages the index names are served."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from wordspot.data.imaging import declared_size
+from wordspot.index.views import VIEW_WIDTH
 from wordspot.search.query import Searcher
-from wordspot.serve.webkit import MAX_K, PAGE_WIDTH, PageCache, png_response
+from wordspot.serve.webkit import MAX_K, PageCache, png_response
 
 MAX_CANVASES = 10_000  # pages one IIIF manifest lists at most
 
@@ -42,7 +43,7 @@ def manifest(base: str, searcher: Searcher) -> dict:
         for sid, path in ix.sources(MAX_CANVASES):
             w, h = _size_of(path)
             cid = _canvas(base, s, sid)
-            scale = min(1.0, PAGE_WIDTH / w)  # the image is the page view, scaled as PageCache.view scales it
+            scale = min(1.0, VIEW_WIDTH / w)  # the image is the page view, scaled as PageCache.view scales it
             image = {"id": f"{base}iiif/image/{s}/{sid}.png", "type": "Image", "format": "image/png",
                      "width": max(1, round(w * scale)), "height": max(1, round(h * scale))}
             canvases.append({"id": cid, "type": "Canvas", "width": w, "height": h,
@@ -52,27 +53,48 @@ def manifest(base: str, searcher: Searcher) -> dict:
                                                    "motivation": "painting", "body": image, "target": cid}]}]})
     return {"@context": "http://iiif.io/api/presentation/3/context.json", "id": f"{base}iiif/manifest",
             "type": "Manifest", "label": {"none": ["wordspot collection"]},
-            "service": [{"id": f"{base}iiif/search", "type": "SearchService2"}], "items": canvases}
+            "service": [{"id": f"{base}iiif/search", "type": "SearchService2"},
+                        {"@context": "http://iiif.io/api/search/1/context.json", "@id": f"{base}iiif/search/1",
+                         "id": f"{base}iiif/search/1", "type": "SearchService1",
+                         "profile": "http://iiif.io/api/search/1/search"}],
+            "items": canvases}
 
 
-def annotations(base: str, searcher: Searcher, hits: list, q: str) -> list[dict]:
-    """Content Search 2.0 highlighting annotations of hits, on their pages' canvases."""
+def _targets(base: str, searcher: Searcher, hits: list, q: str) -> list[tuple[str, str, str, str]]:
+    """(annotation id, canvas target with the hit's box, text, label) of each hit."""
     ids = {}  # shard -> row -> page id
     for s in {h.shard for h in hits}:
         rows = [h.row for h in hits if h.shard == s]
         ids[s] = dict(zip(rows, searcher.indexes[s].source_ids(rows)))
-    items = []
+    out = []
     for h in hits:
         target = _canvas(base, h.shard, ids[h.shard][h.row])
         if h.crop.box:
             x1, y1, x2, y2 = h.crop.box
             target += f"#xywh={x1},{y1},{x2 - x1},{y2 - y1}"
-        items.append({"id": f"{base}iiif/annotation/{h.shard}/{h.row}", "type": "Annotation",
-                      "motivation": "highlighting", "target": target,
-                      "body": {"type": "TextualBody", "value": h.crop.text or q, "format": "text/plain"},
-                      "label": {"none": [f"#{h.rank} {h.crop.text or ''} (distance {h.distance:.4g}"
-                                         + (f", score {h.score:.2f})" if h.score is not None else ")")]}})
-    return items
+        label = (f"#{h.rank} {h.crop.text or ''} (distance {h.distance:.4g}"
+                 + (f", score {h.score:.2f})" if h.score is not None else ")"))
+        out.append((f"{base}iiif/annotation/{h.shard}/{h.row}", target, h.crop.text or q, label))
+    return out
+
+
+def annotations(base: str, searcher: Searcher, hits: list, q: str) -> list[dict]:
+    """Content Search 2.0 highlighting annotations of hits, on their pages' canvases."""
+    return [{"id": aid, "type": "Annotation", "motivation": "highlighting", "target": target,
+             "body": {"type": "TextualBody", "value": text, "format": "text/plain"}, "label": {"none": [label]}}
+            for aid, target, text, label in _targets(base, searcher, hits, q)]
+
+
+def annotation_list(url: str, base: str, searcher: Searcher, hits: list, q: str) -> dict:
+    """The same hits as a Content Search 1.0 annotation list, for the viewers that read only that
+    version (Mirador 3, the Universal Viewer)."""
+    found = _targets(base, searcher, hits, q)
+    return {"@context": ["http://iiif.io/api/presentation/2/context.json", "http://iiif.io/api/search/1/context.json"],
+            "@id": url, "@type": "sc:AnnotationList", "within": {"@type": "sc:Layer", "total": len(found)},
+            "resources": [{"@id": aid, "@type": "oa:Annotation", "motivation": "sc:painting", "label": label,
+                           "resource": {"@type": "cnt:ContentAsText", "chars": text}, "on": target}
+                          for aid, target, text, label in found],
+            "hits": [{"@type": "search:Hit", "annotations": [aid], "match": text} for aid, _, text, _ in found]}
 
 
 def add_iiif(app: FastAPI, searcher: Searcher, lock: threading.Lock, pages: PageCache) -> None:
@@ -97,3 +119,10 @@ def add_iiif(app: FastAPI, searcher: Searcher, lock: threading.Lock, pages: Page
             hits = searcher.by_string(q, k)
         return {"@context": "http://iiif.io/api/search/2/context.json", "id": str(request.url),
                 "type": "AnnotationPage", "items": annotations(str(request.base_url), searcher, hits, q)}
+
+    @app.get("/iiif/search/1")
+    def iiif_search_v1(request: Request, q: str = Query(..., min_length=1, max_length=100),
+                       k: int = Query(100, ge=1, le=MAX_K)) -> dict:
+        with lock:
+            hits = searcher.by_string(q, k)
+        return annotation_list(str(request.url), str(request.base_url), searcher, hits, q)

@@ -14,12 +14,13 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from wordspot.data.imaging import ImageError, read_grey
+from wordspot.data.imaging import ImageError, crop_part, read_grey, scaled_crop
 from wordspot.errors import WordspotError
+from wordspot.index.views import PageViews, scaled_down
 
 MAX_K = 500
 MAX_BATCH = 100
-PAGE_WIDTH = 1600  # pages are sent scaled down to this width at most
+THUMB_FROM = 32  # a word at least this high on the page's view is cut from the view (shown at 56 px at most)
 UPLOAD_PIXELS = 25_000_000  # an example word image; a line or a page crop stays far below
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -93,57 +94,98 @@ class Guard:
         await send({"type": "http.response.body", "body": body})
 
 
-class PageCache:
-    """Page images decoded once and kept (least recently used out past `budget` bytes), each also
-    scaled down once for the page view: forty requests for thumbnails of one large scan decode it
-    once, not forty times."""
+class IIIFOrigins:
+    """ASGI middleware: responses under /iiif/ may be read by the web pages of `origins` (a IIIF viewer
+    hosted elsewhere); '*' for any. Nothing else is shared across origins, and nothing by default: any web
+    site a user visits could otherwise read a collection served on their machine."""
 
-    def __init__(self, budget: int = 512 * 2**20) -> None:
-        self.budget, self.pages, self.views = budget, OrderedDict(), {}
+    def __init__(self, app, origins: set[str]) -> None:
+        self.app, self.origins = app, origins
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/iiif/"):
+            return await self.app(scope, receive, send)
+        origin = dict(scope["headers"]).get(b"origin", b"").decode("latin-1")
+        allowed = "*" if "*" in self.origins else origin if origin in self.origins else ""
+
+        async def send_shared(message):
+            if message["type"] == "http.response.start" and allowed:
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"access-control-allow-origin", allowed.encode("latin-1")),
+                                                  (b"vary", b"Origin")]}
+            await send(message)
+        await self.app(scope, receive, send_shared)
+
+
+class PageCache:
+    """Page images decoded once and kept (least recently used out past `budget` bytes), and each page's
+    view (scaled down to VIEW_WIDTH): forty requests for thumbnails of one large scan decode it once, not
+    forty times. With the `views` of index folders (kept there when indexing), a page's view is read
+    from that small file, and the scan itself is decoded only when a thumbnail needs its full detail."""
+
+    def __init__(self, budget: int = 512 * 2**20, views: list[PageViews] | None = None) -> None:
+        self.budget, self.kept, self.disk = budget, OrderedDict(), list(views or [])
         self.lock, self.loading = threading.Lock(), {}
 
-    def page(self, source: str) -> np.ndarray:
-        try:  # a file replaced or removed since it was cached is read again, or a 404
-            st = os.stat(source)
-            key = (source, st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = (source, 0, 0)
+    def _cached(self, key: tuple, make):
+        """The value kept under `key`, or `make()`'s, made by one thread while the others wait."""
         with self.lock:
-            if key in self.pages:
-                self.pages.move_to_end(key)
-                return self.pages[key]
+            if key in self.kept:
+                self.kept.move_to_end(key)
+                return self.kept[key]
             gate = self.loading.setdefault(key, threading.Lock())
-        with gate:  # one thread decodes a page; the others wait for it
+        with gate:
             with self.lock:
-                if key in self.pages:
-                    return self.pages[key]
+                if key in self.kept:
+                    return self.kept[key]
             try:
-                img = read_grey(source)
-            except ImageError as e:
-                raise HTTPException(404, f"the image is not readable on the server: {e}") from None
+                value = make()
             finally:
                 with self.lock:
                     self.loading.pop(key, None)
             with self.lock:
-                self.pages[key] = img
-                while sum(p.nbytes for p in self.pages.values()) > self.budget and len(self.pages) > 1:
-                    old, _ = self.pages.popitem(last=False)
-                    self.views.pop(old, None)
-            return img
+                self.kept[key] = value
+                while sum(_nbytes(v) for v in self.kept.values()) > self.budget and len(self.kept) > 1:
+                    self.kept.popitem(last=False)
+            return value
+
+    @staticmethod
+    def _stat_key(source: str) -> tuple:
+        try:  # a file replaced or removed since it was cached is read again, or a 404
+            st = os.stat(source)
+            return source, st.st_mtime_ns, st.st_size
+        except OSError:
+            return source, 0, 0
+
+    def page(self, source: str) -> np.ndarray:
+        def read() -> np.ndarray:
+            try:
+                return read_grey(source)
+            except ImageError as e:
+                raise HTTPException(404, f"the image is not readable on the server: {e}") from None
+        return self._cached(("page", *self._stat_key(source)), read)
 
     def view(self, source: str) -> tuple[np.ndarray, float]:
-        """The page scaled to PAGE_WIDTH at most, and the scale."""
-        page = self.page(source)
-        with self.lock:
-            key = next((k for k, v in self.pages.items() if v is page), None)
-            if key in self.views:
-                return self.views[key]
-        scale = min(1.0, PAGE_WIDTH / page.shape[1])
-        small = cv2.resize(page, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else page
-        with self.lock:
-            if key in self.pages:
-                self.views[key] = (small, scale)
-        return small, scale
+        """The page scaled to VIEW_WIDTH at most, and the scale."""
+        def make() -> tuple[np.ndarray, float]:
+            for views in self.disk:
+                kept = views.load(source)
+                if kept is not None:
+                    return kept
+            page = self.page(source)
+            if self.disk:  # an index built before views were kept: the next start finds it
+                self.disk[0].save(source, page)
+            return scaled_down(page)
+        return self._cached(("view", *self._stat_key(source)), make)
+
+    def part(self, crop) -> np.ndarray:
+        """A crop's pixels for a thumbnail: cut from the page's view when it keeps the word at least
+        THUMB_FROM pixels high, else from the page itself."""
+        if crop.box is not None:
+            small, scale = self.view(crop.source)
+            if scale == 1.0 or (crop.box[3] - crop.box[1]) * scale >= THUMB_FROM:
+                return crop_part(small, scaled_crop(crop, scale))
+        return crop_part(self.page(crop.source), crop)
 
     def drawn(self, source: str, boxes: list) -> np.ndarray:
         """The page's view in colour with each (box in page pixels, or None; BGR colour) of `boxes` drawn."""
@@ -154,6 +196,10 @@ class PageCache:
                 x1, y1, x2, y2 = (int(round(v * scale)) for v in box)
                 cv2.rectangle(view, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), colour, max(2, view.shape[1] // 400))
         return view
+
+
+def _nbytes(value) -> int:
+    return value.nbytes if isinstance(value, np.ndarray) else value[0].nbytes
 
 
 def thumbnail(img: np.ndarray, height: int = 96) -> np.ndarray:
