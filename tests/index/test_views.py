@@ -83,3 +83,16 @@ def test_the_server_cuts_thumbnails_from_the_views_without_decoding_the_page(wid
         assert np.abs(thumb.astype(int) - full).mean() < 12  # the same word, cut from the smaller page
     assert client.get("/api/page/0/0.png").status_code == 200
     assert decoded == []  # neither the thumbnails nor the page view needed the scan
+
+
+def test_a_starting_server_reads_the_kept_views_into_memory_only(wide, tmp_path, monkeypatch):
+    import wordspot.index.views as views_mod
+    import wordspot.serve.webkit as webkit
+    from wordspot.serve.webkit import PageCache
+    other = tmp_path / "other.png"  # a page with no view kept: left alone, not decoded
+    cv2.imwrite(str(other), wide["page"])
+    cache = PageCache(views=[PageViews(wide["root"] / "w.idx")])
+    assert cache.preload([str(wide["root"] / "page.png"), str(other)]) == 1
+    for module in (views_mod, webkit):
+        monkeypatch.setattr(module, "read_grey", lambda p: pytest.fail(f"{p} read again"))
+    assert cache.part(wide["crops"][0]).size  # from memory

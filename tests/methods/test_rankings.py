@@ -11,7 +11,7 @@ import pytest
 from wordspot.data.text import Alphabet
 from wordspot.evaluation.metrics import spotting_scores
 from wordspot.files import load_tree, save_tree
-from wordspot.methods import FUSION_GRID, FusedRanking, choose_fusion
+from wordspot.methods import FUSION_DEFAULT, FUSION_GRID, FusedRanking, choose_fusion
 from wordspot.methods.phoc.base import PHOC
 from wordspot.model.embedder import Embedder, ModelConfig, ModelError
 from wordspot.model.stringside import StringSide
@@ -87,6 +87,20 @@ def test_choose_fusion_takes_the_best_weights_of_the_grid():
     assert got["qbs_map"] == pytest.approx(max(v[0] for v in by_weight.values()))
     assert got["qbe_map"] == pytest.approx(max(v[1] for v in by_weight.values()))
     assert by_weight[got["weights"]] == pytest.approx((got["qbs_map"], got["qbe_map"]))
+
+
+def test_a_saturated_validation_set_keeps_the_default_weights():
+    """Words the two heads both rank perfectly tie every weight: the default is kept, not the grid's
+    first weight (which would weigh the LSDE head most)."""
+    texts = [WORDS[i % len(WORDS)] for i in range(40)]
+    phoc = PHOC.from_words(WORDS)
+    lsde = 10.0 * np.random.default_rng(0).normal(0, 1, (len(WORDS), 4))[[i % len(WORDS) for i in range(40)]]
+    images = np.hstack([lsde, 12.0 * phoc.encode(texts) - 6.0]).astype(np.float32)
+    queries = sorted(set(texts))
+    words = np.hstack([lsde[[texts.index(q) for q in queries]], phoc.encode(queries)]).astype(np.float32)
+    got = choose_fusion(FusedRanking(4), images, texts, words, queries)
+    assert got["qbs_map"] == pytest.approx(1.0) and got["qbe_map"] == pytest.approx(1.0)
+    assert got["weights"] == FUSION_DEFAULT
 
 
 def test_fused_model_file_and_string_side(tmp_path):

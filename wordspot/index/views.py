@@ -61,6 +61,11 @@ class PageViews:
                     self._names = {n.split("-")[0]: n for n in os.listdir(self.folder) if n.endswith(".jpg")}
             return self._names.get(key)
 
+    def has(self, source: str) -> bool:
+        """Whether a view of the page as it is now is kept."""
+        key = page_key(source)
+        return bool(key and self._name(key))
+
     def load(self, source: str) -> tuple[np.ndarray, float] | None:
         """The page's view and its scale, or None when none was kept (or it is unreadable)."""
         key = page_key(source)

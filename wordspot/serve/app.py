@@ -46,6 +46,8 @@ from wordspot.serve.webkit import (
     upload_of,
 )
 
+PRELOAD = 1000  # pages whose views a server reads into memory as it starts, at most
+
 
 class _Service:
     """What every route of one server shares: the searcher under its lock (one query at a time, any number of
@@ -54,6 +56,9 @@ class _Service:
     def __init__(self, searcher: Searcher) -> None:
         views = [PageViews(ix.path) for ix in searcher.indexes if getattr(ix, "path", None)]
         self.searcher, self.lock, self.pages = searcher, threading.Lock(), PageCache(views=views)
+        if views:  # the first searches' thumbnails then wait for no file at all
+            sources = [path for ix in searcher.indexes if hasattr(ix, "sources") for _, path in ix.sources(PRELOAD)]
+            threading.Thread(target=self.pages.preload, args=(sources,), daemon=True).start()
         self.height = searcher.emb.config.image_height
         self.model_id = searcher.emb.model_id()  # a hash of every weight: once, not per request
 

@@ -178,6 +178,21 @@ class PageCache:
             return scaled_down(page)
         return self._cached(("view", *self._stat_key(source)), make)
 
+    def preload(self, sources: list[str]) -> int:
+        """Read the kept views of `sources` into memory while they fit in half the budget (never decoding a
+        scan): run in the background when a server starts, so that its first searches find them there.
+        Returns how many were read."""
+        done = 0
+        for source in sources:
+            with self.lock:
+                used = sum(_nbytes(v) for v in self.kept.values())
+            if used > self.budget // 2:
+                break
+            if any(views.has(source) for views in self.disk):
+                self.view(source)
+                done += 1
+        return done
+
     def part(self, crop) -> np.ndarray:
         """A crop's pixels for a thumbnail: cut from the page's view when it keeps the word at least
         THUMB_FROM pixels high, else from the page itself."""

@@ -80,10 +80,18 @@ class FusedRanking(Ranking):
         return self.split(vectors)[0]
 
 
+def _best(scores: list[float], grid: tuple[float, ...], default: float) -> int:
+    """The position of the best score; among tied ones, the weight nearest `default` (a validation set
+    the model ranks perfectly ties every weight, and then the first would weigh the weaker head most)."""
+    top = np.nanmax(scores)
+    tied = [i for i, v in enumerate(scores) if v >= top - 1e-9]
+    return min(tied, key=lambda i: abs(np.log(grid[i] / default)))
+
+
 def choose_fusion(fused: FusedRanking, image_vecs: np.ndarray, texts: list[str], string_vecs: np.ndarray,
                   queries: list[str]) -> dict:
     """The weights of `FUSION_GRID` with the best QbS and QbE mAP on a labelled set (the George
-    Washington protocol of `metrics.spotting_scores`); ties go to the smaller weight.
+    Washington protocol of `metrics.spotting_scores`); ties go to the weight nearest the default.
 
     Returns {"weights": (w_qbs, w_qbe), "qbs_map", "qbe_map"}; a weight stays at its default when
     its ranking has no query (no word occurs twice: no QbE query).
@@ -94,13 +102,13 @@ def choose_fusion(fused: FusedRanking, image_vecs: np.ndarray, texts: list[str],
         rel = qbs_relevance(texts, queries)
         scores = [mean_ap(lsde + w * phoc, rel) for w in FUSION_GRID[0]]
         if np.isfinite(scores).any():
-            best = int(np.nanargmax(scores))
+            best = _best(scores, FUSION_GRID[0], FUSION_DEFAULT[0])
             out["weights"][0], out["qbs_map"] = FUSION_GRID[0][best], scores[best]
     qi, rel, itself = qbe_queries(texts)
     if len(qi):
         lsde, phoc = fused.parts_qbe(image_vecs[qi], image_vecs)
         scores = [mean_ap(lsde + w * phoc, rel, itself) for w in FUSION_GRID[1]]
-        best = int(np.nanargmax(scores))
+        best = _best(scores, FUSION_GRID[1], FUSION_DEFAULT[1])
         out["weights"][1], out["qbe_map"] = FUSION_GRID[1][best], scores[best]
     out["weights"] = tuple(out["weights"])
     return out

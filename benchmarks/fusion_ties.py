@@ -1,0 +1,56 @@
+"""Fusion weights chosen again by today's `choose_fusion` (ties go to the weights nearest the default) on a
+trained fused fold's 300 held-out validation images, and the fold's test figures with the weights it was
+trained with and with those (the choice is made on validation only; test is reported).
+
+    python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3
+
+Results: benchmarks/results/fusion-ties.json (one entry per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from common import RESULTS, machine, write_json
+from gw import fold_sets
+
+from wordspot.data import open_source
+from wordspot.evaluation.evaluate import evaluate_index, index_labelled
+from wordspot.methods import choose_fusion
+from wordspot.model.embedder import Embedder
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", nargs="+", required=True, help="run folders of fused GW folds (gw-...-cvN)")
+    ap.add_argument("--data", default="../shared/data/washingtondb-v1.0")
+    ap.add_argument("--holdout", type=int, default=300)
+    args = ap.parse_args()
+    path = RESULTS / "fusion-ties.json"
+    out = json.loads(path.read_text()) if path.is_file() else {}
+    for run in args.runs:
+        fold = Path(run).name.rsplit("-", 1)[-1]
+        emb = Embedder.load(Path(run) / "model.pt")
+        valid = fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)[1]
+        index, _ = index_labelled(emb, valid)
+        texts = [emb.norm(c.text) for c in index.crops]
+        queries = sorted(set(texts))
+        chosen = choose_fusion(emb.ranking, index.vectors, texts, emb.embed_strings(queries), queries)
+        test = open_source(args.data, fold).subset("test")
+        vocabulary = [s.text for s in fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)[0]]
+        row = {"fold": fold, "trained_weights": list(emb.ranking.weights), "chosen_weights": list(chosen["weights"]),
+               "valid": {"qbs_map": chosen["qbs_map"], "qbe_map": chosen["qbe_map"]}, "test": {}}
+        for name, weights in (("trained", tuple(emb.ranking.weights)), ("chosen", tuple(chosen["weights"]))):
+            emb.set_fusion(weights)
+            res = evaluate_index(emb, *index_labelled(emb, test), vocabulary)
+            row["test"][name] = {k: res[k] for k in ("qbs_map", "qbe_map")}
+            print(f"{run}: weights {weights}: test QbS {100 * res['qbs_map']:.2f} QbE {100 * res['qbe_map']:.2f}",
+                  flush=True)
+        out[Path(run).name] = {**row, "machine": machine()}
+        write_json(path, out)
+
+
+if __name__ == "__main__":
+    main()
