@@ -33,13 +33,13 @@ def main() -> None:
     for run in args.runs:
         fold = Path(run).name.rsplit("-", 1)[-1]
         emb = Embedder.load(Path(run) / "model.pt")
-        valid = fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)[1]
+        train_set, valid = fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)
         index, _ = index_labelled(emb, valid)
         texts = [emb.norm(c.text) for c in index.crops]
         queries = sorted(set(texts))
         chosen = choose_fusion(emb.ranking, index.vectors, texts, emb.embed_strings(queries), queries)
         test = open_source(args.data, fold).subset("test")
-        vocabulary = [s.text for s in fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)[0]]
+        vocabulary = [s.text for s in train_set]
         row = {"fold": fold, "trained_weights": list(emb.ranking.weights), "chosen_weights": list(chosen["weights"]),
                "valid": {"qbs_map": chosen["qbs_map"], "qbe_map": chosen["qbe_map"]}, "test": {}}
         for name, weights in (("trained", tuple(emb.ranking.weights)), ("chosen", tuple(chosen["weights"]))):

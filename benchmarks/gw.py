@@ -81,7 +81,7 @@ def run_fold(args, fold: str) -> dict:
         "model.dim": args.dim, "model.image_height": args.height, "model.method": args.method, "seed": args.seed,
         "string_steps": args.string_steps, "image_epochs": 1000, "joint_epochs": 1000,
         "image_minutes": args.image_minutes, "joint_minutes": args.joint_minutes, "val_every": args.val_every,
-        **parse_settings(args.set)})
+        "minutes": args.minutes if args.init else 0.0, **parse_settings(args.set)})
     train_set, valid_set = fold_sets(args, fold)
     if args.members > 1:
         train_ensemble(cfg, run, args.members, train_set=train_set, valid_set=valid_set, overwrite=True,
@@ -92,6 +92,8 @@ def run_fold(args, fold: str) -> dict:
               init=args.init)
         logs = [run / "log.jsonl"]
     minutes = (time.time() - t0) / 60
+    # the split that ran, as the run folder records it (training may derive it, as for --init)
+    ran = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else vars(cfg)
     # the curve: validation mAP against training minutes, stage by stage (and member by member)
     curve, offset, last_stage, last_min = [], 0.0, None, 0.0
     for i, log in enumerate(logs):
@@ -106,8 +108,8 @@ def run_fold(args, fold: str) -> dict:
     out = {"fold": fold, "method": args.method.upper() + (f"-{args.tag}" if args.tag else ""), "budget_minutes": args.minutes, "members": args.members,
            "seed": args.seed, "train_minutes": round(minutes, 1),
            # what ran: --set may override the budget's split between the stages
-           "config": {"settings": args.set, "init": args.init, "string_steps": cfg.string_steps, "image_minutes": cfg.image_minutes,
-                      "joint_minutes": cfg.joint_minutes, "height": args.height, "dim": args.dim,
+           "config": {"settings": args.set, "init": args.init, "string_steps": cfg.string_steps, "image_minutes": ran["image_minutes"],
+                      "joint_minutes": ran["joint_minutes"], "height": args.height, "dim": args.dim,
                       "train_images": len(train_set), "valid_images": len(valid_set)},
            "curve": curve, "machine": args.machine}
     return evaluate_fold(args, fold, out)
@@ -344,8 +346,8 @@ def main() -> None:
         args.image_minutes, args.joint_minutes = 0.7 * rest, 0.3 * rest
         if args.method == "phoc":  # no string or joint stage: the whole budget to the image CNN
             args.image_minutes, args.joint_minutes = max(1.0, args.minutes - 1.0), 0.0
-        elif args.init:  # a starter skips the string stage: its minutes go to the others, in the same shares
-            args.image_minutes, args.joint_minutes = 0.7 * args.minutes, 0.3 * args.minutes
+        elif args.init:  # no string stage: training splits --minutes between the others (training/run.py)
+            args.image_minutes = args.joint_minutes = 0.0
         for fold in args.folds:
             run_fold(args, fold)
     print(merge())

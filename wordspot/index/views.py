@@ -32,9 +32,14 @@ def page_key(source: str) -> str | None:
     return hashlib.sha1(f"{os.path.basename(source)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:24]
 
 
+def view_scale(width: int) -> float:
+    """The scale of a page `width` pixels wide in its view."""
+    return min(1.0, VIEW_WIDTH / width)
+
+
 def scaled_down(page: np.ndarray) -> tuple[np.ndarray, float]:
     """`page` scaled to VIEW_WIDTH at most, and the scale."""
-    scale = min(1.0, VIEW_WIDTH / page.shape[1])
+    scale = view_scale(page.shape[1])
     if scale >= 1:
         return page, 1.0
     return cv2.resize(page, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale

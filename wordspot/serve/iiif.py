@@ -12,7 +12,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from wordspot.data.imaging import declared_size
-from wordspot.index.views import VIEW_WIDTH
+from wordspot.index.views import view_scale
 from wordspot.search.query import Searcher
 from wordspot.serve.webkit import MAX_K, PageCache, png_response
 
@@ -43,7 +43,7 @@ def manifest(base: str, searcher: Searcher) -> dict:
         for sid, path in ix.sources(MAX_CANVASES):
             w, h = _size_of(path)
             cid = _canvas(base, s, sid)
-            scale = min(1.0, VIEW_WIDTH / w)  # the image is the page view, scaled as PageCache.view scales it
+            scale = view_scale(w)  # the image is the page's view
             image = {"id": f"{base}iiif/image/{s}/{sid}.png", "type": "Image", "format": "image/png",
                      "width": max(1, round(w * scale)), "height": max(1, round(h * scale))}
             canvases.append({"id": cid, "type": "Canvas", "width": w, "height": h,

@@ -145,9 +145,13 @@ class PageCache:
                     self.loading.pop(key, None)
             with self.lock:
                 self.kept[key] = value
-                while sum(_nbytes(v) for v in self.kept.values()) > self.budget and len(self.kept) > 1:
+                while self._used() > self.budget and len(self.kept) > 1:
                     self.kept.popitem(last=False)
             return value
+
+    def _used(self) -> int:
+        """Bytes kept (called under the lock)."""
+        return sum(v.nbytes if isinstance(v, np.ndarray) else v[0].nbytes for v in self.kept.values())
 
     @staticmethod
     def _stat_key(source: str) -> tuple:
@@ -185,7 +189,7 @@ class PageCache:
         done = 0
         for source in sources:
             with self.lock:
-                used = sum(_nbytes(v) for v in self.kept.values())
+                used = self._used()
             if used > self.budget // 2:
                 break
             if any(views.has(source) for views in self.disk):
@@ -211,10 +215,6 @@ class PageCache:
                 x1, y1, x2, y2 = (int(round(v * scale)) for v in box)
                 cv2.rectangle(view, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), colour, max(2, view.shape[1] // 400))
         return view
-
-
-def _nbytes(value) -> int:
-    return value.nbytes if isinstance(value, np.ndarray) else value[0].nbytes
 
 
 def thumbnail(img: np.ndarray, height: int = 96) -> np.ndarray:
