@@ -85,7 +85,7 @@ def run_fold(args, fold: str) -> dict:
     train_set, valid_set = fold_sets(args, fold)
     if args.members > 1:
         train_ensemble(cfg, run, args.members, train_set=train_set, valid_set=valid_set, overwrite=True,
-                       reporter=PlainReporter(120))
+                       init=args.init, reporter=PlainReporter(120))
         logs = [run / f"member{i}" / "log.jsonl" for i in range(args.members)]
     else:
         train(cfg, run, train_set=train_set, valid_set=valid_set, overwrite=True, reporter=PlainReporter(120),
@@ -302,7 +302,8 @@ def main() -> None:
                     help="train on the valid images as well, all but the last N (kept for validation); -1: do not")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--members", type=int, default=1,
-                    help="PHOC: an ensemble of this many models (seeds seed, seed+1, ...) sharing the budget")
+                    help="an ensemble of this many image CNNs (seeds seed, seed+1, ...) sharing the budget "
+                         "(LSDE members share one string CNN; no joint stage)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="any training setting, as `wordspot train --set` (e.g. model.image_side=read); "
                          "needs --tag")
@@ -321,8 +322,6 @@ def main() -> None:
     args = ap.parse_args()
     if (args.set or args.init) and not args.tag:
         raise SystemExit("--set and --init need --tag NAME, so that their results do not overwrite those of the defaults")
-    if args.init and args.members > 1:
-        raise SystemExit("--init fine-tunes one model: give --members 1")
     if args.tag and not re.fullmatch(r"[a-z][a-z0-9]*", args.tag):
         raise SystemExit("--tag: lower-case letters and digits, starting with a letter")
     if args.fuse:

@@ -31,7 +31,7 @@ def test_every_command_explains_itself(cmd):
     (["train", "bogus", "--data", "builtin", "--out", "/tmp/x"], "unknown stage"),
     (["index", "/nonexistent.pt", "--data", "builtin", "--out", "/tmp/x.idx"], "no such model file"),
     (["train", "--out", "/tmp/x", "--data", "builtin", "--device", "tpu"], "--device: must be auto, cpu or cuda"),
-    (["train", "--out", "/tmp/x", "--data", "builtin", "--members", "2"], "--members: an ensemble needs PHOC models"),
+    (["train", "--out", "/tmp/x", "--data", "builtin", "--members", "0"], "--members 0: 1 for one model"),
 ])
 def test_bad_input_is_one_clear_line(args, message):
     r = run(*args)

@@ -10,6 +10,7 @@ from wordspot.data.text import LongWordWarning
 from wordspot.errors import WordspotError
 from wordspot.files import load_tree, save_tree
 from wordspot.model.embedder import Embedder, ModelError
+from wordspot.model.modelfile import load_file
 from wordspot.progress import Reporter
 from wordspot.training import TrainingInterrupted, train, train_ensemble
 
@@ -195,6 +196,7 @@ def test_phoc_ensemble_averages_its_members_logits(tiny_data, tmp_path):
     np.testing.assert_allclose(ens.embed_images(imgs), (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-5)
     again = Embedder.load(out)  # the file holds both image CNNs
     assert len(again.members) == 1 and again.model_id() == ens.model_id() != members[0].model_id()
+    assert again.calibration and "qbs" in again.calibration  # its hits get scores of its own
     np.testing.assert_allclose(again.embed_images(imgs), ens.embed_images(imgs), rtol=1e-6, atol=1e-6)
     # resume: finished members are kept as they are, not trained again
     log = (out / "member0" / "log.jsonl").read_text()
@@ -202,11 +204,12 @@ def test_phoc_ensemble_averages_its_members_logits(tiny_data, tmp_path):
     assert resumed.model_id() == ens.model_id() and (out / "member0" / "log.jsonl").read_text() == log
 
 
-def test_only_matching_phoc_models_can_be_combined(tiny_run, tiny_data, tmp_path):
-    lsde = Embedder.load(tiny_run)
-    with pytest.raises(ModelError, match="needs PHOC models"):
-        Embedder.ensemble([lsde, lsde])
+def test_only_models_of_one_space_can_be_combined(tiny_run, tiny_data, tmp_path):
     src = load_folder(tiny_data)
+    lsde = Embedder.load(tiny_run)
+    other = train(tiny_config(image_epochs=1, seed=1), tmp_path / "other", train_set=src.subset("train"))
+    with pytest.raises(ModelError, match="share one string CNN"):  # two string CNNs: two spaces
+        Embedder.ensemble([lsde, other])
     cfgs = [tiny_config(image_epochs=1), tiny_config(image_epochs=1)]
     cfgs[1].model.image_hidden = 64
     phocs = []
@@ -215,9 +218,36 @@ def test_only_matching_phoc_models_can_be_combined(tiny_run, tiny_data, tmp_path
         phocs.append(train(cfg, tmp_path / f"p{i}", train_set=src.subset("train"), valid_set=src.subset("valid")))
     with pytest.raises(ModelError, match="must share"):
         Embedder.ensemble(phocs)
-    cfg = tiny_config()
-    with pytest.raises(WordspotError, match="PHOC"):
-        train_ensemble(cfg, tmp_path / "lsde", 2, train_set=src.subset("train"))
+    with pytest.raises(WordspotError, match="at least 2 members"):
+        train_ensemble(tiny_config(), tmp_path / "one", 1, train_set=src.subset("train"))
+
+
+def test_fused_ensemble_shares_one_string_cnn(tiny_data, tmp_path):
+    """Members of an LSDE-based ensemble regress one string CNN's space, so their vectors average: trained
+    once from scratch, or the --init model's for every member."""
+    src = load_folder(tiny_data)
+    cfg = tiny_config(image_epochs=2, joint_epochs=1)
+    cfg.model.method = "both"
+    out = tmp_path / "ens"
+    ens = train_ensemble(cfg, out, 2, train_set=src.subset("train"), valid_set=src.subset("valid"))
+    assert (out / "string" / "string.pt").is_file() and not (out / "member0" / "joint.pt").exists()
+    members = [Embedder.load(out / f"member{i}") for i in range(2)]
+    words = ["great", "letter"]
+    np.testing.assert_allclose(members[0].embed_strings(words), members[1].embed_strings(words))
+    np.testing.assert_allclose(ens.embed_strings(words), members[0].embed_strings(words))
+    imgs = [np.random.default_rng(0).random((32, 50)).astype(np.float32), np.ones((32, 70), np.float32)]
+    each = [m.embed_images(imgs) for m in members]
+    assert not np.allclose(each[0], each[1])
+    np.testing.assert_allclose(ens.embed_images(imgs), (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-5)
+    again = Embedder.load(out)  # fusion weights chosen for the ensemble, and its scores, are in the file
+    assert again.fused and again.calibration and set(again.calibration) == {"qbs", "qbe"}
+    assert load_file(out / "model.pt", "model")["info"]["stage"] == "ensemble"
+    # from a trained model: no string stage, every member starts from it and keeps its string CNN
+    start = Embedder.load(out / "member0")
+    fine = train_ensemble(cfg, tmp_path / "fine", 2, train_set=src.subset("train"), valid_set=src.subset("valid"),
+                          init=out / "member0" / "model.pt")
+    assert not (tmp_path / "fine" / "string").exists()
+    np.testing.assert_allclose(fine.embed_strings(words), start.embed_strings(words))
 
 
 def test_config_is_checked_when_made_and_never_written_into(tiny_data, tmp_path):

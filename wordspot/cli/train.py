@@ -64,15 +64,14 @@ def _finished(out_dir: Path, stages: tuple, only_stage: str) -> bool:
 
 
 def _check_request(cfg: TrainConfig, chosen: str, out_dir: Path, members: int, start) -> None:
-    from wordspot.methods import METHODS, ensemble_refusal, method_of
+    from wordspot.methods import method_of
     from wordspot.model.embedder import resolve_device
     method = method_of(cfg.model)
     resolve_device(cfg.device)
     if out_dir.exists() and not out_dir.is_dir():
         raise WordspotError(f"--out {out_dir}: is a file; give a run folder")
-    if members != 1 and not method.ensembles:
-        able = " or ".join(m.name for m in METHODS.values() if m.ensembles)
-        raise WordspotError(f"--members: {ensemble_refusal()}; add --method {able}")
+    if members < 1:
+        raise WordspotError(f"--members {members}: 1 for one model, 2 or more for an ensemble")
     if chosen != "all" and chosen not in method.stages:
         raise WordspotError(f"the {method.name} method trains only the {' and '.join(method.stages)} stage")
     if start.resume and members == 1 and not (out_dir / "last.pt").is_file():
@@ -121,9 +120,10 @@ def train(
     stage_arg: Optional[str] = typer.Argument(None, metavar="[STAGE]", help="all (default), string, image or joint."),
     stage: Optional[str] = typer.Option(None, "--stage", help="Same as STAGE."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoints, config.json, log.jsonl."),
-    members: int = typer.Option(1, help="PHOC only: train this many models (seeds SEED, SEED+1, ...; "
-                                "--image-minutes shared among them) into OUT/member<i>, and average their "
-                                "predictions in OUT/model.pt."),
+    members: int = typer.Option(1, help="Train this many image CNNs (seeds SEED, SEED+1, ...; the image and "
+                                "joint minutes shared among them, no joint stage) into OUT/member<i>, and average "
+                                "their vectors in OUT/model.pt. LSDE members share one string CNN, trained once "
+                                "(or --init's)."),
     plain: bool = typer.Option(False, help="Log lines instead of a progress bar (for non-interactive runs)."),
     lines: bool = typer.Option(False, "--lines", help="Train a line reader from text line images and their "
                                "transcriptions (no word boxes needed; an FKI database's line_images_normalized "
@@ -163,7 +163,8 @@ def train(
         if members != 1:
             if src is None:
                 raise WordspotError("--members needs --data, also with --resume")
-            train_ensemble(cfg, out_dir, members, train_set=train_set, valid_set=valid_set, resume=start.resume,
+            train_ensemble(cfg, out_dir, members, train_set=train_set, valid_set=valid_set,
+                           words=_word_list(start.words), init=start.init, resume=start.resume,
                            overwrite=start.overwrite, reporter=reporter(plain))
         else:
             run_training(cfg, out_dir, train_set=train_set, valid_set=valid_set, words=_word_list(start.words),

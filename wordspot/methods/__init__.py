@@ -27,12 +27,6 @@ def method_of(config) -> Method:
     return get(config.method)
 
 
-def ensemble_refusal() -> str:
-    """Why an ensemble of another method is refused."""
-    names = " or ".join(m.name.upper() for m in METHODS.values() if m.ensembles)
-    return f"an ensemble needs {names} models (an LSDE image CNN is tied to its own string CNN)"
-
-
 # names that lived in rankings.py and objectives.py before the methods had folders
 __getattr__ = forward(__name__, {
     "Ranking": "ranking", "Rankings": "ranking", "LSDERanking": "lsde.base", "PHOCRanking": "phoc.base",

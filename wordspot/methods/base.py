@@ -17,7 +17,6 @@ class Method:
     lsde = True  # words go through the string CNN; vectors hold an LSDE part
     phoc = False  # vectors hold PHOC attributes (the whole vector without `lsde`, beside the LSDE part with it)
     fused = False  # ranks by an LSDE and a PHOC part, weighed by fusion weights that belong to the model
-    ensembles = False  # the logits of several image CNNs can be averaged into one model
     reads_by_default = True  # the image side is a CTC reader unless image_side says otherwise
     can_read = True
     head_weight = 0.0  # the PHOC head's loss weight when aux_phoc is not given

@@ -14,7 +14,7 @@ from wordspot.config import ModelConfig
 from wordspot.data.imaging import collate
 from wordspot.data.text import Alphabet, TextNorm
 from wordspot.files import save_tree
-from wordspot.methods import ensemble_refusal, method_of
+from wordspot.methods import method_of
 from wordspot.methods.phoc.base import PHOC
 from wordspot.methods.ranking import Rankings
 from wordspot.model.calibration import check as check_calibration
@@ -27,6 +27,11 @@ from wordspot.model.modelfile import (
     model_id,
 )
 from wordspot.model.networks import ImageCNN, ReaderCNN, StringCNN, best_paths, soft_onehot
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k].cpu(), sb[k].cpu()) for k in sa)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -45,7 +50,7 @@ class Embedder(Rankings):
     LSDE: both sides are vectors whose Euclidean distance tracks Levenshtein distance. PHOC: a word
     is its binary PHOC and an image the logits of its predicted attributes. Both: the two side by
     side. Compare them with `string_distances` and `image_distances`, which ask the method's
-    ranking (rankings.py). A PHOC ensemble (`ensemble`) averages the logits of several image CNNs.
+    ranking (rankings.py). An ensemble (`ensemble`) averages the vectors of several image CNNs.
     """
 
     def __init__(self, config: ModelConfig, alphabet: Alphabet, with_image: bool = True,
@@ -184,20 +189,26 @@ class Embedder(Rankings):
 
     @classmethod
     def ensemble(cls, models: list["Embedder"]) -> "Embedder":
-        """PHOC models of the same data -> one model whose image vectors are the mean of their logits.
+        """Models of the same data -> one model whose image vectors are the mean of theirs (a PHOC model's
+        logits; an LSDE model's vectors, and a fused model's PHOC logits beside them).
 
-        LSDE models cannot be combined: each image CNN regresses its own string CNN's space.
+        LSDE vectors average only within one space: every image CNN regresses its own string CNN's, so
+        LSDE models combine only when they share their string CNN (`train_ensemble` trains it once).
+        The fusion weights and scores are the first model's until chosen again for the ensemble.
         """
         if not models or any(m.image_net is None for m in models):
             raise ModelError("an ensemble needs trained image networks")
-        if any(not m.method.ensembles for m in models):
-            raise ModelError(ensemble_refusal())
         first = models[0]
         if any(asdict(m.config) != asdict(first.config) or m.alphabet.symbols != first.alphabet.symbols
                for m in models[1:]):
             raise ModelError("models to combine must share their configuration, alphabet and PHOC "
                              "(train them with the same settings on the same data)")
-        out = cls(first.config, first.alphabet)
+        if first.string_net is not None and not all(_same_weights(m.string_net, first.string_net) for m in models[1:]):
+            raise ModelError("LSDE models combine only when they share one string CNN (each image CNN learns its "
+                             "own string CNN's space): train them with --members, which trains it once")
+        out = cls(first.config, first.alphabet, fusion=first.ranking.weights if first.fused else None)
+        if first.string_net is not None:
+            out.string_net.load_state_dict(first.string_net.state_dict())
         nets = [net for m in models for net in (m.image_net, *m.members)]
         out.image_net.load_state_dict(nets[0].state_dict())
         out.members = [copy.deepcopy(net) for net in nets[1:]]

@@ -1,8 +1,11 @@
-"""Scores for a trained model's hits, fitted on labelled images and saved into its model file."""
+"""What is fitted on labelled images (a validation set) once the networks are trained: a model's scores,
+saved into its model file, and an ensemble's fusion weights."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from wordspot.data import Crop, ImageCache
 from wordspot.errors import WordspotError
@@ -10,6 +13,19 @@ from wordspot.files import save_tree
 from wordspot.model.embedder import Embedder
 from wordspot.model.modelfile import load_file
 from wordspot.training.trainer import texts_of
+
+
+def labelled_vectors(emb: Embedder, samples: list[Crop], limit: int = 1500) -> tuple[np.ndarray, list[str], np.ndarray,
+                                                                                    list[str]]:
+    """The vectors of the readable labelled images among the first `limit`, their texts, and the
+    vectors of the distinct texts (the QbS queries) with those texts."""
+    kept, images = ImageCache(emb.config.image_height).load(samples[:limit])
+    pairs = [(im, t) for im, t in zip(images, texts_of(kept, emb)) if t]
+    if not pairs:
+        raise WordspotError("no readable labelled images to fit on")
+    texts = [t for _, t in pairs]
+    queries = sorted(set(texts))
+    return emb.embed_images([im for im, _ in pairs]), texts, emb.embed_strings(queries), queries
 
 
 def calibrate_model(path: str | Path, samples: list[Crop], limit: int = 1500) -> Embedder:
@@ -20,15 +36,17 @@ def calibrate_model(path: str | Path, samples: list[Crop], limit: int = 1500) ->
     path = Path(path)
     path = path / "model.pt" if path.is_dir() else path
     emb = Embedder.load(path)
-    kept, images = ImageCache(emb.config.image_height).load(samples[:limit])
-    pairs = [(im, t) for im, t in zip(images, texts_of(kept, emb)) if t]
-    if not pairs:
-        raise WordspotError("no readable labelled images to calibrate on")
-    texts = [t for _, t in pairs]
-    queries = sorted(set(texts))
-    cal = calibrate(emb, emb.embed_images([im for im, _ in pairs]), texts, emb.embed_strings(queries), queries)
+    cal = calibrate(emb, *labelled_vectors(emb, samples, limit))
     blob = load_file(path, "model")
     blob["calibration"] = cal
     save_tree(blob, path)
     emb.calibration = cal
     return emb
+
+
+def fit_fusion(emb: Embedder, samples: list[Crop], limit: int = 1500) -> dict:
+    """A fused model's weights chosen on labelled images (`choose_fusion`) and set; the choice."""
+    from wordspot.methods.both.base import choose_fusion
+    chosen = choose_fusion(emb.ranking, *labelled_vectors(emb, samples, limit))
+    emb.set_fusion(chosen["weights"])
+    return chosen

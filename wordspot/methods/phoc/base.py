@@ -143,7 +143,6 @@ class PHOCMethod(Method):
     stages = ("image",)
     lsde = False
     phoc = True
-    ensembles = True  # no string CNN ties an image CNN to its own space: logits of several average
     reads_by_default = False
     can_read = False
     torch_module = "wordspot.methods.phoc.pytorch"
