@@ -1,6 +1,7 @@
 """Fusion weights chosen again by today's `choose_fusion` (ties go to the weights nearest the default) on a
 trained fused fold's 300 held-out validation images, and the fold's test figures with the weights it was
-trained with and with those (the choice is made on validation only; test is reported).
+trained with and with those (the choice is made on validation only; test is reported). Each run's
+validation mAP for every weight of the grid is kept too: which weights validation prefers across folds.
 
     python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3
 
@@ -18,7 +19,7 @@ from gw import fold_sets
 
 from wordspot.data import open_source
 from wordspot.evaluation.evaluate import evaluate_index, index_labelled
-from wordspot.methods import choose_fusion
+from wordspot.methods import FUSION_GRID, choose_fusion
 from wordspot.model.embedder import Embedder
 
 
@@ -41,7 +42,8 @@ def main() -> None:
         test = open_source(args.data, fold).subset("test")
         vocabulary = [s.text for s in train_set]
         row = {"fold": fold, "trained_weights": list(emb.ranking.weights), "chosen_weights": list(chosen["weights"]),
-               "valid": {"qbs_map": chosen["qbs_map"], "qbe_map": chosen["qbe_map"]}, "test": {}}
+               "valid": {k: chosen[k] for k in ("qbs_map", "qbe_map", "qbs_grid", "qbe_grid")},
+               "grid": [list(g) for g in FUSION_GRID], "test": {}}
         for name, weights in (("trained", tuple(emb.ranking.weights)), ("chosen", tuple(chosen["weights"]))):
             emb.set_fusion(weights)
             res = evaluate_index(emb, *index_labelled(emb, test), vocabulary)

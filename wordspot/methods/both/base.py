@@ -9,10 +9,11 @@ from wordspot.methods.base import Method
 from wordspot.methods.phoc.base import prm_distances
 from wordspot.methods.ranking import Ranking, mean_ap, softplus_sum, sq_norm, unit
 
-# the fused model's weights of its PHOC term: chosen on validation data from these grids (QbS, QbE),
-# the middle ones without any (their spread on George Washington's validation sets: benchmarks/README.md)
+# the fused model's weights of its PHOC term: chosen on validation data from these grids (QbS, QbE);
+# without any, or when validation ties (it ranks perfectly), the weights validation chose most often on
+# George Washington's folds (benchmarks/README.md, results/fusion-ties.json)
 FUSION_GRID = ((0.03, 0.1, 0.3, 1.0, 3.0), (1.0, 3.0, 10.0, 30.0, 100.0, 300.0))
-FUSION_DEFAULT = (0.3, 30.0)
+FUSION_DEFAULT = (0.1, 300.0)
 
 
 class FusedRanking(Ranking):
@@ -93,21 +94,23 @@ def choose_fusion(fused: FusedRanking, image_vecs: np.ndarray, texts: list[str],
     """The weights of `FUSION_GRID` with the best QbS and QbE mAP on a labelled set (the George
     Washington protocol of `metrics.spotting_scores`); ties go to the weight nearest the default.
 
-    Returns {"weights": (w_qbs, w_qbe), "qbs_map", "qbe_map"}; a weight stays at its default when
-    its ranking has no query (no word occurs twice: no QbE query).
+    Returns {"weights": (w_qbs, w_qbe), "qbs_map", "qbe_map", "qbs_grid", "qbe_grid"} (the grids: the mAP
+    of each weight); a weight stays at its default when its ranking has no query (no word occurs twice:
+    no QbE query).
     """
-    out = {"weights": list(FUSION_DEFAULT), "qbs_map": float("nan"), "qbe_map": float("nan")}
+    out = {"weights": list(FUSION_DEFAULT), "qbs_map": float("nan"), "qbe_map": float("nan"), "qbs_grid": [],
+           "qbe_grid": []}
     if len(queries):
         lsde, phoc = fused.parts_qbs(string_vecs, image_vecs)
         rel = qbs_relevance(texts, queries)
-        scores = [mean_ap(lsde + w * phoc, rel) for w in FUSION_GRID[0]]
+        scores = out["qbs_grid"] = [mean_ap(lsde + w * phoc, rel) for w in FUSION_GRID[0]]
         if np.isfinite(scores).any():
             best = _best(scores, FUSION_GRID[0], FUSION_DEFAULT[0])
             out["weights"][0], out["qbs_map"] = FUSION_GRID[0][best], scores[best]
     qi, rel, itself = qbe_queries(texts)
     if len(qi):
         lsde, phoc = fused.parts_qbe(image_vecs[qi], image_vecs)
-        scores = [mean_ap(lsde + w * phoc, rel, itself) for w in FUSION_GRID[1]]
+        scores = out["qbe_grid"] = [mean_ap(lsde + w * phoc, rel, itself) for w in FUSION_GRID[1]]
         best = _best(scores, FUSION_GRID[1], FUSION_DEFAULT[1])
         out["weights"][1], out["qbe_map"] = FUSION_GRID[1][best], scores[best]
     out["weights"] = tuple(out["weights"])
