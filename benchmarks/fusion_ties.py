@@ -1,9 +1,11 @@
 """Fusion weights chosen again by today's `choose_fusion` (ties go to the weights nearest the default) on a
 trained fused fold's 300 held-out validation images, and the fold's test figures with the weights it was
-trained with and with those (the choice is made on validation only; test is reported). Each run's
+trained with and with those, the scores fitted again on the same validation images for the new weights
+(the choice is made on validation only; test is reported). Each run's
 validation mAP for every weight of the grid is kept too: which weights validation prefers across folds.
 
     python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3
+    python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3 --save   # then gw.py --evaluate-only
 
 Results: benchmarks/results/fusion-ties.json (one entry per run).
 """
@@ -20,7 +22,9 @@ from gw import fold_sets
 from wordspot.data import open_source
 from wordspot.evaluation.evaluate import evaluate_index, index_labelled
 from wordspot.methods import FUSION_GRID, choose_fusion
+from wordspot.model.calibration import calibrate
 from wordspot.model.embedder import Embedder
+from wordspot.model.modelfile import load_file
 
 
 def main() -> None:
@@ -28,12 +32,16 @@ def main() -> None:
     ap.add_argument("--runs", nargs="+", required=True, help="run folders of fused GW folds (gw-...-cvN)")
     ap.add_argument("--data", default="../shared/data/washingtondb-v1.0")
     ap.add_argument("--holdout", type=int, default=300)
+    ap.add_argument("--save", action="store_true",
+                    help="write the chosen weights and their scores into each run's model.pt, as training with "
+                         "today's rule leaves it (then `gw.py --evaluate-only` ranks the fold anew)")
     args = ap.parse_args()
     path = RESULTS / "fusion-ties.json"
     out = json.loads(path.read_text()) if path.is_file() else {}
     for run in args.runs:
         fold = Path(run).name.rsplit("-", 1)[-1]
         emb = Embedder.load(Path(run) / "model.pt")
+        trained_id = emb.model_id()
         train_set, valid = fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)
         index, _ = index_labelled(emb, valid)
         texts = [emb.norm(c.text) for c in index.crops]
@@ -44,12 +52,23 @@ def main() -> None:
         row = {"fold": fold, "trained_weights": list(emb.ranking.weights), "chosen_weights": list(chosen["weights"]),
                "valid": {k: chosen[k] for k in ("qbs_map", "qbe_map", "qbs_grid", "qbe_grid")},
                "grid": [list(g) for g in FUSION_GRID], "test": {}}
-        for name, weights in (("trained", tuple(emb.ranking.weights)), ("chosen", tuple(chosen["weights"]))):
+        trained = (tuple(emb.ranking.weights), emb.calibration)
+        test_index = index_labelled(emb, test)
+        for name, weights in (("trained", trained[0]), ("chosen", tuple(chosen["weights"]))):
             emb.set_fusion(weights)
-            res = evaluate_index(emb, *index_labelled(emb, test), vocabulary)
-            row["test"][name] = {k: res[k] for k in ("qbs_map", "qbe_map")}
-            print(f"{run}: weights {weights}: test QbS {100 * res['qbs_map']:.2f} QbE {100 * res['qbe_map']:.2f}",
-                  flush=True)
+            # scores are fitted to a ranking's distances: new weights, a new fit (as training does)
+            emb.calibration = trained[1] if name == "trained" else calibrate(emb, index.vectors, texts,
+                                                                               emb.embed_strings(queries), queries)
+            res = evaluate_index(emb, *test_index, vocabulary)
+            row["test"][name] = {k: res[k] for k in ("qbs_map", "qbe_map", "qbs_ece", "qbe_ece") if k in res}
+            print(f"{run}: weights {weights}: test QbS {100 * res['qbs_map']:.2f} QbE {100 * res['qbe_map']:.2f}, "
+                  f"ECE {res.get('qbs_ece', float('nan')):.3f} / {res.get('qbe_ece', float('nan')):.3f}", flush=True)
+        if args.save and tuple(chosen["weights"]) != trained[0]:
+            # the kept checkpoint is the same under either rule (ties do not change a checkpoint's score)
+            info = load_file(Path(run) / "model.pt", "model", tensors=False).get("info") or {}
+            emb.save(Path(run) / "model.pt", **{**info, "fusion_qbs": chosen["weights"][0],
+                                               "fusion_qbe": chosen["weights"][1], "rechosen_from": trained_id})
+            print(f"{run}: model.pt now ranks with {tuple(chosen['weights'])}", flush=True)
         out[Path(run).name] = {**row, "machine": machine()}
         write_json(path, out)
 
