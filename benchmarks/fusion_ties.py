@@ -46,7 +46,8 @@ def main() -> None:
         index, _ = index_labelled(emb, valid)
         texts = [emb.norm(c.text) for c in index.crops]
         queries = sorted(set(texts))
-        chosen = choose_fusion(emb.ranking, index.vectors, texts, emb.embed_strings(queries), queries)
+        qvecs = emb.embed_strings(queries)
+        chosen = choose_fusion(emb.ranking, index.vectors, texts, qvecs, queries)
         test = open_source(args.data, fold).subset("test")
         vocabulary = [s.text for s in train_set]
         row = {"fold": fold, "trained_weights": list(emb.ranking.weights), "chosen_weights": list(chosen["weights"]),
@@ -57,8 +58,7 @@ def main() -> None:
         for name, weights in (("trained", trained[0]), ("chosen", tuple(chosen["weights"]))):
             emb.set_fusion(weights)
             # scores are fitted to a ranking's distances: new weights, a new fit (as training does)
-            emb.calibration = trained[1] if name == "trained" else calibrate(emb, index.vectors, texts,
-                                                                               emb.embed_strings(queries), queries)
+            emb.calibration = trained[1] if name == "trained" else calibrate(emb, index.vectors, texts, qvecs, queries)
             res = evaluate_index(emb, *test_index, vocabulary)
             row["test"][name] = {k: res[k] for k in ("qbs_map", "qbe_map", "qbs_ece", "qbe_ece") if k in res}
             print(f"{run}: weights {weights}: test QbS {100 * res['qbs_map']:.2f} QbE {100 * res['qbe_map']:.2f}, "

@@ -1,5 +1,5 @@
-"""What is fitted on labelled images (a validation set) once the networks are trained: a model's scores,
-saved into its model file, and an ensemble's fusion weights."""
+"""Scores for a trained model's hits, fitted on labelled images (a validation set) and saved into its model
+file; `labelled_vectors` gives what any such fit needs (an ensemble also chooses its fusion weights on them)."""
 
 from __future__ import annotations
 
@@ -43,10 +43,3 @@ def calibrate_model(path: str | Path, samples: list[Crop], limit: int = 1500) ->
     emb.calibration = cal
     return emb
 
-
-def fit_fusion(emb: Embedder, samples: list[Crop], limit: int = 1500) -> dict:
-    """A fused model's weights chosen on labelled images (`choose_fusion`) and set; the choice."""
-    from wordspot.methods.both.base import choose_fusion
-    chosen = choose_fusion(emb.ranking, *labelled_vectors(emb, samples, limit))
-    emb.set_fusion(chosen["weights"])
-    return chosen

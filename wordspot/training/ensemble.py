@@ -12,7 +12,7 @@ from wordspot.methods import method_of
 from wordspot.model.embedder import Embedder
 from wordspot.model.modelfile import load_file
 from wordspot.progress import Reporter
-from wordspot.training.calibrate import calibrate_model, fit_fusion
+from wordspot.training.calibrate import labelled_vectors
 from wordspot.training.run import train
 
 
@@ -60,16 +60,26 @@ def train_ensemble(cfg: TrainConfig, out: str | Path, members: int, *, train_set
               string_model=string_model, init=init, reporter=reporter)
         models.append(Embedder.load(out / f"member{i}" / "model.pt"))  # the member's best checkpoint
     ensemble = Embedder.ensemble(models)
-    info = {}
-    if ensemble.fused and valid_set:
-        chosen = fit_fusion(ensemble, valid_set, cfg.val_limit)
-        info = {"fusion_qbs": chosen["weights"][0], "fusion_qbe": chosen["weights"][1],
-                "val_qbs": chosen["qbs_map"], "val_qbe": chosen["qbe_map"]}
+    info = _fit_on_validation(ensemble, valid_set, cfg.val_limit, rep) if valid_set else {}
     ensemble.save(out / "model.pt", stage="ensemble", members=members, **info)
-    if valid_set:
-        try:
-            ensemble = calibrate_model(out / "model.pt", valid_set, cfg.val_limit)
-        except (WordspotError, ValueError) as e:  # a validation set with one word: hits get no score
-            rep.log(f"scores not calibrated: {e}")
     rep.log(f"ensemble of {members} models saved to {out / 'model.pt'}")
     return ensemble
+
+
+def _fit_on_validation(emb: Embedder, valid_set: list[Crop], limit: int, rep: Reporter) -> dict:
+    """A fused ensemble's weights chosen and every ensemble's scores fitted on the validation images, embedded
+    once; returns what the model file's info keeps of the choice."""
+    from wordspot.methods.both.base import choose_fusion
+    from wordspot.model.calibration import calibrate
+    info = {}
+    try:
+        vectors = labelled_vectors(emb, valid_set, limit)
+        if emb.fused:
+            chosen = choose_fusion(emb.ranking, *vectors)
+            emb.set_fusion(chosen["weights"])
+            info = {"fusion_qbs": chosen["weights"][0], "fusion_qbe": chosen["weights"][1],
+                    "val_qbs": chosen["qbs_map"], "val_qbe": chosen["qbe_map"]}
+        emb.calibration = calibrate(emb, *vectors)  # after the weights: scores are fitted to the distances
+    except (WordspotError, ValueError) as e:  # a validation set with one word: hits get no score
+        rep.log(f"scores not calibrated: {e}")
+    return info
