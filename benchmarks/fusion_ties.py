@@ -2,12 +2,15 @@
 trained fused fold's 300 held-out validation images, and the fold's test figures with the weights it was
 trained with and with those, the scores fitted again on the same validation images for the new weights
 (the choice is made on validation only; test is reported). Each run's
-validation mAP for every weight of the grid is kept too: which weights validation prefers across folds.
+validation mAP for every weight of the grid is kept too: which weights validation prefers across folds, and
+each head's alone: whether the fused ranking is below one of its heads on validation (`--valid-only` stops
+there, without the test fold).
 
     python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3
     python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3 --save   # then gw.py --evaluate-only
+    python benchmarks/fusion_ties.py --valid-only --runs runs/gw-both-starter-40min-cv1 ...
 
-Results: benchmarks/results/fusion-ties.json (one entry per run).
+Results: benchmarks/results/fusion-ties.json, or --out (one entry per run).
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ def main() -> None:
     ap.add_argument("--save", action="store_true",
                     help="write the chosen weights and their scores into each run's model.pt, as training with "
                          "today's rule leaves it (then `gw.py --evaluate-only` ranks the fold anew)")
+    ap.add_argument("--out", default=str(RESULTS / "fusion-ties.json"), help="the result file (runs merge into it)")
+    ap.add_argument("--valid-only", action="store_true", help="validation only: the grid and the heads alone")
     args = ap.parse_args()
-    path = RESULTS / "fusion-ties.json"
+    path = Path(args.out)
     out = json.loads(path.read_text()) if path.is_file() else {}
     for run in args.runs:
         fold = Path(run).name.rsplit("-", 1)[-1]
@@ -51,8 +56,18 @@ def main() -> None:
         test = open_source(args.data, fold).subset("test")
         vocabulary = [s.text for s in train_set]
         row = {"fold": fold, "trained_weights": list(emb.ranking.weights), "chosen_weights": list(chosen["weights"]),
-               "valid": {k: chosen[k] for k in ("qbs_map", "qbe_map", "qbs_grid", "qbe_grid")},
+               "valid": {k: chosen[k] for k in ("qbs_map", "qbe_map", "qbs_grid", "qbe_grid", "qbs_heads", "qbe_heads")},
                "grid": [list(g) for g in FUSION_GRID], "test": {}}
+        for kind, grid in zip(("qbs", "qbe"), FUSION_GRID):
+            fused = chosen[f"{kind}_grid"][grid.index(emb.ranking.weights[kind == "qbe"])]
+            row["valid"][f"{kind}_trained"] = fused
+            print(f"{run}: validation {kind} fused {100 * fused:.2f} (weight {emb.ranking.weights[kind == 'qbe']:g}), "
+                  + ", ".join(f"{h} alone {100 * v:.2f}" for h, v in chosen[f"{kind}_heads"].items()), flush=True)
+        if args.valid_only:
+            out[Path(run).name] = {**out.get(Path(run).name, {}), "valid": row["valid"], "fold": fold,
+                                   "trained_weights": row["trained_weights"], "machine": machine()}
+            write_json(path, out)
+            continue
         trained = (tuple(emb.ranking.weights), emb.calibration)
         test_index = index_labelled(emb, test)
         for name, weights in (("trained", trained[0]), ("chosen", tuple(chosen["weights"]))):

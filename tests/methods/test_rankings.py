@@ -87,6 +87,11 @@ def test_choose_fusion_takes_the_best_weights_of_the_grid():
     assert got["qbs_map"] == pytest.approx(max(v[0] for v in by_weight.values()))
     assert got["qbe_map"] == pytest.approx(max(v[1] for v in by_weight.values()))
     assert by_weight[got["weights"]] == pytest.approx((got["qbs_map"], got["qbe_map"]))
+    # each head alone, as a weight of 0 (LSDE) or one that drowns the LSDE term (PHOC) ranks
+    for head, weight in (("lsde", 0.0), ("phoc", 1e9)):
+        s = spotting_scores(images, texts, words, queries, FusedRanking(4, (weight, weight)).string_distances,
+                            FusedRanking(4, (weight, weight)).image_distances)
+        assert (got["qbs_heads"][head], got["qbe_heads"][head]) == pytest.approx((s["qbs_map"], s["qbe_map"]))
 
 
 def test_a_saturated_validation_set_keeps_the_default_weights():

@@ -9,10 +9,11 @@ from wordspot.methods.base import Method
 from wordspot.methods.phoc.base import prm_distances
 from wordspot.methods.ranking import Ranking, mean_ap, softplus_sum, sq_norm, unit
 
-# the fused model's weights of its PHOC term: chosen on validation data from these grids (QbS, QbE);
-# without any, or when validation ties (it ranks perfectly), the weights validation chose most often on
-# George Washington's folds (benchmarks/README.md, results/fusion-ties.json)
-FUSION_GRID = ((0.03, 0.1, 0.3, 1.0, 3.0), (1.0, 3.0, 10.0, 30.0, 100.0, 300.0))
+# the fused model's weights of its PHOC term: chosen on validation data from these grids (QbS, QbE),
+# wide enough that the fused ranking is not below the PHOC head alone on validation (QbE up to 300 was
+# below it on 4 of 13 George Washington runs: results/fusion-grid.json); without validation, or when
+# it ties (it ranks perfectly), the weights validation chose most often there (results/fusion-ties.json)
+FUSION_GRID = ((0.03, 0.1, 0.3, 1.0, 3.0, 10.0), (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0))
 FUSION_DEFAULT = (0.1, 300.0)
 
 
@@ -94,15 +95,17 @@ def choose_fusion(fused: FusedRanking, image_vecs: np.ndarray, texts: list[str],
     """The weights of `FUSION_GRID` with the best QbS and QbE mAP on a labelled set (the George
     Washington protocol of `metrics.spotting_scores`); ties go to the weight nearest the default.
 
-    Returns {"weights": (w_qbs, w_qbe), "qbs_map", "qbe_map", "qbs_grid", "qbe_grid"} (the grids: the mAP
-    of each weight); a weight stays at its default when its ranking has no query (no word occurs twice:
-    no QbE query).
+    Returns {"weights": (w_qbs, w_qbe), "qbs_map", "qbe_map", "qbs_grid", "qbe_grid", "qbs_heads",
+    "qbe_heads"} (the grids: the mAP of each weight; the heads: {"lsde", "phoc"} each head's mAP alone, so
+    that a fused ranking below one of its heads shows); a weight stays at its default when its ranking has
+    no query (no word occurs twice: no QbE query).
     """
     out = {"weights": list(FUSION_DEFAULT), "qbs_map": float("nan"), "qbe_map": float("nan"), "qbs_grid": [],
-           "qbe_grid": []}
+           "qbe_grid": [], "qbs_heads": {}, "qbe_heads": {}}
     if len(queries):
         lsde, phoc = fused.parts_qbs(string_vecs, image_vecs)
         rel = qbs_relevance(texts, queries)
+        out["qbs_heads"] = {"lsde": mean_ap(lsde, rel), "phoc": mean_ap(phoc, rel)}
         scores = out["qbs_grid"] = [mean_ap(lsde + w * phoc, rel) for w in FUSION_GRID[0]]
         if np.isfinite(scores).any():
             best = _best(scores, FUSION_GRID[0], FUSION_DEFAULT[0])
@@ -110,6 +113,7 @@ def choose_fusion(fused: FusedRanking, image_vecs: np.ndarray, texts: list[str],
     qi, rel, itself = qbe_queries(texts)
     if len(qi):
         lsde, phoc = fused.parts_qbe(image_vecs[qi], image_vecs)
+        out["qbe_heads"] = {"lsde": mean_ap(lsde, rel, itself), "phoc": mean_ap(phoc, rel, itself)}
         scores = out["qbe_grid"] = [mean_ap(lsde + w * phoc, rel, itself) for w in FUSION_GRID[1]]
         best = _best(scores, FUSION_GRID[1], FUSION_DEFAULT[1])
         out["weights"][1], out["qbe_map"] = FUSION_GRID[1][best], scores[best]
