@@ -59,9 +59,11 @@ def main() -> None:
                "valid": {k: chosen[k] for k in ("qbs_map", "qbe_map", "qbs_grid", "qbe_grid", "qbs_heads", "qbe_heads")},
                "grid": [list(g) for g in FUSION_GRID], "test": {}}
         for kind, grid in zip(("qbs", "qbe"), FUSION_GRID):
-            fused = chosen[f"{kind}_grid"][grid.index(emb.ranking.weights[kind == "qbe"])]
-            row["valid"][f"{kind}_trained"] = fused
-            print(f"{run}: validation {kind} fused {100 * fused:.2f} (weight {emb.ranking.weights[kind == 'qbe']:g}), "
+            weight = emb.ranking.weights[kind == "qbe"]
+            if weight not in grid or not chosen[f"{kind}_grid"]:  # trained on another grid, or no query
+                continue
+            fused = row["valid"][f"{kind}_trained"] = chosen[f"{kind}_grid"][grid.index(weight)]
+            print(f"{run}: validation {kind} fused {100 * fused:.2f} (weight {weight:g}), "
                   + ", ".join(f"{h} alone {100 * v:.2f}" for h, v in chosen[f"{kind}_heads"].items()), flush=True)
         if args.valid_only:
             out[Path(run).name] = {**out.get(Path(run).name, {}), "valid": row["valid"], "fold": fold,
