@@ -27,7 +27,7 @@ from wordspot.evaluation.evaluate import evaluate_index, index_labelled
 from wordspot.methods import FUSION_GRID, choose_fusion
 from wordspot.model.calibration import calibrate
 from wordspot.model.embedder import Embedder
-from wordspot.model.modelfile import load_file
+from wordspot.model.modelfile import model_info
 
 
 def main() -> None:
@@ -82,7 +82,7 @@ def main() -> None:
                   f"ECE {res.get('qbs_ece', float('nan')):.3f} / {res.get('qbe_ece', float('nan')):.3f}", flush=True)
         if args.save and tuple(chosen["weights"]) != trained[0]:
             # the kept checkpoint is the same under either rule (ties do not change a checkpoint's score)
-            info = load_file(Path(run) / "model.pt", "model", tensors=False).get("info") or {}
+            info = model_info(Path(run) / "model.pt")
             emb.save(Path(run) / "model.pt", **{**info, "fusion_qbs": chosen["weights"][0],
                                                "fusion_qbe": chosen["weights"][1], "rechosen_from": trained_id})
             print(f"{run}: model.pt now ranks with {tuple(chosen['weights'])}", flush=True)

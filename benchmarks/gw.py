@@ -43,7 +43,7 @@ from wordspot.evaluation.metrics import cosine_distances, spotting_scores
 from wordspot.index.build import Index
 from wordspot.methods import LSDERanking, PHOCRanking, choose_fusion
 from wordspot.model.embedder import Embedder
-from wordspot.model.modelfile import load_file
+from wordspot.model.modelfile import model_info
 from wordspot.progress import PlainReporter
 from wordspot.training import train, train_ensemble
 
@@ -121,7 +121,7 @@ def evaluate_fold(args, fold: str, out: dict) -> dict:
     name = run_name(args, fold)
     emb = Embedder.load(Path(args.runs) / name / "model.pt")
     # fusion_ties.py --save gives a model new fusion weights, hence a new id, and names the one it had
-    rechosen = (load_file(Path(args.runs) / name / "model.pt", "model", tensors=False).get("info") or {}).get("rechosen_from")
+    rechosen = model_info(Path(args.runs) / name / "model.pt").get("rechosen_from")
     if out.get("model_id", emb.model_id()) not in (emb.model_id(), rechosen):
         raise SystemExit(f"{fold}: the model in {args.runs} is not the one its result file was made with")
     test = open_source(args.data, fold).subset("test")

@@ -54,6 +54,12 @@ def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:
     return blob
 
 
+def model_info(path: str | Path) -> dict:
+    """What a model file keeps beside its weights (stage, validation score, fusion weights...); {} if none."""
+    info = load_file(path, "model", tensors=False).get("info")
+    return info if isinstance(info, dict) else {}
+
+
 def build_from_file(path: str | Path, build: Callable[[dict], T], what: str = "model file") -> T:
     """`build` (a class's `from_state`) over a model file's contents; a file it cannot build from is damaged."""
     blob = load_file(path, "model")

@@ -21,7 +21,7 @@ from wordspot.methods import method_of
 from wordspot.methods.base import STAGES
 from wordspot.model.embedder import Embedder
 from wordspot.model.grow import with_symbols
-from wordspot.model.modelfile import ModelError, load_file
+from wordspot.model.modelfile import ModelError, load_file, model_info
 from wordspot.progress import Reporter
 from wordspot.training import image_stage, joint_stage, string_stage
 from wordspot.training.calibrate import calibrate_model
@@ -107,8 +107,7 @@ def _method_start(trainer: Trainer, stages: tuple[str, ...], train_set, fresh: b
 def _finish(trainer: Trainer, emb: Embedder, valid_set) -> None:
     """Warn of a model near chance, and calibrate its scores on the validation set."""
     out = trainer.out
-    kept_stage = ((load_file(out / "model.pt", "model", tensors=False).get("info") or {}).get("stage")
-                  if (out / "model.pt").exists() else None)
+    kept_stage = model_info(out / "model.pt").get("stage") if (out / "model.pt").exists() else None
     if not valid_set or kept_stage not in ("image", "joint"):  # a model that spots words, not a string CNN alone
         return
     _warn_if_near_chance(out / "model.pt", [t for t in texts_of(valid_set, emb) if t])
@@ -172,7 +171,7 @@ def train(cfg: TrainConfig, out: str | Path, *, train_set: list[Crop] | None = N
 def _warn_if_near_chance(path: Path, texts: list[str]) -> None:
     """Say so when a finished model ranks its validation images little better than a random order
     would (the mean AP of random rankings: each query's share of relevant images)."""
-    score = (load_file(path, "model", tensors=False).get("info") or {}).get("val_score")
+    score = model_info(path).get("val_score")
     counts = Counter(texts)
     if not isinstance(score, float) or not math.isfinite(score) or len(counts) < 2:
         return

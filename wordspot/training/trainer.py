@@ -24,7 +24,7 @@ from wordspot.files import atomic_path, save_tree
 from wordspot.methods.both.base import choose_fusion
 from wordspot.methods.objective import Objective, objective_kind
 from wordspot.model.embedder import Embedder, resolve_device
-from wordspot.model.modelfile import FORMAT_VERSION, load_file
+from wordspot.model.modelfile import FORMAT_VERSION, model_info
 from wordspot.progress import Reporter
 from wordspot.training.pairs import PairSampler
 from wordspot.training.schedules import warmup_cosine
@@ -173,7 +173,7 @@ class Trainer:
 
     def _model_info(self) -> dict:
         path = self.out / "model.pt"
-        return load_file(path, "model").get("info", {}) if path.exists() else {}
+        return model_info(path) if path.exists() else {}
 
     def spotting_validator(self, emb: Embedder, valid: list[Crop] | None, train: list[Crop]):
         if not valid:
