@@ -142,6 +142,25 @@ def test_model_pt_is_the_best_of_image_and_joint(tiny_run):
     assert info["model"]["val_score"] == max(info["image"]["val_score"], info["joint"]["val_score"])
 
 
+def test_a_tie_on_validation_keeps_the_later_checkpoint(tiny_run, tmp_path):
+    """A validation set ranked perfectly from the first check on cannot tell checkpoints apart: the
+    stage keeps the one that had the whole schedule, not the first."""
+    import torch
+
+    from wordspot.training.trainer import Stage, Trainer
+    emb = Embedder.load(tiny_run)
+    params = list(emb.image_net.parameters())
+    first = {k: v.clone() for k, v in emb.image_net.state_dict().items()}
+    stage = Stage("image", torch.optim.SGD(params, lr=0.1), 0.1, total=4, minutes=0.0,
+                  loss=lambda step: sum((p ** 2).sum() for p in params), validate=lambda: {"score": 1.0},
+                  val_every=1)
+    Trainer(tiny_config(), tmp_path).loop(stage, emb, None)
+    kept = Embedder.load(tmp_path / "image.pt").image_net.state_dict()
+    moved = [k for k, v in emb.image_net.state_dict().items() if not torch.equal(v, first[k])]
+    assert moved  # each step changed the weights, so the checkpoints differ
+    assert all(torch.equal(kept[k], emb.image_net.state_dict()[k]) for k in moved)
+
+
 def test_a_loss_that_is_not_finite_stops_training_with_a_clear_error(tiny_data, tmp_path):
     src = load_folder(tiny_data)
     cfg = tiny_config(string_steps=20, image_epochs=1)
