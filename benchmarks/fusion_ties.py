@@ -9,6 +9,8 @@ there, without the test fold).
     python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3
     python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3 --save   # then gw.py --evaluate-only
     python benchmarks/fusion_ties.py --valid-only --runs runs/gw-both-starter-40min-cv1 ...
+    python benchmarks/fusion_ties.py --runs runs/gw-both-starter-40min-cv3 --out results/fusion-transfer.json \
+        --weights-from runs/gw-both-starterfv-40min-cv3   # weights chosen on the whole validation set
 
 Results: benchmarks/results/fusion-ties.json, or --out (one entry per run).
 """
@@ -40,7 +42,12 @@ def main() -> None:
                          "today's rule leaves it (then `gw.py --evaluate-only` ranks the fold anew)")
     ap.add_argument("--out", default=str(RESULTS / "fusion-ties.json"), help="the result file (runs merge into it)")
     ap.add_argument("--valid-only", action="store_true", help="validation only: the grid and the heads alone")
+    ap.add_argument("--weights-from", default=None, metavar="MODEL",
+                    help="also rank the test fold with the fusion weights of this model (e.g. the same fold trained "
+                         "on its train images and validated on its whole validation set, which does not saturate)")
     args = ap.parse_args()
+    if args.save and args.weights_from:
+        ap.error("--save writes the weights chosen here; give --weights-from in a run without it")
     path = Path(args.out)
     out = json.loads(path.read_text()) if path.is_file() else {}
     for run in args.runs:
@@ -72,7 +79,11 @@ def main() -> None:
             continue
         trained = (tuple(emb.ranking.weights), emb.calibration)
         test_index = index_labelled(emb, test)
-        for name, weights in (("trained", trained[0]), ("chosen", tuple(chosen["weights"]))):
+        candidates = [("trained", trained[0]), ("chosen", tuple(chosen["weights"]))]
+        if args.weights_from:
+            candidates.append(("from_other", tuple(Embedder.load(args.weights_from).ranking.weights)))
+            row["weights_from"] = {"model": args.weights_from, "weights": list(candidates[-1][1])}
+        for name, weights in candidates:
             emb.set_fusion(weights)
             # scores are fitted to a ranking's distances: new weights, a new fit (as training does)
             emb.calibration = trained[1] if name == "trained" else calibrate(emb, index.vectors, texts, qvecs, queries)

@@ -74,9 +74,8 @@ def main() -> None:
             # weights and scores as today's training gives the model it keeps: on the held-out validation
             # images (the weights the run chose then may come from an older grid or tie rule)
             vecs = labelled_vectors(latest, held_out(args.data, fold, args.holdout))
-            if latest.fused:
+            if latest.fused:  # the vectors stay: the weights only combine their two parts
                 latest.set_fusion(choose_fusion(latest.ranking, *vecs)["weights"])
-                vecs = labelled_vectors(latest, held_out(args.data, fold, args.holdout))
             latest.calibration = calibrate(latest, *vecs)
             row["latest_fusion"] = list(latest.ranking.weights) if latest.fused else None
             row["test"] = {}
