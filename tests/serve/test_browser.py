@@ -58,7 +58,9 @@ def test_search_page_in_chromium(server, tmp_path):
         expect(page.locator("#status")).to_contain_text("hits for great")
         assert hits.count() == min(20, server["crops"])  # the page asks for 20
         expect(hits.first.locator(".text")).to_have_text(server["first"])
-        assert hits.first.locator("img.thumb").evaluate("img => img.complete && img.naturalWidth > 0")
+        # the thumbnail loads (waited for: on a first run its page is cut and cached while the list shows)
+        page.wait_for_function("() => { const i = document.querySelector('li.hit img.thumb');"
+                               " return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
         # open the first hit on its page
         hits.first.click()
         expect(page.locator("#page-view")).to_be_visible()
