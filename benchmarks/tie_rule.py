@@ -1,5 +1,5 @@
 """Which checkpoint a stage keeps when validation ties: the first with the best score (the rule before
-c. 2026-12-05) or the latest (the rule now, training/trainer.py). For each trained GW fold this reads its
+commit f4f5907) or the latest (the rule now, training/trainer.py). For each trained GW fold this reads its
 log: which checkpoint each rule keeps, and whether they differ. Where the latest rule keeps the run's final
 state (last.pt: the last stage's last check tied its best, and that stage is the one kept), that model is
 scored on validation as training scores it and evaluated on the test fold beside the model the run kept
