@@ -50,6 +50,7 @@ def main() -> None:
         ap.error("--save writes the weights chosen here; give --weights-from in a run without it")
     path = Path(args.out)
     out = json.loads(path.read_text()) if path.is_file() else {}
+    other = tuple(Embedder.load(args.weights_from).ranking.weights) if args.weights_from else None
     for run in args.runs:
         fold = Path(run).name.rsplit("-", 1)[-1]
         emb = Embedder.load(Path(run) / "model.pt")
@@ -80,9 +81,9 @@ def main() -> None:
         trained = (tuple(emb.ranking.weights), emb.calibration)
         test_index = index_labelled(emb, test)
         candidates = [("trained", trained[0]), ("chosen", tuple(chosen["weights"]))]
-        if args.weights_from:
-            candidates.append(("from_other", tuple(Embedder.load(args.weights_from).ranking.weights)))
-            row["weights_from"] = {"model": args.weights_from, "weights": list(candidates[-1][1])}
+        if other:
+            candidates.append(("from_other", other))
+            row["weights_from"] = {"model": args.weights_from, "weights": list(other)}
         for name, weights in candidates:
             emb.set_fusion(weights)
             # scores are fitted to a ranking's distances: new weights, a new fit (as training does)

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from common import RESULTS, held_out, machine, run_folds, write_json
+from common import RESULTS, machine, run_folds, write_json
 from gw import fold_sets
 
 from wordspot.data import open_source
@@ -69,11 +69,12 @@ def main() -> None:
             print(f"{run.name}: {row['note']}", flush=True)
         else:
             test = open_source(args.data, fold).subset("test")
-            vocabulary = [s.text for s in fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)[0]]
+            train_set, valid = fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)
+            vocabulary = [s.text for s in train_set]
             latest = Embedder.from_state(load_tree(run / "last.pt")["model"])
             # weights and scores as today's training gives the model it keeps: on the held-out validation
             # images (the weights the run chose then may come from an older grid or tie rule)
-            vecs = labelled_vectors(latest, held_out(args.data, fold, args.holdout))
+            vecs = labelled_vectors(latest, valid)
             if latest.fused:  # the vectors stay: the weights only combine their two parts
                 latest.set_fusion(choose_fusion(latest.ranking, *vecs)["weights"])
             latest.calibration = calibrate(latest, *vecs)

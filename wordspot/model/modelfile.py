@@ -55,7 +55,10 @@ def load_file(path: str | Path, kind: str, tensors: bool = True) -> dict:
 
 
 def model_info(path: str | Path) -> dict:
-    """What a model file keeps beside its weights (stage, validation score, fusion weights...); {} if none."""
+    """What a model file keeps beside its weights (stage, validation score, fusion weights...); {} if it
+    keeps none, or if there is no file yet (a run before its first model)."""
+    if not Path(path).exists():
+        return {}
     info = load_file(path, "model", tensors=False).get("info")
     return info if isinstance(info, dict) else {}
 

@@ -107,7 +107,7 @@ def _method_start(trainer: Trainer, stages: tuple[str, ...], train_set, fresh: b
 def _finish(trainer: Trainer, emb: Embedder, valid_set) -> None:
     """Warn of a model near chance, and calibrate its scores on the validation set."""
     out = trainer.out
-    kept_stage = model_info(out / "model.pt").get("stage") if (out / "model.pt").exists() else None
+    kept_stage = model_info(out / "model.pt").get("stage")
     if not valid_set or kept_stage not in ("image", "joint"):  # a model that spots words, not a string CNN alone
         return
     _warn_if_near_chance(out / "model.pt", [t for t in texts_of(valid_set, emb) if t])

@@ -164,7 +164,7 @@ class Trainer:
 
     def _keep_best(self, stage: str, summary: str, best: float) -> None:
         """model.pt: the stage's best checkpoint, unless an earlier stage's model scored higher."""
-        previous = self._model_info()
+        previous = model_info(self.out / "model.pt")
         if stage != "string" and previous.get("stage") in ("image", "joint") and previous["val_score"] > best:
             # spotting mAP is comparable across the image and joint stages: keep the better model
             self.rep.log(f"{summary}; the {previous['stage']} stage's model scored higher "
@@ -173,10 +173,6 @@ class Trainer:
         with atomic_path(self.out / "model.pt") as tmp:
             shutil.copyfile(self.out / f"{stage}.pt", tmp)
         self.rep.log(f"{summary}; model saved to {self.out / 'model.pt'}")
-
-    def _model_info(self) -> dict:
-        path = self.out / "model.pt"
-        return model_info(path) if path.exists() else {}
 
     def spotting_validator(self, emb: Embedder, valid: list[Crop] | None, train: list[Crop]):
         if not valid:
