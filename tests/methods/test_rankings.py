@@ -11,7 +11,7 @@ import pytest
 from wordspot.data.text import Alphabet
 from wordspot.evaluation.metrics import spotting_scores
 from wordspot.files import load_tree, save_tree
-from wordspot.methods import FUSION_DEFAULT, FUSION_GRID, FusedRanking, choose_fusion
+from wordspot.methods import FUSION_DEFAULT, FUSION_GRID, PHOC_ALONE, FusedRanking, choose_fusion
 from wordspot.methods.phoc.base import PHOC
 from wordspot.model.embedder import Embedder, ModelConfig, ModelError
 from wordspot.model.stringside import StringSide
@@ -52,10 +52,12 @@ def test_fused_distances_match_a_naive_loop():
 
 
 @pytest.mark.parametrize("kind", ["qbs", "qbe"])
-def test_fused_search_form_orders_as_the_distance(kind):
-    """-(query form . image form) is the distance up to a constant per query: the same order."""
+@pytest.mark.parametrize("weight", [None, 0.0, PHOC_ALONE])
+def test_fused_search_form_orders_as_the_distance(kind, weight):
+    """-(query form . image form) is the distance up to a constant per query: the same order, also for
+    the grid's ends (each head alone)."""
     rng = np.random.default_rng(1)
-    r = FusedRanking(4, (0.3, 30.0))
+    r = FusedRanking(4, (0.3, 30.0) if weight is None else (weight, weight))
     images = _vectors(rng, 40, 4, 6, False)
     queries = _vectors(rng, 3, 4, 6, True) if kind == "qbs" else images[:3]
     dist = r.string_distances(queries, images) if kind == "qbs" else r.image_distances(queries, images)
@@ -63,7 +65,9 @@ def test_fused_search_form_orders_as_the_distance(kind):
     assert metric == "ip"
     ip = query_form(queries).astype(np.float64) @ image_form(images).astype(np.float64).T
     offset = dist + ip
-    np.testing.assert_allclose(offset, offset[:, :1].repeat(40, 1), rtol=1e-4, atol=1e-3)
+    if weight is None:
+        np.testing.assert_allclose(offset, offset[:, :1].repeat(40, 1), rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(np.argsort(dist, 1, kind="stable")[:, :10], np.argsort(-ip, 1, kind="stable")[:, :10])
 
 
 def test_choose_fusion_takes_the_best_weights_of_the_grid():
@@ -92,6 +96,22 @@ def test_choose_fusion_takes_the_best_weights_of_the_grid():
         alone = FusedRanking(4, (weight, weight))
         s = spotting_scores(images, texts, words, queries, alone.string_distances, alone.image_distances)
         assert (got["qbs_heads"][head], got["qbe_heads"][head]) == pytest.approx((s["qbs_map"], s["qbe_map"]))
+
+
+def test_the_fused_ranking_is_never_below_a_head_on_validation():
+    """An LSDE head that is noise (a script whose tokens it cannot spell) must not pull the fused
+    ranking below the PHOC head: the grid ends in each head alone."""
+    rng = np.random.default_rng(3)
+    texts = [WORDS[i % len(WORDS)] for i in range(60)]
+    phoc = PHOC.from_words(WORDS)
+    logits = 6.0 * phoc.encode(texts) - 3.0 + rng.normal(0, 2, (60, phoc.dim))
+    images = np.hstack([rng.normal(0, 30, (60, 4)), logits]).astype(np.float32)
+    queries = sorted(set(texts))
+    words = np.hstack([rng.normal(0, 30, (len(queries), 4)), phoc.encode(queries)]).astype(np.float32)
+    got = choose_fusion(FusedRanking(4), images, texts, words, queries)
+    for kind in ("qbs", "qbe"):
+        assert got[f"{kind}_map"] >= max(got[f"{kind}_heads"].values()) - 1e-12
+        assert got[f"{kind}_map"] > got[f"{kind}_heads"]["lsde"] + 0.1  # the noise head is really worse
 
 
 def test_a_saturated_validation_set_keeps_the_default_weights():

@@ -30,7 +30,7 @@ def method_of(config) -> Method:
 # names that lived in rankings.py and objectives.py before the methods had folders
 __getattr__ = forward(__name__, {
     "Ranking": "ranking", "Rankings": "ranking", "LSDERanking": "lsde.base", "PHOCRanking": "phoc.base",
-    "FusedRanking": "both.base", "choose_fusion": "both.base", "FUSION_GRID": "both.base",
+    "FusedRanking": "both.base", "choose_fusion": "both.base", "FUSION_GRID": "both.base", "PHOC_ALONE": "both.base",
     "FUSION_DEFAULT": "both.base", "PHOC": "phoc.base", "NgramBag": "phoc.base", "prm_distances": "phoc.base",
     "Objective": "objective", "PHOCHead": "objective", "objective_kind": "objective", "Attributes": "phoc.pytorch",
     "Regression": "lsde.pytorch", "Reading": "lsde.pytorch", "ctc_loss": "lsde.pytorch",

@@ -12,8 +12,13 @@ from wordspot.methods.ranking import Ranking, mean_ap, softplus_sum, sq_norm, un
 # the fused model's weights of its PHOC term: chosen on validation data from these grids (QbS, QbE),
 # wide enough that the fused ranking is not below the PHOC head alone on validation (QbE up to 300 was
 # below it on 4 of 13 George Washington runs: results/fusion-grid.json); without validation, or when
-# it ties (it ranks perfectly), the weights validation chose most often there (results/fusion-ties.json)
-FUSION_GRID = ((0.03, 0.1, 0.3, 1.0, 3.0, 10.0), (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0))
+# it ties (it ranks perfectly), the weights validation chose most often there (results/fusion-ties.json).
+# Each grid ends in the two heads alone, 0 (LSDE) and PHOC_ALONE, so that on validation the chosen
+# ranking is never below either head: where one head is poor (LSDE on tokens it cannot spell, issue #29)
+# no mixture is forced on the search.
+PHOC_ALONE = 1e9  # drowns the squared LSDE term: the PHOC head ranks alone (in float32 as precisely as alone)
+FUSION_GRID = ((0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, PHOC_ALONE),
+               (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, PHOC_ALONE))
 FUSION_DEFAULT = (0.1, 300.0)
 
 
@@ -87,7 +92,7 @@ def _best(scores: list[float], grid: tuple[float, ...], default: float) -> int:
     the model ranks perfectly ties every weight, and then the first would weigh the weaker head most)."""
     top = np.nanmax(scores)
     tied = [i for i, v in enumerate(scores) if v >= top - 1e-9]
-    return min(tied, key=lambda i: abs(np.log(grid[i] / default)))
+    return min(tied, key=lambda i: abs(np.log(max(grid[i], 1e-12) / default)))
 
 
 def choose_fusion(fused: FusedRanking, image_vecs: np.ndarray, texts: list[str], string_vecs: np.ndarray,
