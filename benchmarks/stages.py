@@ -5,9 +5,13 @@ kept), and each stage's model on the test fold (reported beside, never used to c
 
 Reads the result files only (their `curve` and `stages`), so it runs on any checkout:
 
-    python benchmarks/stages.py results/gw-both-starterfv-40min-cv*.json results/gw-both-starter2fv-40min-cv*.json
+    cd benchmarks && python stages.py results/gw-both-starter2fv-40min-cv1.json \
+        results/gw-both-starterfv-40min-cv2.json results/gw-both-starterfv-40min-cv3.json \
+        results/gw-both-starter2fv-40min-cv4.json
+    python stages.py results/gw-both-starter-40min*-cv*.json results/gw-both-branch-40min*-cv*.json \
+        results/gw-both-branchv2-40min*-cv*.json --out results/stages-holdout300.json
 
-Results: benchmarks/results/stages.json; a Markdown table on stdout.
+Results: benchmarks/results/stages.json (or --out); a Markdown table on stdout.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def test_choose_fusion_takes_the_best_weights_of_the_grid():
     assert got["qbe_map"] == pytest.approx(max(v[1] for v in by_weight.values()))
     assert by_weight[got["weights"]] == pytest.approx((got["qbs_map"], got["qbe_map"]))
     # each head alone, as a weight of 0 (LSDE) or one that drowns the LSDE term (PHOC) ranks
-    for head, weight in (("lsde", 0.0), ("phoc", 1e9)):
+    for head, weight in (("lsde", 0.0), ("phoc", PHOC_ALONE)):
         alone = FusedRanking(4, (weight, weight))
         s = spotting_scores(images, texts, words, queries, alone.string_distances, alone.image_distances)
         assert (got["qbs_heads"][head], got["qbe_heads"][head]) == pytest.approx((s["qbs_map"], s["qbe_map"]))

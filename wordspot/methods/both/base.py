@@ -9,13 +9,12 @@ from wordspot.methods.base import Method
 from wordspot.methods.phoc.base import prm_distances
 from wordspot.methods.ranking import Ranking, mean_ap, softplus_sum, sq_norm, unit
 
-# the fused model's weights of its PHOC term: chosen on validation data from these grids (QbS, QbE),
-# wide enough that the fused ranking is not below the PHOC head alone on validation (QbE up to 300 was
-# below it on 4 of 13 George Washington runs: results/fusion-grid.json); without validation, or when
-# it ties (it ranks perfectly), the weights validation chose most often there (results/fusion-ties.json).
-# Each grid ends in the two heads alone, 0 (LSDE) and PHOC_ALONE, so that on validation the chosen
-# ranking is never below either head: where one head is poor (LSDE on tokens it cannot spell, issue #29)
-# no mixture is forced on the search.
+# the fused model's weights of its PHOC term: chosen on validation data from these grids (QbS, QbE).
+# Each ends in the two heads alone, 0 (LSDE) and PHOC_ALONE, so the chosen ranking is never below either
+# head on validation (QbE up to 300 alone was below PHOC on 4 of 13 George Washington runs:
+# results/fusion-grid.json; and a poor head, LSDE on tokens it cannot spell, issue #29, need not be mixed
+# in). Without validation, or when it ties (it ranks perfectly), the weights validation chose most often
+# there (results/fusion-ties.json).
 PHOC_ALONE = 1e9  # drowns the squared LSDE term: the PHOC head ranks alone (in float32 as precisely as alone)
 FUSION_GRID = ((0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, PHOC_ALONE),
                (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, PHOC_ALONE))
