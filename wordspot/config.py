@@ -12,6 +12,9 @@ from wordspot.errors import ConfigError, require
 
 IMAGE_SIDES = ("regress", "read")
 IMAGE_LOSSES = ("euclidean", "bce", "softmax")
+# how models embedded word images before `image_views` existed: the image as it is (model files without the
+# setting keep it, so that their indexes stay valid)
+ONE_VIEW = [[1.0, 0.0]]
 
 
 def _number(v: object) -> bool:
@@ -50,6 +53,12 @@ class ModelConfig:
     # a reader's PHOC head pools a last trunk stage of its own (reading and attributes share the
     # early stages only): the trunk learns faster and both heads rank better (benchmarks/README.md)
     phoc_branch: bool = True
+    # what the image side embeds of a word image (not what it trains on): the mean of the vectors of these
+    # views, each [stretch, margin]: the width scaled by `stretch`, then `margin` x the height of blank
+    # added at each side. Training's shear leaves blank margins (0.09 of the height a side on average) that
+    # the trimmed images it ranks lack; a margin of 0.1 and a second view 1.2 times as wide ranked
+    # George Washington's validation images best per view embedded (benchmarks/README.md, "Image views")
+    image_views: list[list[float]] = field(default_factory=lambda: [[1.0, 0.1], [1.2, 0.1]])
 
     def __post_init__(self) -> None:
         for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):
@@ -71,6 +80,12 @@ class ModelConfig:
         require(_number(self.aux_phoc) and self.aux_phoc >= 0, "aux_phoc", "a finite number of 0 or more", self.aux_phoc)
         for name in ("string_both_ends", "lowercase", "alnum_only", "phoc_branch"):
             require(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
+        require(isinstance(self.image_views, (list, tuple)) and 1 <= len(self.image_views) <= 8
+                and all(isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(x) for x in v)
+                        and 0.25 <= v[0] <= 4 and 0 <= v[1] <= 2 for v in self.image_views), "image_views",
+                "1 to 8 pairs [stretch, margin], stretch from 0.25 to 4, margin from 0 to 2 (image heights)",
+                self.image_views)
+        self.image_views = [[float(a), float(b)] for a, b in self.image_views]
         require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),
                 "phoc_bigrams", "a list of strings", self.phoc_bigrams)
 

@@ -184,6 +184,16 @@ def cut_box(page: np.ndarray, box: tuple[int, int, int, int], source: str | Path
     return part
 
 
+def image_view(img: np.ndarray, stretch: float = 1.0, margin: float = 0.0) -> np.ndarray:
+    """An ink = 1 image as the image side embeds it (ModelConfig.image_views): its width scaled by `stretch`, then
+    `margin` x its height of blank added at each side."""
+    h, w = img.shape
+    if stretch != 1.0:
+        img = cv2.resize(img, (max(1, int(round(w * stretch))), h), interpolation=cv2.INTER_LINEAR)
+    pad = int(round(margin * h))
+    return np.pad(img, ((0, 0), (pad, pad))) if pad else img
+
+
 def augment(img: np.ndarray, rng: np.random.Generator, max_angle: float = 3.0) -> np.ndarray:
     """Random shear, rotation (up to `max_angle` degrees), scale, translation, stroke width and noise on an
     ink = 1 image."""

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from wordspot.config import ModelConfig
-from wordspot.data.imaging import collate
+from wordspot.data.imaging import collate, image_view
 from wordspot.data.text import Alphabet, TextNorm
 from wordspot.files import save_tree
 from wordspot.methods import method_of
@@ -136,8 +136,9 @@ class Embedder(Rankings):
     @torch.no_grad()
     def embed_and_read(self, images: list[np.ndarray], batch_size: int = 32) -> tuple[np.ndarray, list[str] | None]:
         """Normalised images -> (N, dim) float32 vectors, in input order, and what a reader reads in each
-        (its best path; None for a model that does not read). (Batches of 32 ran faster on a 2-core CPU
-        than larger ones, whose activations outgrow the caches.)"""
+        (its best path in the first view; None for a model that does not read). A vector is the mean over
+        the model's image views (config.image_views) and image CNNs (an ensemble's). (Batches of 32 ran faster on a
+        2-core CPU than larger ones, whose activations outgrow the caches.)"""
         if self.image_net is None:
             raise ModelError("this model has no image network yet (only stage 1 was trained)")
         nets = [self.image_net, *self.members]
@@ -145,16 +146,19 @@ class Embedder(Rankings):
             net.eval()
         out = np.zeros((len(images), self.dim), np.float32)
         readings: list[str] | None = [""] * len(images) if isinstance(self.image_net, ReaderCNN) else None
-        order = np.argsort([im.shape[1] for im in images], kind="stable")  # similar widths pad less
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            batch, widths = collate([images[j] for j in idx])
-            batch = batch.to(self.device)
-            parts = [self._stored_vectors(batch, widths, net) for net in nets]
-            out[idx] = torch.stack([v for v, _ in parts]).mean(0).cpu().numpy()
-            if readings is not None:
-                for j, (classes, _) in zip(idx, best_paths(*parts[0][1])):
-                    readings[j] = "".join(self.alphabet.symbols[c] for c in classes)
+        views = self.config.image_views
+        for v, (stretch, margin) in enumerate(views):
+            seen = [image_view(im, stretch, margin) for im in images]
+            order = np.argsort([im.shape[1] for im in seen], kind="stable")  # similar widths pad less
+            for i in range(0, len(order), batch_size):
+                idx = order[i:i + batch_size]
+                batch, widths = collate([seen[j] for j in idx])
+                batch = batch.to(self.device)
+                parts = [self._stored_vectors(batch, widths, net) for net in nets]
+                out[idx] += torch.stack([p for p, _ in parts]).mean(0).cpu().numpy() / len(views)
+                if readings is not None and v == 0:
+                    for j, (classes, _) in zip(idx, best_paths(*parts[0][1])):
+                        readings[j] = "".join(self.alphabet.symbols[c] for c in classes)
         return out, readings
 
     def _stored_vectors(self, batch: torch.Tensor, widths: torch.Tensor,
@@ -217,7 +221,7 @@ class Embedder(Rankings):
     def model_id(self) -> str:
         """A hash of the weights: an index remembers which model made it."""
         return model_id([{k: v.detach().cpu().numpy() for k, v in net.state_dict().items()} for net in self.nets()],
-                        self.ranking.weights if self.fused else None)
+                        self.ranking.weights if self.fused else None, self.config.image_views)
 
     def state(self) -> dict:
         return {

@@ -8,6 +8,7 @@ from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 
+from wordspot.config import ONE_VIEW
 from wordspot.errors import WordspotError
 from wordspot.files import FileFormatError, load_tree
 
@@ -76,20 +77,22 @@ def build_from_file(path: str | Path, build: Callable[[dict], T], what: str = "m
 
 
 def _made_with_old_defaults(blob: dict) -> None:
-    """A file written before `image_side` existed was made with a regressing image CNN, and one
-    written before `phoc_branch` with the PHOC head on the reader's trunk: say so, since a config
-    without them now means a reader with a PHOC branch."""
+    """A file written before `image_side` existed was made with a regressing image CNN, one written
+    before `phoc_branch` with the PHOC head on the reader's trunk, and one written before `image_views`
+    embedded each image as it is: say so, since a config without them now means otherwise."""
     def sub(d: object, key: str) -> object:
         return d.get(key) if isinstance(d, dict) else None
     for cfg in (sub(blob, "config"), sub(sub(blob, "config"), "model"), sub(sub(blob, "model"), "config")):
         if isinstance(cfg, dict) and "method" in cfg:
             cfg.setdefault("image_side", "regress")
             cfg.setdefault("phoc_branch", False)
+            cfg.setdefault("image_views", ONE_VIEW)
 
 
-def model_id(nets: Iterable[dict], fusion: tuple[float, float] | None) -> str:
+def model_id(nets: Iterable[dict], fusion: tuple[float, float] | None, image_views: list | None = None) -> str:
     """A hash of a model's weights (its networks' state dicts, as NumPy arrays) and, for a fused model, of the
-    weights that change its ranking: an index remembers which model made it. The one definition, for the model
+    weights that change its ranking, and of the views its images are embedded by (but one unaltered view,
+    as before views existed): an index remembers which model made it. The one definition, for the model
     with PyTorch (`Embedder`) and without (`StringSide`)."""
     h = hashlib.sha256()
     for net in nets:
@@ -98,6 +101,8 @@ def model_id(nets: Iterable[dict], fusion: tuple[float, float] | None) -> str:
             h.update(np.ascontiguousarray(v).tobytes())
     if fusion is not None:  # the weights change the ranking, and an approximate index's search form
         h.update(repr(fusion).encode())
+    if image_views is not None and [list(map(float, v)) for v in image_views] != ONE_VIEW:
+        h.update(repr([list(map(float, v)) for v in image_views]).encode())
     return h.hexdigest()[:16]
 
 

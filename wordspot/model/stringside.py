@@ -80,5 +80,5 @@ class StringSide(Rankings):
     def model_id(self) -> str:
         """The hash `Embedder.model_id` gives, from the same weights."""
         if not self._id:
-            self._id = model_id(self._nets, self.ranking.weights if self.fused else None)
+            self._id = model_id(self._nets, self.ranking.weights if self.fused else None, self.config.image_views)
         return self._id

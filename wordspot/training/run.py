@@ -70,6 +70,9 @@ def _resume_state(out: Path, cfg: TrainConfig, stages: tuple[str, ...], train_se
 def _init_model(init: str | Path, cfg: TrainConfig, stages: tuple[str, ...], train_set) -> tuple:
     """A trained model to fine-tune: its own architecture and alphabet, and no string stage."""
     start = Embedder.load(init)
+    # its networks' settings, but the run's views: they change no weight, and a starter written before
+    # views existed would otherwise pass its single view on
+    start.config.image_views = cfg.model.image_views
     cfg.model = ModelConfig.from_dict(asdict(start.config))
     stages = tuple(s for s in stages if s != "string") or ("image",)
     if cfg.minutes and not (cfg.image_minutes or cfg.joint_minutes):  # the string stage's share goes to the others
