@@ -35,6 +35,7 @@ from wordspot.evaluation.metrics import spotting_scores
 from wordspot.methods import choose_fusion
 from wordspot.model.calibration import calibrate
 from wordspot.model.embedder import Embedder
+from wordspot.training.calibrate import labelled_vectors
 
 CANDIDATES = {
     "as is": [[1.0, 0.0]],
@@ -73,11 +74,7 @@ def candidate_maps(emb: Embedder, samples: list) -> dict:
 def as_trained(emb: Embedder, views: list, valid: list, test: list, vocabulary: list[str]) -> dict:
     """The test figures of the model with `views`, its fusion weights and scores fitted on validation."""
     emb.config.image_views = views
-    labelled = [s for s in valid if emb.norm(s.text)]
-    kept, images = ImageCache(emb.config.image_height).load(labelled)
-    texts = [emb.norm(c.text) for c in kept]
-    queries = sorted(set(texts))
-    ivecs, qvecs = emb.embed_images(images), emb.embed_strings(queries)
+    ivecs, texts, qvecs, queries = labelled_vectors(emb, valid, limit=len(valid))
     if emb.fused:
         emb.set_fusion(choose_fusion(emb.ranking, ivecs, texts, qvecs, queries)["weights"])
     emb.calibration = calibrate(emb, ivecs, texts, qvecs, queries)
@@ -105,9 +102,11 @@ def main() -> None:
     args = ap.parse_args()
     path = Path(args.out)
     out = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
-    for run, fold in run_folds(ap, args.runs):
-        train_set, valid = fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)
-        test = open_source(args.data, fold).subset("test")
+    runs = run_folds(ap, args.runs)
+    sets = {run: (*fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold),
+                  open_source(args.data, fold).subset("test")) for run, fold in runs}
+    for run, fold in runs:
+        train_set, valid, test = sets[run]
         emb = Embedder.load(run / "model.pt")
         row = {"fold": fold, "holdout": args.holdout, "valid_images": len(valid),
                "valid": candidate_maps(emb, valid), "test": candidate_maps(emb, test)}
@@ -122,9 +121,8 @@ def main() -> None:
     print(f"chosen on validation over {len(out['runs'])} runs: {chosen} {CANDIDATES[chosen]} (mean "
           f"{100 * mean[chosen]:.2f}; as is {100 * mean['as is']:.2f})", flush=True)
     write_json(path, out)
-    for run, fold in run_folds(ap, args.runs):
-        train_set, valid = fold_sets(argparse.Namespace(data=args.data, holdout=args.holdout), fold)
-        test = open_source(args.data, fold).subset("test")
+    for run, _ in runs:
+        train_set, valid, test = sets[run]
         vocabulary = [s.text for s in train_set]
         row = out["runs"][run.name]
         for name, views in (("as is", ONE_VIEW), ("default", ModelConfig().image_views)):

@@ -101,8 +101,8 @@ def model_id(nets: Iterable[dict], fusion: tuple[float, float] | None, image_vie
             h.update(np.ascontiguousarray(v).tobytes())
     if fusion is not None:  # the weights change the ranking, and an approximate index's search form
         h.update(repr(fusion).encode())
-    if image_views is not None and [list(map(float, v)) for v in image_views] != ONE_VIEW:
-        h.update(repr([list(map(float, v)) for v in image_views]).encode())
+    if image_views is not None and image_views != ONE_VIEW:  # ModelConfig keeps them as lists of floats
+        h.update(repr(image_views).encode())
     return h.hexdigest()[:16]
 
 
