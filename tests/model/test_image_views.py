@@ -72,3 +72,49 @@ def test_fine_tuning_takes_the_runs_views_not_the_starters(tiny_run, tmp_path):
     cfg = tiny_config()
     start, _ = _init_model(tmp_path / "starter.pt", cfg, ("image", "joint"), [])
     assert cfg.model.image_views == start.config.image_views == ModelConfig().image_views
+
+
+def test_a_model_gets_other_views_in_a_new_file_fitted_on_validation(tiny_run, tiny_data, tmp_path):
+    from typer.testing import CliRunner
+
+    from wordspot.cli import app
+    blob = load_tree(tiny_run / "model.pt")
+    blob["config"]["image_views"] = ONE_VIEW  # a model trained before views
+    save_tree(blob, tmp_path / "old.pt")
+    before = (tmp_path / "old.pt").read_bytes()
+    old = Embedder.load(tmp_path / "old.pt")
+
+    def views(*args: str):
+        return CliRunner().invoke(app, ["model", "views", str(tmp_path / "old.pt"), "--data", str(tiny_data), *args])
+    r = views("--out", str(tmp_path / "new.pt"))
+    assert r.exit_code == 0, r.output
+    new = Embedder.load(tmp_path / "new.pt")
+    assert new.config.image_views == ModelConfig().image_views and new.model_id() != old.model_id()
+    assert set(new.calibration) == {"qbs", "qbe"}
+    assert (tmp_path / "old.pt").read_bytes() == before  # its indexes still need it
+    r = views("--out", str(tmp_path / "one.pt"), "--views", "[[1, 0.2]]")
+    one = Embedder.load(tmp_path / "one.pt")
+    assert r.exit_code == 0 and one.config.image_views == [[1.0, 0.2]]
+    assert one.calibration["qbe"] != new.calibration["qbe"]  # fitted again, to the vectors of these views
+    for args, message in ((["--out", str(tmp_path / "old.pt")], "give another file"),
+                          (["--out", str(tmp_path)], "is a folder"),
+                          (["--out", str(tmp_path / "x.pt"), "--views", "[[1, 0.2]"], "not JSON"),
+                          (["--out", str(tmp_path / "x.pt"), "--views", "[[9, 0.2]]"], "image_views"),
+                          (["--out", str(tmp_path / "x.pt"), "--subset", "test"], "the test set is for measuring")):
+        r = views(*args)
+        assert r.exit_code == 1 and message in r.output and not (tmp_path / "x.pt").exists(), (args, r.output)
+
+
+def test_a_fused_model_with_other_views_chooses_its_weights_again(tiny_data, tmp_path):
+    from wordspot.data import load_folder
+    from wordspot.methods.both.base import FUSION_GRID
+    from wordspot.model.modelfile import model_info
+    from wordspot.training.calibrate import set_views
+    emb = Embedder(ModelConfig(**SMALL, method="both", image_views=ONE_VIEW), Alphabet("abcdefghijklmnopqrstuvwxyz"),
+                   fusion=(123.0, 456.0))
+    emb.save(tmp_path / "m.pt", stage="joint")
+    out = set_views(tmp_path / "m.pt", [[1.0, 0.1]], load_folder(tiny_data).subset("valid"), tmp_path / "v.pt")
+    assert out.ranking.weights[0] in FUSION_GRID[0] and out.ranking.weights[1] in FUSION_GRID[1]
+    info = model_info(tmp_path / "v.pt")
+    assert info["stage"] == "joint" and (info["fusion_qbs"], info["fusion_qbe"]) == out.ranking.weights
+    assert Embedder.load(tmp_path / "v.pt").ranking.weights == out.ranking.weights

@@ -1,4 +1,4 @@
-"""`wordspot model`: look after model files (upgrade old ones, calibrate scores)."""
+"""`wordspot model`: look after model files (upgrade old ones, calibrate scores, change the image views)."""
 
 from __future__ import annotations
 
@@ -52,3 +52,37 @@ def model_calibrate(
         emb = calibrate_model(model, open_data(data, subset))
         say(err, f"{model}: scores calibrated on {data.data} {subset} "
                  f"({', '.join(f'{k} {v[0]:.3g} {v[1]:+.3g} log d' for k, v in emb.calibration.items())})")
+
+
+@model_app.command("views")
+@command
+def model_views(
+    model: Path = typer.Argument(..., help="Model file, or a run folder (its model.pt)."),
+    out: Path = typer.Option(..., help="The new model file (MODEL stays as it is, for the indexes it built)."),
+    views: str = typer.Option(None, help="JSON list of [stretch, margin] pairs, e.g. '[[1, 0.1], [1.2, 0.1]]' "
+                                         "(default: what training now uses)."),
+    subset: str = typer.Option("valid", help="Subset to fit on: a validation set, never the test set."),
+    data=data_group("Labelled data to fit on (default: the run's data).", drop_err=False),
+) -> None:
+    """Give a model other image views (each: the width stretched, blank margins added, in image heights; a
+    vector is the mean over them), its fusion weights and scores fitted again on validation images. A model
+    written before image views existed embeds one view; this gives it what training now does, without
+    training again. Its indexes must be built again with the new file. Example: wordspot model views runs/gw
+    --out runs/gw/views.pt --data gw --split cv1
+    """
+    with cli_errors():
+        import json
+
+        from wordspot.config import ModelConfig
+        from wordspot.training.calibrate import set_views
+        try:
+            chosen = json.loads(views) if views is not None else ModelConfig().image_views
+        except json.JSONDecodeError:
+            raise WordspotError(f"--views {views}: not JSON; give pairs such as '[[1, 0.1], [1.2, 0.1]]'") from None
+        data = data_or_run(data, model)
+        if subset == "test":
+            raise WordspotError("--subset test: fit on validation images; the test set is for measuring")
+        emb = set_views(model, chosen, open_data(data, subset), out)
+        weights = f", fusion weights {emb.ranking.weights[0]:g} / {emb.ranking.weights[1]:g}" if emb.fused else ""
+        say(err, f"{out}: image views {emb.config.image_views}{weights}, fitted on {data.data} {subset}; "
+                 f"build its indexes again")

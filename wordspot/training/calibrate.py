@@ -1,5 +1,5 @@
-"""Scores for a trained model's hits, fitted on labelled images (a validation set) and saved into its model
-file; `labelled_vectors` gives what any such fit needs (an ensemble also chooses its fusion weights on them)."""
+"""What a trained model fits on labelled images (a validation set) and keeps in its model file: its hits'
+scores and a fused model's weights; `labelled_vectors` gives what any such fit needs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from wordspot.config import ModelConfig
 from wordspot.data import Crop, ImageCache
 from wordspot.errors import WordspotError
 from wordspot.files import save_tree
 from wordspot.model.embedder import Embedder
-from wordspot.model.modelfile import load_file
+from wordspot.model.modelfile import load_file, model_info
 from wordspot.training.trainer import texts_of
 
 
@@ -43,3 +44,37 @@ def calibrate_model(path: str | Path, samples: list[Crop], limit: int = 1500) ->
     emb.calibration = cal
     return emb
 
+
+
+def fit_on_validation(emb: Embedder, samples: list[Crop], limit: int = 1500) -> dict:
+    """A fused model's weights chosen and its scores fitted on labelled images, embedded once (what training
+    does at its end for an ensemble); returns what the model file's info keeps of the choice."""
+    from wordspot.methods.both.base import choose_fusion
+    from wordspot.model.calibration import calibrate
+    vectors = labelled_vectors(emb, samples, limit)
+    info = {}
+    if emb.fused:
+        chosen = choose_fusion(emb.ranking, *vectors)
+        emb.set_fusion(chosen["weights"])
+        info = {"fusion_qbs": chosen["weights"][0], "fusion_qbe": chosen["weights"][1],
+                "val_qbs": chosen["qbs_map"], "val_qbe": chosen["qbe_map"]}
+    emb.calibration = calibrate(emb, *vectors)  # after the weights: scores are fitted to the distances
+    return info
+
+
+def set_views(path: str | Path, views: list, samples: list[Crop], out: str | Path, limit: int = 1500) -> Embedder:
+    """A model file whose image side embeds `views` (ModelConfig.image_views), its fusion weights chosen and
+    scores fitted again on labelled images (a validation set), saved to `out`. The views change the model's
+    id, so the indexes `path` built stay with `path`; `out` must be another file."""
+    path = Path(path)
+    path = path / "model.pt" if path.is_dir() else path
+    out = Path(out)
+    if out.is_dir():
+        raise WordspotError(f"{out}: is a folder; give a file name")
+    if out.resolve() == path.resolve():
+        raise WordspotError(f"{out}: give another file; the indexes {path} built need it as it is")
+    emb = Embedder.load(path)
+    emb.config.image_views = ModelConfig.from_dict({**vars(emb.config), "image_views": views}).image_views
+    info = {**model_info(path), **fit_on_validation(emb, samples, limit)}
+    emb.save(out, **info)
+    return emb

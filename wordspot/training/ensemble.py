@@ -12,7 +12,7 @@ from wordspot.methods import method_of
 from wordspot.model.embedder import Embedder
 from wordspot.model.modelfile import load_file
 from wordspot.progress import Reporter
-from wordspot.training.calibrate import labelled_vectors
+from wordspot.training.calibrate import fit_on_validation
 from wordspot.training.run import train
 
 
@@ -67,19 +67,9 @@ def train_ensemble(cfg: TrainConfig, out: str | Path, members: int, *, train_set
 
 
 def _fit_on_validation(emb: Embedder, valid_set: list[Crop], limit: int, rep: Reporter) -> dict:
-    """A fused ensemble's weights chosen and every ensemble's scores fitted on the validation images, embedded
-    once; returns what the model file's info keeps of the choice."""
-    from wordspot.methods.both.base import choose_fusion
-    from wordspot.model.calibration import calibrate
-    info = {}
+    """`fit_on_validation`, or a line in the log when the validation images cannot fit scores."""
     try:
-        vectors = labelled_vectors(emb, valid_set, limit)
-        if emb.fused:
-            chosen = choose_fusion(emb.ranking, *vectors)
-            emb.set_fusion(chosen["weights"])
-            info = {"fusion_qbs": chosen["weights"][0], "fusion_qbe": chosen["weights"][1],
-                    "val_qbs": chosen["qbs_map"], "val_qbe": chosen["qbe_map"]}
-        emb.calibration = calibrate(emb, *vectors)  # after the weights: scores are fitted to the distances
+        return fit_on_validation(emb, valid_set, limit)
     except (WordspotError, ValueError) as e:  # a validation set with one word: hits get no score
         rep.log(f"scores not calibrated: {e}")
-    return info
+        return {}
