@@ -87,7 +87,8 @@ def main() -> None:
         for name, weights in candidates:
             emb.set_fusion(weights)
             # scores are fitted to a ranking's distances: new weights, a new fit (as training does)
-            emb.calibration = trained[1] if name == "trained" else calibrate(emb, index.vectors, texts, qvecs, queries)
+            emb.calibration = (trained[1] if name == "trained"
+                               else calibrate(emb, index.vectors, texts, qvecs, queries, index.readings))
             res = evaluate_index(emb, *test_index, vocabulary)
             row["test"][name] = {k: res[k] for k in ("qbs_map", "qbe_map", "qbs_ece", "qbe_ece") if k in res}
             print(f"{run}: weights {weights}: test QbS {100 * res['qbs_map']:.2f} QbE {100 * res['qbe_map']:.2f}, "

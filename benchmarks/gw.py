@@ -9,6 +9,7 @@ table of every fold run so far, with a mean per setting.
 
     python benchmarks/gw.py --method phoc --folds cv1 cv2 cv3 cv4 --minutes 27 --holdout 300
     python benchmarks/gw.py --method phoc --folds cv1 --minutes 27 --evaluate-only   # ranked anew
+    python benchmarks/gw.py --folds cv1 --minutes 40 --holdout 300 --tag default --evaluate-only --refit  # fitted anew
     python benchmarks/gw.py --merge
 
 --method both trains the fused model (LSDE with a PHOC head, ranked by both). `--fuse` ranks an
@@ -45,7 +46,8 @@ from wordspot.methods import LSDERanking, PHOCRanking, choose_fusion
 from wordspot.model.embedder import Embedder
 from wordspot.model.modelfile import model_info
 from wordspot.progress import PlainReporter
-from wordspot.training import train, train_ensemble
+from wordspot.training import calibrate_model, train, train_ensemble
+from wordspot.training.calibrate import set_views
 
 TRAINING_KEYS = ("fold", "method", "budget_minutes", "members", "seed", "train_minutes", "config", "curve", "machine",
                  "model_id")
@@ -320,6 +322,11 @@ def main() -> None:
     ap.add_argument("--evaluate-only", action="store_true",
                     help="evaluate the trained folds in --runs again (after a change in ranking), "
                          "keeping what their result files say of training")
+    ap.add_argument("--refit", action="store_true",
+                    help="with --evaluate-only: fit each model's scores (and a reader's reading scale) on its validation "
+                         "images again first, as training's end now does (give the --holdout it was trained with)")
+    ap.add_argument("--views", help="with --refit: give each model these image views first, as `wordspot model "
+                                     "views` does (JSON, e.g. '[[1, 0.1], [1.2, 0.1]]'); its new id names the old")
     ap.add_argument("--fuse", action="store_true",
                     help="rank trained LSDE folds with a PHOC head by both heads (results as --method both)")
     args = ap.parse_args()
@@ -339,6 +346,14 @@ def main() -> None:
                 raise SystemExit(f"no result file {path}: --evaluate-only needs the --minutes, --members and "
                                  f"--seed the fold was run with")
             old = json.loads(path.read_text())
+            if args.refit:
+                model, valid = Path(args.runs) / run_name(args, fold) / "model.pt", fold_sets(args, fold)[1]
+                if args.views:  # what `wordspot model views` does (weights and scores fitted too), on these images
+                    set_views(model, json.loads(args.views), valid, model.with_suffix(".views.pt"),
+                              TrainConfig().val_limit)
+                    model.with_suffix(".views.pt").replace(model)
+                else:
+                    calibrate_model(model, valid, TrainConfig().val_limit)
             evaluate_fold(args, fold, {k: old[k] for k in TRAINING_KEYS if k in old})
     elif not args.merge:
         # taken once, before any fold: the code this process runs is the code checked out now

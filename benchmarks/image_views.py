@@ -33,9 +33,8 @@ from wordspot.data.imaging import image_view
 from wordspot.evaluation.evaluate import evaluate_spotting
 from wordspot.evaluation.metrics import spotting_scores
 from wordspot.methods import choose_fusion
-from wordspot.model.calibration import calibrate
 from wordspot.model.embedder import Embedder
-from wordspot.training.calibrate import labelled_vectors
+from wordspot.training.calibrate import fit_scores, labelled_vectors
 
 CANDIDATES = {
     "as is": [[1.0, 0.0]],
@@ -74,10 +73,10 @@ def candidate_maps(emb: Embedder, samples: list) -> dict:
 def as_trained(emb: Embedder, views: list, valid: list, test: list, vocabulary: list[str]) -> dict:
     """The test figures of the model with `views`, its fusion weights and scores fitted on validation."""
     emb.config.image_views = views
-    ivecs, texts, qvecs, queries = labelled_vectors(emb, valid, limit=len(valid))
+    data = labelled_vectors(emb, valid, limit=len(valid))
     if emb.fused:
-        emb.set_fusion(choose_fusion(emb.ranking, ivecs, texts, qvecs, queries)["weights"])
-    emb.calibration = calibrate(emb, ivecs, texts, qvecs, queries)
+        emb.set_fusion(choose_fusion(emb.ranking, *data[:4])["weights"])
+    fit_scores(emb, data)
     res = evaluate_spotting(emb, test, vocabulary=vocabulary)
     keys = ("qbs_map", "qbe_map", "qbs_map_oov", "qbs_ece", "qbe_ece")
     return {**{k: res[k] for k in keys if k in res}, "fusion": list(emb.ranking.weights) if emb.fused else None}

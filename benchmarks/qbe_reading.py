@@ -4,7 +4,9 @@ A fused reader's typed queries (QbS) rank better than its example images (QbE) o
 reads most word images. So an example may also be searched as the word it reads: the distance of a hit is
 then the QbE distance + beta x the QbS distance of the reading (beta = 0: QbE as now), each distance divided by
 its median over the collection. beta is chosen on the validation images of the runs (the best QbE mAP over all
-their validation queries together); test figures are reported, never used to choose.
+their validation queries together); test figures are reported, never used to choose. wordspot now ranks so
+(`ModelConfig.example_reading`, `Rankings.example_distances`), the scale fitted on validation images with the
+scores instead of the collection's medians; `gw.py --evaluate-only --refit` measures that.
 
     python benchmarks/qbe_reading.py --runs runs/gw-both-starter2-40min-cv1 runs/gw-both-starter2-40min-cv2
     python benchmarks/qbe_reading.py --holdout -1 --runs runs/gw-both-starter2fv-40min-cv1   # whole valid set

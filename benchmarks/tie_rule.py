@@ -23,9 +23,8 @@ from wordspot.data import open_source
 from wordspot.evaluation.evaluate import evaluate_index, index_labelled
 from wordspot.files import load_tree
 from wordspot.methods import choose_fusion
-from wordspot.model.calibration import calibrate
 from wordspot.model.embedder import Embedder
-from wordspot.training.calibrate import labelled_vectors
+from wordspot.training.calibrate import fit_scores, labelled_vectors
 
 KEYS = ("qbs_map", "qbe_map", "qbs_map_oov", "qbs_ece", "qbe_ece")
 
@@ -76,8 +75,8 @@ def main() -> None:
             # images (the weights the run chose then may come from an older grid or tie rule)
             vecs = labelled_vectors(latest, valid)
             if latest.fused:  # the vectors stay: the weights only combine their two parts
-                latest.set_fusion(choose_fusion(latest.ranking, *vecs)["weights"])
-            latest.calibration = calibrate(latest, *vecs)
+                latest.set_fusion(choose_fusion(latest.ranking, *vecs[:4])["weights"])
+            fit_scores(latest, vecs)
             row["latest_fusion"] = list(latest.ranking.weights) if latest.fused else None
             row["test"] = {}
             for name, emb in (("kept_by_first_rule", Embedder.load(run / "model.pt")), ("kept_by_latest_rule", latest)):

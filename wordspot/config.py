@@ -60,6 +60,11 @@ class ModelConfig:
     # George Washington's validation images best of 12 candidates but for a third view, which added
     # 0.01 (benchmarks/README.md, "Image views")
     image_views: list[list[float]] = field(default_factory=lambda: [[1.0, 0.1], [1.2, 0.1]])
+    # QbE with a reader: an example's distance to a crop also counts the QbS distance of what the model read in
+    # it, weighted so (each term on the scale of its median on validation images, fitted with the scores). A
+    # reader ranks typed words better than examples; 0.1 ranked 2,700 validation queries of seven George
+    # Washington models best (0.3 next; benchmarks/README.md, "query by example through the example's reading")
+    example_reading: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("dim", "max_len", "string_channels", "string_hidden", "string_layers", "image_hidden"):
@@ -87,6 +92,9 @@ class ModelConfig:
                 "1 to 8 pairs [stretch, margin], stretch from 0.25 to 4, margin from 0 to 2 (image heights)",
                 self.image_views)
         self.image_views = [[float(a), float(b)] for a, b in self.image_views]
+        require(_number(self.example_reading) and 0 <= self.example_reading <= 100, "example_reading",
+                "a number from 0 to 100", self.example_reading)
+        self.example_reading = float(self.example_reading)
         require(isinstance(self.phoc_bigrams, list) and all(isinstance(b, str) for b in self.phoc_bigrams),
                 "phoc_bigrams", "a list of strings", self.phoc_bigrams)
 

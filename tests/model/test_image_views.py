@@ -117,4 +117,5 @@ def test_a_fused_model_with_other_views_chooses_its_weights_again(tiny_data, tmp
     assert out.ranking.weights[0] in FUSION_GRID[0] and out.ranking.weights[1] in FUSION_GRID[1]
     info = model_info(tmp_path / "v.pt")
     assert info["stage"] == "joint" and (info["fusion_qbs"], info["fusion_qbe"]) == out.ranking.weights
+    assert info["rechosen_from"] == emb.model_id() != out.model_id()
     assert Embedder.load(tmp_path / "v.pt").ranking.weights == out.ranking.weights

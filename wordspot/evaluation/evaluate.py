@@ -47,7 +47,8 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[st
     texts = [emb.norm(c.text) for c in index.crops]
     queries = sorted(set(texts))
     qvecs = emb.embed_strings(queries)
-    scores = spotting_scores(index.vectors, texts, qvecs, queries, emb.string_distances, emb.image_distances)
+    scores = spotting_scores(index.vectors, texts, qvecs, queries, emb.string_distances, emb.example_distances,
+                             index.readings)
     # what a user sees: how far from the query are the top hits
     dist = emb.string_distances(qvecs, index.vectors)
     order = ranking(dist)
@@ -65,7 +66,7 @@ def evaluate_index(emb: Embedder, index: Index, stats: dict, vocabulary: list[st
     }
     out.update(radius_maps(emb, index.vectors, texts, queries, qvecs, dist, index.readings))
     if emb.calibration:
-        out.update(calibration_report(emb, index.vectors, texts, queries, dist, qvecs))
+        out.update(calibration_report(emb, index.vectors, texts, queries, dist, qvecs, index.readings))
     if vocabulary is not None:
         seen = {emb.norm(w) for w in vocabulary}
         ap = scores["qbs_ap"]
@@ -102,7 +103,7 @@ CALIBRATION_TOP = 10  # ECE over the hits a user sees first: each query's top 10
 
 
 def calibration_report(emb: Embedder, vectors: np.ndarray, texts: list[str], queries: list[str],
-                       qbs_dist: np.ndarray, qvecs: np.ndarray) -> dict:
+                       qbs_dist: np.ndarray, qvecs: np.ndarray, readings: list[str] | None = None) -> dict:
     """How well a calibrated model's scores are probabilities, for QbS and QbE: the expected
     calibration error over each query's top CALIBRATION_TOP hits, with its reliability bins, and
     precision and recall of "score >= 0.5" over all (query, image) pairs."""
@@ -111,7 +112,8 @@ def calibration_report(emb: Embedder, vectors: np.ndarray, texts: list[str], que
     qi, rel_e, itself = qbe_queries(texts)
     parts = {"qbs": (qbs_dist, qbs_relevance(texts, queries), None)}
     if len(qi):
-        parts["qbe"] = (emb.image_distances(np.asarray(vectors[qi]), vectors), rel_e, itself)
+        examples = None if readings is None else [readings[i] for i in qi]
+        parts["qbe"] = (emb.example_distances(np.asarray(vectors[qi]), vectors, examples), rel_e, itself)
     for kind, (dist, rel, skip) in parts.items():
         scores = emb.scores(dist, kind)
         if scores is None:

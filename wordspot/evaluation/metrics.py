@@ -69,11 +69,13 @@ def qbe_queries(image_texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def spotting_scores(image_vecs: np.ndarray, image_texts: list[str],
                     query_vecs: np.ndarray, query_texts: list[str],
-                    string_distances: Distance = distances, image_distances: Distance = distances) -> dict:
+                    string_distances: Distance = distances, image_distances: Distance = distances,
+                    readings: list[str] | None = None) -> dict:
     """QbS and QbE mean average precision by the George Washington protocol.
 
     QbS: one query per distinct text in `query_texts`, against all images.
-    QbE: every image whose text occurs at least twice, itself removed from its ranking.
+    QbE: every image whose text occurs at least twice, itself removed from its ranking; with `readings`
+    (what a reader read in each image), `image_distances(examples, images, their readings)`.
     Queries with no relevant item are dropped and counted.
     """
     out: dict = {}
@@ -85,7 +87,8 @@ def spotting_scores(image_vecs: np.ndarray, image_texts: list[str],
         out["qbs_ap"] = ap
     qi, rel, itself = qbe_queries(image_texts)
     if len(qi):
-        ap = average_precisions(image_distances(image_vecs[qi], image_vecs), rel, itself)
+        extra = () if readings is None else ([readings[i] for i in qi],)
+        ap = average_precisions(image_distances(image_vecs[qi], image_vecs, *extra), rel, itself)
         out["qbe_map"] = float(np.nanmean(ap))
         out["qbe_queries"] = int(len(qi))
     else:

@@ -49,7 +49,8 @@ def spotting_curves(emb: Embedder, index: Index, words: int = 6, max_k: int = 20
     qi, rel, itself = qbe_queries(texts)
     qbe = np.full(len(RECALL_GRID), np.nan)
     if len(qi):
-        qbe = _interpolated_pr(emb.image_distances(index.vectors[qi], index.vectors), rel, itself)
+        examples = None if index.readings is None else [index.readings[i] for i in qi]
+        qbe = _interpolated_pr(emb.example_distances(index.vectors[qi], index.vectors, examples), rel, itself)
     counts = Counter(texts)
     order = ranking(dist)[:, :max_k]
     lev_at_k = np.array([[Levenshtein.distance(q, texts[j]) for j in row] for q, row in zip(queries, order)])
@@ -62,7 +63,7 @@ def spotting_curves(emb: Embedder, index: Index, words: int = 6, max_k: int = 20
     xy = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T if len(points) > 2 else centred[:, :2]
     reliability = {}
     if emb.calibration:
-        report = calibration_report(emb, index.vectors, texts, queries, dist, qvecs)
+        report = calibration_report(emb, index.vectors, texts, queries, dist, qvecs, index.readings)
         reliability = {k: report[f"{k}_reliability"] for k in ("qbs", "qbe") if f"{k}_reliability" in report}
     return {"qbs_pr": qbs, "qbe_pr": qbe, "lev_at_k": lev_at_k.mean(0), "words": common, "reliability": reliability,
             "word_xy": xy[:len(common)], "image_xy": xy[len(common):], "image_word": [texts[i] for i in pick]}

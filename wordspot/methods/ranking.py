@@ -75,6 +75,9 @@ class Rankings:
 
     ranking: Ranking
     calibration: dict | None = None
+    # a reader's median QbE distance over its median QbS distance on validation images (fitted with the
+    # scores): puts an example's reading on its image's scale (`example_distances`); None: not fitted
+    reading_scale: float | None = None
 
     def scores(self, distances: np.ndarray, kind: str) -> np.ndarray | None:
         """The probability that hits at `distances` are the word asked for ("qbs" or "qbe"), or
@@ -89,6 +92,30 @@ class Rankings:
     def image_distances(self, queries: np.ndarray, images: np.ndarray) -> np.ndarray:
         """(Q, dim), (N, dim) image vectors -> (Q, N) distances (QbE ranking)."""
         return self.ranking.image_distances(queries, images)
+
+    @property
+    def reading_weight(self) -> float:
+        """How much the QbS distance of an example's reading counts in its QbE distance (0: the image alone)."""
+        cfg = self.config
+        return cfg.example_reading * self.reading_scale if cfg.reads and self.reading_scale else 0.0
+
+    def example_distances(self, examples: np.ndarray, images: np.ndarray,
+                          readings: list[str] | None = None) -> np.ndarray:
+        """QbE: (Q, dim) example vectors -> (Q, N) distances. With `readings` (what the model read in each
+        example), each example read as a word also gets the QbS distance of that word, `reading_weight` times:
+        a reader ranks typed words better than examples, and its reading corrects the image's ranking."""
+        d = self.image_distances(examples, images)
+        w = self.reading_weight
+        words = [self.norm(r) for r in readings] if w and readings is not None else []
+        read = sorted(set(words) - {""})
+        if not read:
+            return d
+        d = np.array(d, np.float64)
+        by_word = dict(zip(read, self.string_distances(self.embed_strings(read), images)))
+        for i, word in enumerate(words):
+            if word:
+                d[i] += w * by_word[word]
+        return d
 
     def search_kinds(self) -> tuple[str, ...]:
         return self.ranking.search_kinds()

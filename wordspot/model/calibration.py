@@ -64,18 +64,44 @@ def probability(distances: np.ndarray, params: list[float]) -> np.ndarray:
 
 
 def calibrate(rankings, image_vecs: np.ndarray, texts: list[str], string_vecs: np.ndarray,
-              queries: list[str]) -> dict:
+              queries: list[str], readings: list[str] | None = None) -> dict:
     """{"qbs": [a, b], "qbe": [a, b]} fitted on a labelled set by the GW protocol's pairs (QbE
-    without each query itself); a kind with no query is left out."""
+    without each query itself, with what the model read in each image when it reads: the distance it
+    ranks by); a kind with no query is left out."""
     out = {}
     if len(queries):
         d = rankings.string_distances(string_vecs, image_vecs)
         out["qbs"] = fit(d, qbs_relevance(texts, queries))
     qi, rel, itself = qbe_queries(texts)
     if len(qi):
-        d = rankings.image_distances(image_vecs[qi], image_vecs)
+        d = (rankings.image_distances(image_vecs[qi], image_vecs) if readings is None
+             else rankings.example_distances(image_vecs[qi], image_vecs, _rows(readings, qi)))
         out["qbe"] = fit(d[~itself], rel[~itself])
     return out
+
+
+def reading_scale(rankings, image_vecs: np.ndarray, texts: list[str], readings: list[str] | None) -> float | None:
+    """A reader's median QbE distance over its median QbS distance, on a labelled set's QbE examples read as
+    a word (`Rankings.reading_scale`); None when it read none, or reads nothing."""
+    qi = qbe_queries(texts)[0]
+    read = [(i, rankings.norm(r)) for i, r in zip(qi, _rows(readings, qi) or []) if rankings.norm(r)]
+    if not read:
+        return None
+    rows = np.array([i for i, _ in read])
+    words = sorted({w for _, w in read})
+    qbs = rankings.string_distances(rankings.embed_strings(words), image_vecs)
+    qbe, qbs = np.median(rankings.image_distances(image_vecs[rows], image_vecs)), np.median(qbs)
+    return float(qbe / qbs) if qbe > 0 and qbs > 0 and np.isfinite(qbe / qbs) else None
+
+
+def _rows(readings: list[str] | None, rows: np.ndarray) -> list[str] | None:
+    return None if readings is None else [readings[i] for i in rows]
+
+
+def check_scale(value: object) -> float | None:
+    """A model file's reading scale, or None when it has none or a damaged one."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value > 0
+    return float(value) if ok else None
 
 
 def check(blob_value: object) -> dict | None:

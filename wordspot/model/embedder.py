@@ -18,6 +18,7 @@ from wordspot.methods import method_of
 from wordspot.methods.phoc.base import PHOC
 from wordspot.methods.ranking import Rankings
 from wordspot.model.calibration import check as check_calibration
+from wordspot.model.calibration import check_scale
 from wordspot.model.modelfile import (
     FORMAT_VERSION,
     LINE_READER,
@@ -232,6 +233,7 @@ class Embedder(Rankings):
             "members": [net.state_dict() for net in self.members],
             "fusion": list(self.ranking.weights) if self.fused else None,
             "calibration": self.calibration,  # not in model_id: it scores hits, it does not rank them
+            "reading_scale": self.reading_scale,  # not in model_id either: vectors and search forms stay
         }
 
     def save(self, path: str | Path, **info: object) -> None:
@@ -252,6 +254,7 @@ class Embedder(Rankings):
             emb.members.append(emb._image_cnn())
             emb.members[-1].load_state_dict(sd)
         emb.calibration = check_calibration(blob.get("calibration"))
+        emb.reading_scale = check_scale(blob.get("reading_scale"))
         return emb.to(device)
 
     @classmethod

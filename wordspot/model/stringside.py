@@ -16,6 +16,7 @@ from wordspot.methods import method_of
 from wordspot.methods.phoc.base import PHOC
 from wordspot.methods.ranking import Rankings
 from wordspot.model.calibration import check as check_calibration
+from wordspot.model.calibration import check_scale
 from wordspot.model.modelfile import ModelError, fusion_weights, load_file, model_id
 
 
@@ -50,6 +51,7 @@ class StringSide(Rankings):
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ModelError(f"{path}: damaged model file ({type(e).__name__}: {str(e)[:80]})") from None
         self.calibration = check_calibration(blob.get("calibration"))
+        self.reading_scale = check_scale(blob.get("reading_scale"))
         self.norm = TextNorm(self.config.lowercase, self.config.alnum_only)
         self.dim = self.method.vector_dim(self.config.dim, self.phoc.dim if self.phoc else 0)
         self._id = ""

@@ -95,16 +95,17 @@ def candidates(emb, vectors: np.ndarray, queries: np.ndarray, kind: str, n: int,
 
 
 def rank(emb, vectors: np.ndarray, query: np.ndarray, ids: np.ndarray, kind: str, k: int,
-         skip: int | None = None) -> list[tuple[int, float]]:
+         skip: int | None = None, reading: str | None = None) -> list[tuple[int, float]]:
     """The best `k` of candidate rows `ids` by the model's own distance: (row, distance) pairs,
-    ties in row order."""
+    ties in row order. `reading`: what the model read in a QbE example (`Rankings.example_distances`)."""
     ids = np.unique(np.asarray(ids, np.int64))  # sorted: ties keep collection order
     if skip is not None:
         ids = ids[ids != skip]
     if not len(ids):
         return []
-    dist_fn = emb.string_distances if kind == "qbs" else emb.image_distances
-    d = dist_fn(np.asarray(query, np.float32)[None, :], np.asarray(vectors[ids], np.float32))[0]
+    q, x = np.asarray(query, np.float32)[None, :], np.asarray(vectors[ids], np.float32)
+    d = (emb.string_distances(q, x) if kind == "qbs"
+         else emb.example_distances(q, x, None if reading is None else [reading]))[0]
     if not np.isfinite(d).all():
         raise WordspotError("damaged index: some stored vectors give no finite distance; build it again "
                             "with `wordspot index`")

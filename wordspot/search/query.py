@@ -95,23 +95,34 @@ class Searcher:
     def _form(self, kind: str) -> str:
         return kind if kind in self.emb.search_kinds() else "qbs"  # LSDE: QbE shares the QbS space
 
-    def nearest(self, vector: np.ndarray, kind: str, k: int = 10, skip: tuple[int, int] | None = None) -> list[Hit]:
+    def _candidates(self, shard: int, vector: np.ndarray, form: str, n: int) -> np.ndarray:
+        """The rows of one shard nearest `vector` by the search form `form`: its approximate search's, or exact."""
+        ann, ix = self.ann[shard].get(form), self.indexes[shard]
+        if ann is not None:
+            ids = ann.candidates(self.emb, vector[None, :], form, n)[0]
+            return ids[ids >= 0]
+        return candidates(self.emb, ix.vectors, vector[None, :], form, n, self.prepared[shard].get(form))[0]
+
+    def nearest(self, vector: np.ndarray, kind: str, k: int = 10, skip: tuple[int, int] | None = None,
+                reading: str | None = None) -> list[Hit]:
         """The k crops closest to `vector` by the ranking `kind` ("qbs" or "qbe"); `skip` leaves
-        one (shard, row) out (the example itself)."""
+        one (shard, row) out (the example itself). `reading`: what the model read in a QbE example; it counts
+        in the distance (`Rankings.example_distances`), so the crops nearest it as a typed word are candidates
+        too."""
         form, n = self._form(kind), 4 * k + 32
+        probes = [(form, vector)]
+        if kind == "qbe" and reading and self.emb.reading_weight and self.emb.norm(reading):
+            probes.append(("qbs", self.emb.embed_strings([reading])[0]))
+        else:
+            reading = None
         found = []
         for s, ix in enumerate(self.indexes):
             if not len(ix):
                 continue
-            ann = self.ann[s].get(form)
-            if ann is not None:
-                ids = ann.candidates(self.emb, vector[None, :], form, n)[0]
-                ids = ids[ids >= 0]
-            else:
-                ids = candidates(self.emb, ix.vectors, vector[None, :], form, n, self.prepared[s].get(form))[0]
+            ids = np.concatenate([self._candidates(s, v, f, n) for f, v in probes])
             skip_row = skip[1] if skip and skip[0] == s else None
             try:
-                found += [(d, s, r) for r, d in rank(self.emb, ix.vectors, vector, ids, kind, k, skip_row)]
+                found += [(d, s, r) for r, d in rank(self.emb, ix.vectors, vector, ids, kind, k, skip_row, reading)]
             except WordspotError as e:
                 raise WordspotError(f"{getattr(ix, 'path', 'index')}: {e}") from None
         found.sort()
@@ -191,9 +202,15 @@ class Searcher:
             self._vocabularies[shard] = ReadingsVocabulary(readings) if readings is not None else None
         return self._vocabularies[shard]
 
+    def reading_of(self, shard: int, row: int) -> str | None:
+        """What the model read in a crop of the index (None when the index keeps no readings)."""
+        readings = self._readings(shard)
+        return None if readings is None else readings.readings[row]
+
     def by_image(self, img: np.ndarray, k: int = 10, skip: tuple[int, int] | None = None, text: str = "") -> list[Hit]:
         """QbE with a normalised word image."""
-        hits = self.nearest(self.emb.embed_images([img])[0], "qbe", k, skip)
+        vectors, readings = self.emb.embed_and_read([img])
+        hits = self.nearest(vectors[0], "qbe", k, skip, readings[0] if readings else None)
         return self._with_lev(hits, text) if text else hits
 
     def by_example(self, image: str | Path, box: tuple[int, int, int, int] | None = None, k: int = 10) -> list[Hit]:
@@ -215,7 +232,7 @@ class Searcher:
         if not (0 <= shard < len(self.indexes) and 0 <= row < len(self.indexes[shard])):
             raise WordspotError(f"no crop {row} in index {shard}")
         ix = self.indexes[shard]
-        hits = self.nearest(np.asarray(ix.vectors[row], np.float32), "qbe", k, (shard, row))
+        hits = self.nearest(np.asarray(ix.vectors[row], np.float32), "qbe", k, (shard, row), self.reading_of(shard, row))
         text = ix.crops_at([row])[0].text
         return self._with_lev(hits, text) if text else hits
 

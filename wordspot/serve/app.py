@@ -172,7 +172,8 @@ def _vector_routes(app: FastAPI, s: _Service) -> None:
     @app.get("/api/vector/crop")
     def crop_vector(shard: int = 0, row: int = Query(..., ge=0)) -> dict:
         s.crop_of(shard, row)
-        return {"vector": np.asarray(searcher.indexes[shard].vectors[row], np.float64).tolist()}
+        return {"vector": np.asarray(searcher.indexes[shard].vectors[row], np.float64).tolist(),
+                "reading": searcher.reading_of(shard, row)}
 
     @app.post("/api/vector/image")
     async def image_vector(request: Request) -> dict:
@@ -181,20 +182,24 @@ def _vector_routes(app: FastAPI, s: _Service) -> None:
         def embed() -> dict:
             img = s.upload_image(data, name)
             with lock:
-                return {"vector": np.asarray(searcher.emb.embed_images([img])[0], np.float64).tolist()}
+                vectors, readings = searcher.emb.embed_and_read([img])
+            return {"vector": np.asarray(vectors[0], np.float64).tolist(), "reading": readings[0] if readings else None}
         return await run_in_threadpool(embed)
 
     @app.post("/api/search/vector")
     def by_vector(body: dict) -> dict:
         vec, kind, k, skip = body.get("vector"), body.get("kind", "qbe"), body.get("k", 10), body.get("skip")
+        reading = body.get("reading")
         ok = (isinstance(vec, list) and len(vec) == searcher.emb.dim and all(isinstance(v, (int, float)) for v in vec)
               and kind in ("qbs", "qbe") and isinstance(k, int) and 1 <= k <= MAX_K
-              and (skip is None or (isinstance(skip, list) and len(skip) == 2 and all(isinstance(v, int) for v in skip))))
+              and (skip is None or (isinstance(skip, list) and len(skip) == 2 and all(isinstance(v, int) for v in skip)))
+              and (reading is None or (isinstance(reading, str) and len(reading) <= 200)))
         if not ok or not np.isfinite(np.asarray(vec, np.float64)).all():
             raise HTTPException(400, f'give {{"vector": [{searcher.emb.dim} finite numbers], "kind": "qbs" or "qbe", '
-                                     f'"k": 1 to {MAX_K}, "skip": [shard, row] or null}}')
+                                     f'"k": 1 to {MAX_K}, "skip": [shard, row] or null, "reading": what the model '
+                                     f'read in the example or null}}')
         with lock:
-            hits = searcher.nearest(np.asarray(vec, np.float32), kind, k, tuple(skip) if skip else None)
+            hits = searcher.nearest(np.asarray(vec, np.float32), kind, k, tuple(skip) if skip else None, reading)
             return s.answer(str(body.get("query", "vector"))[:200], hits, k)
 
 

@@ -91,7 +91,8 @@ class _Front:
         hits = [{**h, "rank": i + 1} for i, h in enumerate(hits[:k])]
         return {"query": query, "hits": hits, **({"unavailable": down} if down else {})}
 
-    async def owner_vector(self, shard: int, row: int) -> list[float]:
+    async def owner_vector(self, shard: int, row: int) -> dict:
+        """A crop's vector and reading ({"vector", "reading"}), from the server that holds it."""
         r, s = self.owner(shard)
         try:
             a = await self.ask(r, "GET", "/api/vector/crop", params={"shard": s, "row": row})
@@ -99,7 +100,7 @@ class _Front:
             raise HTTPException(503, f"{r.url}, which holds index {shard}, does not answer ({type(e).__name__})")
         if a.status_code != 200:
             raise HTTPException(a.status_code if a.status_code < 500 else 502, a.json().get("detail", "no crop"))
-        return a.json()["vector"]
+        return a.json()
 
     async def image(self, kind: str, shard: int, row: int) -> Response:
         r, s = self.owner(shard)
@@ -111,8 +112,9 @@ class _Front:
             raise HTTPException(a.status_code if a.status_code < 500 else 502, a.json().get("detail", "no image"))
         return Response(a.content, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
-    async def embed(self, data: bytes, name: str) -> list[float]:
-        """An uploaded image's vector, from any remote (one model): the first that answers."""
+    async def embed(self, data: bytes, name: str) -> dict:
+        """An uploaded image's vector and reading ({"vector", "reading"}), from any remote (one model): the first
+        that answers."""
         for r in self.remotes:
             try:
                 a = await self.ask(r, "POST", "/api/vector/image", files={"file": (name, data)})
@@ -122,7 +124,7 @@ class _Front:
                 continue
             if a.status_code != 200:
                 raise HTTPException(a.status_code, a.json().get("detail", "bad image"))
-            return a.json()["vector"]
+            return a.json()
         raise HTTPException(503, "no server answers to embed the image")
 
 
@@ -159,14 +161,16 @@ def _search_routes(app: FastAPI, f: _Front) -> None:
 
     @app.get("/api/search/crop")
     async def by_crop(shard: int = 0, row: int = Query(..., ge=0), k: int = Query(10, ge=1, le=MAX_K)):
-        vec = await f.owner_vector(shard, row)
-        body = {"vector": vec, "kind": "qbe", "k": min(k + 1, MAX_K), "query": f"@crop {shard}/{row}"}
+        v = await f.owner_vector(shard, row)
+        body = {"vector": v["vector"], "reading": v.get("reading"), "kind": "qbe", "k": min(k + 1, MAX_K),
+                "query": f"@crop {shard}/{row}"}
         return await f.fan_out(f"@crop {shard}/{row}", k, "POST", "/api/search/vector", body, leave_out=(shard, row))
 
     @app.post("/api/search/image")
     async def by_image(request: Request, k: int = Query(10, ge=1, le=MAX_K)):
         data, name = await upload_of(request)
-        body = {"vector": await f.embed(data, name), "kind": "qbe", "k": k, "query": f"@{name}"}
+        v = await f.embed(data, name)
+        body = {"vector": v["vector"], "reading": v.get("reading"), "kind": "qbe", "k": k, "query": f"@{name}"}
         return await f.fan_out(f"@{name}", k, "POST", "/api/search/vector", body)
 
     @app.post("/api/batch")

@@ -119,7 +119,7 @@ def _finish(trainer: Trainer, emb: Embedder, valid_set) -> None:
         trainer.rep.log(f"scores calibrated on {len(valid_set[:trainer.cfg.val_limit])} validation images "
                         f"(saved in {out / 'model.pt'})")
         if kept.model_id() == emb.model_id():
-            emb.calibration = kept.calibration
+            emb.calibration, emb.reading_scale = kept.calibration, kept.reading_scale
     except (WordspotError, ValueError) as e:  # a validation set with one word: hits get no score
         trainer.rep.log(f"scores not calibrated: {e}")
 
