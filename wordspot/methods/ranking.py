@@ -71,7 +71,8 @@ class Ranking:
 
 class Rankings:
     """A model's rankings, answered by its method's ranking (`self.ranking`), and its calibration:
-    the probability of a hit at a distance (calibration.py), when the model file has one."""
+    the probability of a hit at a distance (calibration.py), when the model file has one. The models
+    (Embedder, StringSide) also give `config`, `norm` and `embed_strings`, which a reader's QbE uses."""
 
     ranking: Ranking
     calibration: dict | None = None
