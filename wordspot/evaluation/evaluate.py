@@ -112,8 +112,7 @@ def calibration_report(emb: Embedder, vectors: np.ndarray, texts: list[str], que
     qi, rel_e, itself = qbe_queries(texts)
     parts = {"qbs": (qbs_dist, qbs_relevance(texts, queries), None)}
     if len(qi):
-        examples = None if readings is None else [readings[i] for i in qi]
-        parts["qbe"] = (emb.example_distances(np.asarray(vectors[qi]), vectors, examples), rel_e, itself)
+        parts["qbe"] = (emb.qbe_distances(np.asarray(vectors), qi, readings), rel_e, itself)
     for kind, (dist, rel, skip) in parts.items():
         scores = emb.scores(dist, kind)
         if scores is None:

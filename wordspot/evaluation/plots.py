@@ -49,8 +49,7 @@ def spotting_curves(emb: Embedder, index: Index, words: int = 6, max_k: int = 20
     qi, rel, itself = qbe_queries(texts)
     qbe = np.full(len(RECALL_GRID), np.nan)
     if len(qi):
-        examples = None if index.readings is None else [index.readings[i] for i in qi]
-        qbe = _interpolated_pr(emb.example_distances(index.vectors[qi], index.vectors, examples), rel, itself)
+        qbe = _interpolated_pr(emb.qbe_distances(np.asarray(index.vectors), qi, index.readings), rel, itself)
     counts = Counter(texts)
     order = ranking(dist)[:, :max_k]
     lev_at_k = np.array([[Levenshtein.distance(q, texts[j]) for j in row] for q, row in zip(queries, order)])

@@ -100,6 +100,17 @@ class Rankings:
         cfg = self.config
         return cfg.example_reading * self.reading_scale if cfg.reads and self.reading_scale else 0.0
 
+    def reading_distances(self, readings: list[str], images: np.ndarray) -> np.ndarray:
+        """(Q,) readings -> (Q, N) QbS distances of each as a typed word (NaN for a reading that is no word)."""
+        words = [self.norm(r) for r in readings]
+        read = sorted(set(words) - {""})
+        by_word = dict(zip(read, self.string_distances(self.embed_strings(read), images))) if read else {}
+        out = np.full((len(words), len(images)), np.nan)
+        for i, word in enumerate(words):
+            if word:
+                out[i] = by_word[word]
+        return out
+
     def example_distances(self, examples: np.ndarray, images: np.ndarray,
                           readings: list[str] | None = None) -> np.ndarray:
         """QbE: (Q, dim) example vectors -> (Q, N) distances. With `readings` (what the model read in each
@@ -107,16 +118,15 @@ class Rankings:
         a reader ranks typed words better than examples, and its reading corrects the image's ranking."""
         d = self.image_distances(examples, images)
         w = self.reading_weight
-        words = [self.norm(r) for r in readings] if w and readings is not None else []
-        read = sorted(set(words) - {""})
-        if not read:
+        if not w or readings is None or not any(self.norm(r) for r in readings):
             return d
-        d = np.array(d, np.float64)
-        by_word = dict(zip(read, self.string_distances(self.embed_strings(read), images)))
-        for i, word in enumerate(words):
-            if word:
-                d[i] += w * by_word[word]
-        return d
+        extra = self.reading_distances(readings, images)
+        return np.asarray(d, np.float64) + w * np.nan_to_num(extra, nan=0.0)  # read as nothing: the image alone
+
+    def qbe_distances(self, vectors: np.ndarray, rows: np.ndarray, readings: list[str] | None = None) -> np.ndarray:
+        """QbE from a collection's own images `rows` (the GW protocol's examples) to all of it; `readings`: what
+        the model read in each image of the collection."""
+        return self.example_distances(vectors[rows], vectors, None if readings is None else [readings[i] for i in rows])
 
     def search_kinds(self) -> tuple[str, ...]:
         return self.ranking.search_kinds()

@@ -74,8 +74,7 @@ def calibrate(rankings, image_vecs: np.ndarray, texts: list[str], string_vecs: n
         out["qbs"] = fit(d, qbs_relevance(texts, queries))
     qi, rel, itself = qbe_queries(texts)
     if len(qi):
-        d = (rankings.image_distances(image_vecs[qi], image_vecs) if readings is None
-             else rankings.example_distances(image_vecs[qi], image_vecs, _rows(readings, qi)))
+        d = rankings.qbe_distances(image_vecs, qi, readings)
         out["qbe"] = fit(d[~itself], rel[~itself])
     return out
 
@@ -84,18 +83,12 @@ def reading_scale(rankings, image_vecs: np.ndarray, texts: list[str], readings: 
     """A reader's median QbE distance over its median QbS distance, on a labelled set's QbE examples read as
     a word (`Rankings.reading_scale`); None when it read none, or reads nothing."""
     qi = qbe_queries(texts)[0]
-    read = [(i, rankings.norm(r)) for i, r in zip(qi, _rows(readings, qi) or []) if rankings.norm(r)]
-    if not read:
+    rows = np.array([i for i in qi if readings is not None and rankings.norm(readings[i])], int)
+    if not len(rows):
         return None
-    rows = np.array([i for i, _ in read])
-    words = sorted({w for _, w in read})
-    qbs = rankings.string_distances(rankings.embed_strings(words), image_vecs)
-    qbe, qbs = np.median(rankings.image_distances(image_vecs[rows], image_vecs)), np.median(qbs)
+    qbs = np.median(rankings.reading_distances(sorted({rankings.norm(readings[i]) for i in rows}), image_vecs))
+    qbe = np.median(rankings.image_distances(image_vecs[rows], image_vecs))
     return float(qbe / qbs) if qbe > 0 and qbs > 0 and np.isfinite(qbe / qbs) else None
-
-
-def _rows(readings: list[str] | None, rows: np.ndarray) -> list[str] | None:
-    return None if readings is None else [readings[i] for i in rows]
 
 
 def check_scale(value: object) -> float | None:

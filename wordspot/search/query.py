@@ -83,6 +83,7 @@ class Searcher:
         self.ann: list[dict] = []
         self.prepared: list[dict] = []
         self._vocabularies: dict[int, ReadingsVocabulary | None] = {}
+        self._crop_readings: dict[int, list[str] | None] = {}  # each shard's, read at its first QbE by a crop
         for ix in self.indexes:
             info = {} if exact else (getattr(ix, "meta", {}).get("ann") or {})
             self.ann.append({kind: load_approximate(ix.path / v["file"], v, len(ix)) for kind, v in info.items()})
@@ -204,8 +205,10 @@ class Searcher:
 
     def reading_of(self, shard: int, row: int) -> str | None:
         """What the model read in a crop of the index (None when the index keeps no readings)."""
-        readings = self._readings(shard)
-        return None if readings is None else readings.readings[row]
+        if shard not in self._crop_readings:
+            self._crop_readings[shard] = self.indexes[shard].crop_readings()
+        readings = self._crop_readings[shard]
+        return None if readings is None else readings[row]
 
     def by_image(self, img: np.ndarray, k: int = 10, skip: tuple[int, int] | None = None, text: str = "") -> list[Hit]:
         """QbE with a normalised word image."""
